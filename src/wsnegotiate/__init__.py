@@ -1,0 +1,58 @@
+"""wsnegotiate: sans-IO WebSocket opening-handshake version negotiation on h11.
+
+Bytes of an HTTP/1.1 upgrade request go in; out come the protocol ``Version``
+the peer speaks (any since hixie-75), a decision, and the exact bytes of the
+answer: a 101, or a 426/400 that advertises the versions this server speaks.
+"""
+
+from ._close import CloseCode as CloseCode
+from ._close import ClosePayload as ClosePayload
+from ._close import decode_close_payload as decode_close_payload
+from ._close import encode_close_payload as encode_close_payload
+from ._close import is_sendable as is_sendable
+from ._close import is_valid_received as is_valid_received
+from ._decide import decide as decide
+from ._detect import Detection as Detection
+from ._errors import Fault as Fault
+from ._errors import InvalidClosePayload as InvalidClosePayload
+from ._errors import LocalProtocolError as LocalProtocolError
+from ._errors import ProtocolError as ProtocolError
+from ._errors import RemoteProtocolError as RemoteProtocolError
+from ._events import Accepted as Accepted
+from ._events import ConnectionClosed as ConnectionClosed
+from ._events import NeedData as NeedData
+from ._events import Rejected as Rejected
+from ._events import Request as Request
+from ._policy import Policy as Policy
+from ._server import ServerNegotiator as ServerNegotiator
+from ._server import State as State
+from ._server import negotiate as negotiate
+from ._version import Version as Version
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Accepted",
+    "CloseCode",
+    "ClosePayload",
+    "ConnectionClosed",
+    "Detection",
+    "Fault",
+    "InvalidClosePayload",
+    "LocalProtocolError",
+    "NeedData",
+    "Policy",
+    "ProtocolError",
+    "Rejected",
+    "RemoteProtocolError",
+    "Request",
+    "ServerNegotiator",
+    "State",
+    "Version",
+    "decide",
+    "decode_close_payload",
+    "encode_close_payload",
+    "is_sendable",
+    "is_valid_received",
+    "negotiate",
+]

@@ -1,0 +1,250 @@
+"""The pure decision: a parsed request's parts and a policy in, a ``Request`` to
+accept or a ``Rejected`` (with the bytes of its answer) out.
+
+It takes plain values, not an ``h11.Request``, so a request that another HTTP
+stack parsed is decided the same way. Checks run in this order, and the first
+that fails decides the answer:
+
+1. method GET (RFC 6455 §4.1) .......................................... else 405
+2. HTTP/1.1 or later (§4.1) ............................................ else 400
+3. exactly one non-empty Host (RFC 9112 §3.2) .......................... else 400
+4. no body: no Content-Length other than 0, no Transfer-Encoding ........ else 400
+5. ``websocket`` in Upgrade, ``upgrade`` in Connection (§4.2.1 items 3, 4)  else 426
+6. the version markers (``_detect``): broken ..................... 400 + versions
+   well formed but not accepted by the policy ...... 426 (or 400) + versions
+7. Sec-WebSocket-Key: one field line, base64 of 16 bytes (§4.2.1 item 5) else 400
+8. Origin (``Sec-WebSocket-Origin`` below version 13) against the policy  else 403
+9. Sec-WebSocket-Protocol and -Extensions by their grammars ............ else 400
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from ._answers import rejection_body, rejection_headers, render
+from ._detect import VERSION, Detection, MarkerFault, detect
+from ._errors import Fault, RemoteProtocolError
+from ._events import Rejected, Request
+from ._headers import parse_extension_list, parse_token_list, quote_for_reason, valid_key
+from ._policy import Policy
+from ._version import Version
+
+__all__ = ["decide", "failure", "rejected"]
+
+_GRAMMAR = {
+    VERSION: "one number 0-255 in ASCII digits, no leading zero (RFC 6455 §4.3)",
+    "Sec-WebSocket-Draft": "one number 0-255 in ASCII digits, no leading zero",
+    "Sec-WebSocket-Key": "the base64 of 16 bytes (RFC 6455 §4.1)",
+}
+
+
+def failure(
+    status: int,
+    reason: str,
+    field: str | None = None,
+    fault: Fault | None = None,
+    extra: tuple[tuple[str, str], ...] = (),
+) -> RemoteProtocolError:
+    """The error for a peer's fault, carrying every header of its answer."""
+    headers = rejection_headers(status, reason, extra)
+    return RemoteProtocolError(reason, status=status, headers=headers, field=field, fault=fault)
+
+
+def rejected(error: RemoteProtocolError, detection: Detection | None = None) -> Rejected:
+    """The ``Rejected`` event, with the answer's bytes, for a peer's fault."""
+    body = render(error.status, error.headers, rejection_body(error.reason))
+    return Rejected(error.status, error.reason, error.headers, body, error, detection)
+
+
+def _field_failure(
+    field: str,
+    fault: Fault,
+    values: list[bytes],
+    extra: tuple[tuple[str, str], ...] = (),
+    suffix: str = "",
+) -> RemoteProtocolError:
+    if fault is Fault.REPEATED:
+        reason = f"{field}: repeated ({len(values)} field lines; one is allowed)"
+    elif fault is Fault.INVALID:
+        shown = quote_for_reason(values[0])
+        reason = f"{field}: invalid value {shown}; expected {_GRAMMAR[field]}"
+    else:
+        reason = f"{field}: {fault.value}"
+    return failure(400, reason + suffix, field, fault, extra)
+
+
+def _one_value(
+    fields: dict[bytes, list[bytes]], field: str, extra: tuple[tuple[str, str], ...] = ()
+) -> bytes:
+    """The value of a field that must appear once, non-empty."""
+    values = fields.get(field.lower().encode())
+    if not values:
+        raise _field_failure(field, Fault.MISSING, [], extra)
+    if len(values) > 1:
+        raise _field_failure(field, Fault.REPEATED, values, extra)
+    if not values[0]:
+        raise _field_failure(field, Fault.EMPTY, values, extra)
+    return values[0]
+
+
+def _require_token(fields: dict[bytes, list[bytes]], field: str, token: bytes) -> None:
+    """``token`` must be in the list-based ``field`` (RFC 9110 §5.6.1), else 426."""
+    values = fields.get(field.lower().encode())
+    if not values:
+        raise failure(
+            426, f"{field}: missing; this resource speaks WebSocket", field, Fault.MISSING
+        )
+    combined = b", ".join(values)  # RFC 9110 §5.3: list field lines combine
+    elements = parse_token_list(combined, protocols=True) or []
+    if not any(element.lower() == token for element in elements):
+        shown = quote_for_reason(combined)
+        reason = f"{field}: invalid value {shown}; no {token.decode()!r} token"
+        raise failure(426, reason, field, Fault.INVALID)
+
+
+def _http_checks(
+    method: bytes, http_version: bytes, headers: Iterable[tuple[bytes, bytes]]
+) -> dict[bytes, list[bytes]]:
+    """Steps 1-5; returns the field lines by lower-case name."""
+    if method != b"GET":
+        shown = quote_for_reason(method)
+        reason = f"method {shown}: not allowed; the handshake is a GET (RFC 6455 §4.1)"
+        raise failure(405, reason, None, Fault.NOT_ALLOWED, (("Allow", "GET"),))
+    if http_version < b"1.1":
+        reason = (
+            f"HTTP/{http_version.decode('latin-1')}: the handshake needs HTTP/1.1 (RFC 6455 §4.1)"
+        )
+        raise failure(400, reason, None, Fault.UNSUPPORTED)
+    fields: dict[bytes, list[bytes]] = {}
+    for name, value in headers:
+        fields.setdefault(name.lower(), []).append(value)
+    _one_value(fields, "Host")
+    if b"transfer-encoding" in fields or fields.get(b"content-length", [b"0"]) != [b"0"]:
+        reason = "Content-Length: the handshake request must not carry a body"
+        raise failure(400, reason, "Content-Length", Fault.INVALID)
+    _require_token(fields, "Upgrade", b"websocket")
+    _require_token(fields, "Connection", b"upgrade")
+    return fields
+
+
+def _version_checks(
+    fields: dict[bytes, list[bytes]], found: Detection | MarkerFault | None, policy: Policy
+) -> Detection:
+    """Step 6: a detection the policy accepts, or the failure that says why not."""
+    advertise = (("Sec-WebSocket-Version", policy.advertised),)
+    supported = f"supported: {policy.advertised}"
+    if found is None:
+        reason = f"{VERSION}: missing (required with Sec-WebSocket-Key, RFC 6455 §4.1); {supported}"
+        raise failure(400, reason, VERSION, Fault.MISSING, advertise)
+    if isinstance(found, MarkerFault):
+        values = fields[found.field.lower().encode()]
+        raise _field_failure(found.field, found.fault, values, advertise, f"; {supported}")
+    if found.version in policy.versions:
+        return found
+    if found.raw_version is not None:
+        what = "draft" if found.marker != VERSION else "version"
+        reason = (
+            f"{found.marker}: unsupported {what} {found.raw_version} ({found.family}); {supported}"
+        )
+    elif found.family == "hixie-76":
+        reason = f"{found.marker}: hixie-76 is not supported; {supported}"
+    else:
+        reason = f"{VERSION}: missing, a hixie-75 handshake, which is not supported; {supported}"
+    field = found.marker or VERSION
+    raise failure(policy.reject_status, reason, field, Fault.UNSUPPORTED, advertise)
+
+
+def _origin(fields: dict[bytes, list[bytes]], version: Version, policy: Policy) -> str | None:
+    """Step 8: RFC 6455 §4.1 sends Origin from version 13 on, hybi-07/08 sent
+    Sec-WebSocket-Origin; either is read, the version's own name first."""
+    names = ("Origin", "Sec-WebSocket-Origin")
+    if version < Version.Version13:
+        names = names[::-1]
+    field = next((name for name in names if name.lower().encode() in fields), None)
+    origin = None if field is None else _one_value(fields, field).decode("latin-1")
+    if policy.origins is not None and (origin is None or origin.lower() not in policy.origins):
+        if origin is None:
+            raise failure(
+                403,
+                f"{names[0]}: missing; this server accepts listed origins only",
+                names[0],
+                Fault.MISSING,
+            )
+        reason = f"{field}: forbidden {quote_for_reason(origin.encode('latin-1'))}"
+        raise failure(403, reason, field, Fault.FORBIDDEN)
+    return origin
+
+
+def _offers(fields: dict[bytes, list[bytes]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Step 9: the offered subprotocols and extensions, in order, as sent."""
+    subprotocols: tuple[str, ...] = ()
+    extensions: tuple[str, ...] = ()
+    if b"sec-websocket-protocol" in fields:
+        combined = b", ".join(fields[b"sec-websocket-protocol"])
+        tokens = parse_token_list(combined)
+        if tokens is None:
+            shown = quote_for_reason(combined)
+            reason = f"Sec-WebSocket-Protocol: invalid value {shown}; expected tokens"
+            raise failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
+        subprotocols = tuple(t.decode("ascii") for t in tokens)
+    if b"sec-websocket-extensions" in fields:
+        combined = b", ".join(fields[b"sec-websocket-extensions"])
+        offers = parse_extension_list(combined)
+        if isinstance(offers, int):
+            reason = (
+                f"Sec-WebSocket-Extensions: invalid value {quote_for_reason(combined)}"
+                f" at byte {offers} (RFC 6455 §9.1)"
+            )
+            raise failure(400, reason, "Sec-WebSocket-Extensions", Fault.INVALID)
+        extensions = tuple(offers)
+    return subprotocols, extensions
+
+
+def decide(
+    method: bytes,
+    target: bytes,
+    http_version: bytes,
+    headers: Iterable[tuple[bytes, bytes]],
+    policy: Policy,
+) -> Request | Rejected:
+    """Decide a parsed upgrade request.
+
+    ``headers`` are the field lines as (name, value) byte pairs in wire order, any
+    name casing, values with surrounding whitespace removed (as h11 gives them).
+    """
+    headers = tuple(headers)
+    try:
+        fields = _http_checks(method, http_version, headers)
+    except RemoteProtocolError as error:
+        return rejected(error)
+    found = detect(fields)
+    detection = found if isinstance(found, Detection) else _malformed(fields, found)
+    try:
+        detection = _version_checks(fields, found, policy)
+        key = _one_value(fields, "Sec-WebSocket-Key")
+        if not valid_key(key):
+            raise _field_failure("Sec-WebSocket-Key", Fault.INVALID, [key])
+        origin = _origin(fields, detection.version, policy)
+        subprotocols, extensions = _offers(fields)
+    except RemoteProtocolError as error:
+        return rejected(error, detection)
+    return Request(
+        method="GET",
+        target=target.decode("latin-1"),
+        http_version=http_version.decode("latin-1"),
+        host=fields[b"host"][0].decode("latin-1"),
+        origin=origin,
+        detection=detection,
+        key=key.decode("ascii"),
+        subprotocols=subprotocols,
+        extensions=extensions,
+        headers=headers,
+    )
+
+
+def _malformed(fields: dict[bytes, list[bytes]], found: MarkerFault | None) -> Detection:
+    """What a request with broken or missing version markers is reported as."""
+    if found is None:
+        return Detection(Version.VersionUnknown, None, "missing", None)
+    raw = fields[found.field.lower().encode()][0].decode("latin-1")
+    return Detection(Version.VersionUnknown, raw, "malformed", found.field)

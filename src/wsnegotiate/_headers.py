@@ -1,0 +1,134 @@
+"""Header-field grammars the handshake relies on. Pure functions over bytes.
+
+Facts this module relies on:
+
+- RFC 9110 §5.6.1: a list-based field is ``#element``: elements separated by
+  commas with optional whitespace (OWS = SP / HTAB) around them; a recipient
+  MUST accept and ignore empty elements (``,,\\t, Upgrade``).
+- RFC 9110 §5.6.2: ``token = 1*tchar``; tchar is ``!#$%&'*+-.^_`|~``, DIGIT, ALPHA.
+- RFC 9110 §5.6.4: ``quoted-string`` with ``\\``-escapes, used by extension params.
+- RFC 9110 §7.8: ``Upgrade`` elements are ``protocol-name ["/" protocol-version]``.
+- RFC 6455 §4.3: ``version = DIGIT | NZDIGIT DIGIT | "1" DIGIT DIGIT | "2" DIGIT2 DIGIT``,
+  limited to 0-255 with no leading zeros; ``Sec-WebSocket-Version`` is one field line
+  (§11.3.5), so ``13, 8`` is malformed from a client.
+- RFC 6455 §4.1: ``Sec-WebSocket-Key`` is the base64 of 16 random bytes (24 chars).
+- RFC 6455 §9.1: ``extension = token *( ";" token [ "=" (token | quoted-string) ] )``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+
+__all__ = [
+    "check_field_name",
+    "check_field_value",
+    "parse_extension_list",
+    "parse_token_list",
+    "parse_version_value",
+    "quote_for_reason",
+    "valid_key",
+]
+
+_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_token_re = re.compile(_TOKEN + rb"\Z")
+_protocol_re = re.compile(_TOKEN + rb"(?:/" + _TOKEN + rb")?\Z")
+_OWS = b" \t"
+
+# Strict RFC 6455 §4.3 version: ASCII digits only, no sign, no leading zero, <= 3 digits.
+_version_re = re.compile(rb"(?:0|[1-9][0-9]{0,2})\Z")
+
+# One extension offer, as RFC 6455 §9.1 and RFC 9110 §5.6.4 draw it; used with match()
+# at a position, so the whole list is walked in one pass and faults have a position.
+_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
+_extension_re = re.compile(
+    rb"[ \t]*(?P<ext>"
+    + _TOKEN
+    + rb"(?:[ \t]*;[ \t]*"
+    + _TOKEN
+    + rb"(?:[ \t]*=[ \t]*(?:"
+    + _TOKEN
+    + rb"|"
+    + _QUOTED
+    + rb"))?)*)[ \t]*(?:,|\Z)"
+)
+
+
+def parse_token_list(value: bytes, *, protocols: bool = False) -> list[bytes] | None:
+    """Split a ``#token`` list (RFC 9110 §5.6.1), dropping empty elements.
+
+    ``protocols=True`` admits ``name/version`` elements (the ``Upgrade`` field).
+    Returns ``None`` when an element breaks the grammar.
+    """
+    pattern = _protocol_re if protocols else _token_re
+    elements = []
+    for part in value.split(b","):
+        element = part.strip(_OWS)
+        if not element:
+            continue
+        if pattern.match(element) is None:
+            return None
+        elements.append(element)
+    return elements
+
+
+def parse_extension_list(value: bytes) -> list[str] | int:
+    """Split ``Sec-WebSocket-Extensions`` into its offers, each kept as sent
+    (``permessage-deflate; client_max_window_bits``), empty elements dropped.
+
+    Returns the byte offset of the first fault instead when the grammar breaks.
+    """
+    offers: list[str] = []
+    position, end = 0, len(value)
+    while position < end:
+        if value[position] in b" \t,":  # empty list elements and OWS
+            position += 1
+            continue
+        match = _extension_re.match(value, position)
+        if match is None:
+            return position
+        offers.append(match.group("ext").decode("latin-1"))
+        position = match.end()
+    return offers
+
+
+def parse_version_value(value: bytes) -> int | None:
+    """Read a version number by the strict RFC 6455 §4.3 grammar, or ``None``."""
+    value = value.strip(_OWS)
+    if _version_re.match(value) is None:
+        return None
+    number = int(value)
+    return number if number <= 255 else None
+
+
+def valid_key(value: bytes) -> bool:
+    """Is ``value`` the base64 encoding of exactly 16 bytes? (RFC 6455 §4.1)"""
+    if len(value) != 24:
+        return False
+    try:
+        return len(base64.b64decode(value, validate=True)) == 16
+    except binascii.Error:
+        return False
+
+
+def quote_for_reason(value: bytes, limit: int = 64) -> str:
+    """Show a peer's value inside a one-line reason: printable ASCII kept, anything
+    else escaped, long values cut, so a reason can never break the response."""
+    shown = value[:limit].decode("ascii", "backslashreplace")
+    shown = "".join(c if " " <= c <= "~" else f"\\x{ord(c):02x}" for c in shown)
+    return f"'{shown}{'...' if len(value) > limit else ''}'"
+
+
+_field_value_forbidden = re.compile(r"[\x00\r\n]|[^\x00-\xff]")
+
+
+def check_field_name(name: str) -> bool:
+    """Is ``name`` a token, and so a legal field name? (RFC 9110 §5.1)"""
+    return name.isascii() and _token_re.match(name.encode("ascii")) is not None
+
+
+def check_field_value(value: str) -> bool:
+    """May ``value`` go out as a field value? No CR, LF or NUL (RFC 9110 §5.5),
+    only latin-1 characters, and no leading or trailing whitespace."""
+    return _field_value_forbidden.search(value) is None and value == value.strip(" \t")

@@ -1,0 +1,282 @@
+"""``ServerNegotiator``: the server's handshake as a sans-IO state machine over h11.
+
+Theory of operation
+-------------------
+Bytes go in with ``receive_data()`` (``b""`` is end of file); events come out of
+``next_event()``. The negotiator buffers only the request head: it scans for the
+blank line that ends it (``\\n\\r?\\n``, the same rule as h11), enforces the size
+limit on every call however the bytes are chunked, and hands h11 the complete
+head exactly once. Whatever followed the head is kept, whole, as trailing data.
+
+    AWAITING_REQUEST --next_event()--> Request ----------> DECIDING
+                     --next_event()--> Rejected/Closed ---> CLOSED
+    DECIDING         --accept()------> Accepted ----------> SWITCHED
+                     --reject()------> Rejected ----------> CLOSED
+
+Every transition is a row of ``_TRANSITIONS``; a call whose (state, event) pair
+has no row is a ``LocalProtocolError``. A fatal peer error (an oversized head,
+bytes that are not HTTP) drops the buffer at once; from then on, and in CLOSED,
+incoming bytes are discarded unread: bytes after a refused upgrade are never
+parsed as a new request (request smuggling).
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from collections.abc import Iterable
+
+import h11
+
+from ._answers import rejection_body, rejection_headers, render, switching_protocols
+from ._decide import decide, failure, rejected
+from ._errors import Fault, LocalProtocolError, RemoteProtocolError
+from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
+from ._headers import check_field_name, check_field_value, parse_extension_list
+from ._policy import Policy
+
+__all__ = ["ServerNegotiator", "State", "negotiate"]
+
+
+class State(enum.Enum):
+    AWAITING_REQUEST = "awaiting request"
+    DECIDING = "deciding"
+    SWITCHED = "switched"
+    CLOSED = "closed"
+
+
+Event = NeedData | Request | Rejected | ConnectionClosed | Accepted
+
+_TRANSITIONS: dict[tuple[State, type[Event]], State] = {
+    (State.AWAITING_REQUEST, NeedData): State.AWAITING_REQUEST,
+    (State.AWAITING_REQUEST, Request): State.DECIDING,
+    (State.AWAITING_REQUEST, Rejected): State.CLOSED,
+    (State.AWAITING_REQUEST, ConnectionClosed): State.CLOSED,
+    (State.DECIDING, Accepted): State.SWITCHED,
+    (State.DECIDING, Rejected): State.CLOSED,
+}
+
+_HEAD_END = re.compile(rb"\n\r?\n")
+_NEED_DATA = NeedData()
+# Header fields of a 101 that the negotiator writes itself (RFC 6455 §4.2.2).
+_OWN_FIELDS = frozenset(
+    {
+        "upgrade",
+        "connection",
+        "sec-websocket-accept",
+        "sec-websocket-protocol",
+        "sec-websocket-extensions",
+        "content-length",
+        "transfer-encoding",
+    }
+)
+
+
+class ServerNegotiator:
+    """One connection's server handshake. Not thread-safe; one per connection."""
+
+    def __init__(self, policy: Policy | None = None) -> None:
+        self.policy = policy if policy is not None else Policy()
+        self._state = State.AWAITING_REQUEST
+        self._buffer = bytearray()
+        self._searched = 0  # where the next scan for the head's end starts
+        self._head_end: int | None = None
+        self._eof = False
+        self._fatal: Rejected | None = None
+        self._request: Request | None = None
+        self._trailing = b""
+
+    @property
+    def state(self) -> State:
+        return self._state
+
+    def _next_state(self, event_type: type[Event], call: str) -> State:
+        try:
+            return _TRANSITIONS[self._state, event_type]
+        except KeyError:
+            raise LocalProtocolError(
+                f"{call} cannot be called in state {self._state.name}"
+            ) from None
+
+    # -- bytes in ---------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed bytes from the peer; ``b""`` means the peer closed its side."""
+        if self._state is State.CLOSED or self._fatal is not None:
+            return  # refused: the rest of the connection is never parsed
+        if self._state is not State.AWAITING_REQUEST:
+            raise LocalProtocolError(
+                f"receive_data() in state {self._state.name}: after the request, bytes "
+                "belong to the frame layer (see Accepted.trailing_data)"
+            )
+        if self._eof:
+            raise LocalProtocolError("receive_data() after end of file")
+        if not data:
+            self._eof = True
+            return
+        self._buffer += data
+        if self._head_end is None:
+            self._scan()
+
+    def _scan(self) -> None:
+        buffer, limit = self._buffer, self.policy.max_request_bytes
+        if buffer[0] < 0x21:  # RFC 9112 §2.2: a request line starts with a method token
+            self._fail(_not_http(buffer[0]))
+            return
+        match = _HEAD_END.search(buffer, self._searched)
+        end = match.end() if match else len(buffer)
+        if end > limit:
+            reason = f"request head: too large (more than {limit} bytes)"
+            self._fail(failure(431, reason, None, Fault.TOO_LARGE))
+        elif match:
+            self._head_end = end
+        else:
+            self._searched = max(0, end - 2)
+
+    def _fail(self, error: RemoteProtocolError) -> None:
+        self._fatal = rejected(error)
+        self._buffer = bytearray()  # store nothing after a fatal error
+
+    # -- events out -------------------------------------------------------------
+
+    def next_event(self) -> NeedData | Request | Rejected | ConnectionClosed:
+        """The next event: ``NeedData`` until the request head is complete."""
+        event: NeedData | Request | Rejected | ConnectionClosed
+        if self._fatal is not None:
+            event = self._fatal
+        elif self._head_end is not None:
+            event = self._parse(self._head_end)
+        elif self._eof and not self._buffer:
+            event = ConnectionClosed()
+        elif self._eof:
+            reason = (
+                f"request head: incomplete (the connection closed after {len(self._buffer)} bytes)"
+            )
+            event = rejected(failure(400, reason, None, Fault.INCOMPLETE))
+            self._buffer = bytearray()
+        else:
+            event = _NEED_DATA
+        self._state = self._next_state(type(event), "next_event()")
+        return event
+
+    def _parse(self, end: int) -> Request | Rejected:
+        head, self._trailing = bytes(self._buffer[:end]), bytes(self._buffer[end:])
+        self._buffer = bytearray()
+        http = h11.Connection(h11.SERVER, max_incomplete_event_size=max(end, 16384))
+        http.receive_data(head)
+        try:
+            parsed = http.next_event()
+        except h11.RemoteProtocolError as exc:
+            self._trailing = b""
+            reason = f"malformed HTTP request: {str(exc)[:200]}"
+            return rejected(failure(exc.error_status_hint, reason, None, Fault.MALFORMED))
+        if not isinstance(parsed, h11.Request):  # pragma: no cover - h11 ends heads as we do
+            self._trailing = b""
+            return rejected(failure(400, "malformed HTTP request", None, Fault.MALFORMED))
+        result = decide(
+            parsed.method,
+            parsed.target,
+            parsed.http_version,
+            parsed.headers.raw_items(),
+            self.policy,
+        )
+        if isinstance(result, Request):
+            self._request = result
+        else:
+            self._trailing = b""  # never read bytes after a refused upgrade
+        return result
+
+    # -- the caller's decision --------------------------------------------------
+
+    def accept(
+        self,
+        subprotocol: str | None = None,
+        extensions: Iterable[str] = (),
+        extra_headers: Iterable[tuple[str, str]] = (),
+    ) -> Accepted:
+        """Accept the request: the 101 and the trailing data.
+
+        ``subprotocol=None`` takes the policy's choice among the client's offers.
+        ``extensions`` are the accepted extension answers (``permessage-deflate;
+        server_no_context_takeover``), each naming an extension the client offered.
+        """
+        next_state = self._next_state(Accepted, "accept()")
+        request = self._request
+        assert request is not None  # DECIDING always has one
+        if subprotocol is None:
+            subprotocol = self.policy.select_subprotocol(request.subprotocols)
+        elif subprotocol not in request.subprotocols:  # RFC 6455 §4.1 step 6 on the client
+            raise LocalProtocolError(
+                f"subprotocol {subprotocol!r} was not offered; offers: {request.subprotocols}"
+            )
+        accepted = tuple(extensions)
+        offered = {offer.split(";", 1)[0].strip().lower() for offer in request.extensions}
+        for answer in accepted:
+            parsed = parse_extension_list(answer.encode("latin-1", "replace"))
+            if not isinstance(parsed, list) or len(parsed) != 1:
+                raise LocalProtocolError(f"extension {answer!r} breaks RFC 6455 §9.1")
+            if answer.split(";", 1)[0].strip().lower() not in offered:
+                raise LocalProtocolError(f"extension {answer!r} was not offered (RFC 6455 §9.1)")
+        extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS)
+        _, response = switching_protocols(request.key.encode(), subprotocol, accepted, extra)
+        event = Accepted(request, subprotocol, accepted, response, self._trailing)
+        self._state, self._trailing = next_state, b""
+        return event
+
+    def reject(
+        self, status: int = 403, reason: str = "Forbidden", headers: Iterable[tuple[str, str]] = ()
+    ) -> Rejected:
+        """Refuse the request with ``status`` (4xx or 5xx) and a one-line ``reason``."""
+        next_state = self._next_state(Rejected, "reject()")
+        if not 400 <= status <= 599:
+            raise LocalProtocolError(f"a rejection's status is 4xx or 5xx, not {status}")
+        if "\n" in reason or "\r" in reason or "\x00" in reason:
+            raise LocalProtocolError("a rejection's reason is one line")
+        extra = _checked_headers(headers, forbidden=frozenset({"content-length", "content-type"}))
+        answer = rejection_headers(status, reason, extra)
+        response = render(status, answer, rejection_body(reason))
+        assert self._request is not None
+        event = Rejected(status, reason, answer, response, None, self._request.detection)
+        self._state, self._trailing = next_state, b""
+        return event
+
+
+def _not_http(first: int) -> RemoteProtocolError:
+    if first in b"\r\n":
+        reason = "request line: missing (the bytes start with an empty line)"
+    elif first == 0x16:
+        reason = "not HTTP: a TLS handshake (0x16) reached a plain-text port"
+    else:
+        reason = f"not HTTP: the request line starts with byte 0x{first:02x}"
+    return failure(400, reason, None, Fault.MALFORMED)
+
+
+def _checked_headers(
+    headers: Iterable[tuple[str, str]], forbidden: frozenset[str]
+) -> tuple[tuple[str, str], ...]:
+    """Caller-supplied header fields: tokens for names, no CR/LF/NUL in values."""
+    checked = tuple(headers)
+    for name, value in checked:
+        if not check_field_name(name):
+            raise LocalProtocolError(f"header name {name!r} is not a token (RFC 9110 §5.1)")
+        if not check_field_value(value):
+            raise LocalProtocolError(f"header value {value!r} of {name}: CR, LF, NUL or padding")
+        if name.lower() in forbidden:
+            raise LocalProtocolError(f"header {name} is written by the negotiator itself")
+    return checked
+
+
+def negotiate(
+    data: bytes | bytearray | memoryview, policy: Policy | None = None
+) -> Accepted | Rejected | NeedData:
+    """Negotiate a whole captured request in one call, letting the policy decide:
+    ``Accepted`` (with the policy's subprotocol), ``Rejected``, or ``NeedData``
+    when ``data`` ends before the request head does."""
+    negotiator = ServerNegotiator(policy)
+    negotiator.receive_data(data)
+    event = negotiator.next_event()
+    if isinstance(event, Request):
+        return negotiator.accept()
+    if isinstance(event, ConnectionClosed):  # empty data: nothing to negotiate yet
+        return _NEED_DATA
+    return event
