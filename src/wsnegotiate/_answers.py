@@ -75,17 +75,26 @@ def render(status: int, headers: Iterable[tuple[str, str]], body: bytes = b"") -
     return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
 
 
+_BARE_101 = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
+_BARE_101_HEAD = render(101, _BARE_101)[:-2] + b"Sec-WebSocket-Accept: "
+
+
 def switching_protocols(
     key: bytes,
     subprotocol: str | None,
     extensions: tuple[str, ...],
-    extra: Iterable[tuple[str, str]],
+    extra: tuple[tuple[str, str], ...],
 ) -> tuple[tuple[tuple[str, str], ...], bytes]:
     """The 101's header fields and its bytes."""
+    token = accept_token(key)
+    if subprotocol is None and not extensions and not extra:  # the usual answer
+        return (*_BARE_101, ("Sec-WebSocket-Accept", token)), _BARE_101_HEAD + (
+            token.encode("ascii") + b"\r\n\r\n"
+        )
     headers = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),
-        ("Sec-WebSocket-Accept", accept_token(key)),
+        ("Sec-WebSocket-Accept", token),
     ]
     if subprotocol is not None:
         headers.append(("Sec-WebSocket-Protocol", subprotocol))

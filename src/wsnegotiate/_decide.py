@@ -38,6 +38,17 @@ _GRAMMAR = {
 }
 
 
+_KEYS: dict[str, bytes] = {}
+
+
+def _key(field: str) -> bytes:
+    """The lower-case bytes a field's lines are stored under in ``fields``."""
+    key = _KEYS.get(field)
+    if key is None:
+        key = _KEYS[field] = field.lower().encode("ascii")
+    return key
+
+
 def failure(
     status: int,
     reason: str,
@@ -77,7 +88,7 @@ def _one_value(
     fields: dict[bytes, list[bytes]], field: str, extra: tuple[tuple[str, str], ...] = ()
 ) -> bytes:
     """The value of a field that must appear once, non-empty."""
-    values = fields.get(field.lower().encode())
+    values = fields.get(_key(field))
     if not values:
         raise _field_failure(field, Fault.MISSING, [], extra)
     if len(values) > 1:
@@ -89,11 +100,13 @@ def _one_value(
 
 def _require_token(fields: dict[bytes, list[bytes]], field: str, token: bytes) -> None:
     """``token`` must be in the list-based ``field`` (RFC 9110 §5.6.1), else 426."""
-    values = fields.get(field.lower().encode())
+    values = fields.get(_key(field))
     if not values:
         raise failure(
             426, f"{field}: missing; this resource speaks WebSocket", field, Fault.MISSING
         )
+    if len(values) == 1 and values[0].lower() == token:
+        return  # the usual single-element list, no need to split it
     combined = b", ".join(values)  # RFC 9110 §5.3: list field lines combine
     elements = parse_token_list(combined, protocols=True) or []
     if not any(element.lower() == token for element in elements):
@@ -137,7 +150,7 @@ def _version_checks(
         reason = f"{VERSION}: missing (required with Sec-WebSocket-Key, RFC 6455 §4.1); {supported}"
         raise failure(400, reason, VERSION, Fault.MISSING, advertise)
     if isinstance(found, MarkerFault):
-        values = fields[found.field.lower().encode()]
+        values = fields[_key(found.field)]
         raise _field_failure(found.field, found.fault, values, advertise, f"; {supported}")
     if found.version in policy.versions:
         return found
@@ -154,14 +167,15 @@ def _version_checks(
     raise failure(policy.reject_status, reason, field, Fault.UNSUPPORTED, advertise)
 
 
+_ORIGIN_FIELDS = ("Origin", "Sec-WebSocket-Origin")
+
+
 def _origin(fields: dict[bytes, list[bytes]], version: Version, policy: Policy) -> str | None:
     """Step 8: RFC 6455 §4.1 sends Origin from version 13 on, hybi-07/08 sent
     Sec-WebSocket-Origin; either is read, the version's own name first."""
-    names = ("Origin", "Sec-WebSocket-Origin")
-    if version < Version.Version13:
-        names = names[::-1]
-    field = next((name for name in names if name.lower().encode() in fields), None)
-    origin = None if field is None else _one_value(fields, field).decode("latin-1")
+    names = _ORIGIN_FIELDS if version >= Version.Version13 else _ORIGIN_FIELDS[::-1]
+    field = names[0] if _key(names[0]) in fields else names[1]
+    origin = _one_value(fields, field).decode("latin-1") if _key(field) in fields else None
     if policy.origins is not None and (origin is None or origin.lower() not in policy.origins):
         if origin is None:
             raise failure(
@@ -188,7 +202,8 @@ def _offers(fields: dict[bytes, list[bytes]]) -> tuple[tuple[str, ...], tuple[st
             raise failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
         subprotocols = tuple(t.decode("ascii") for t in tokens)
     if b"sec-websocket-extensions" in fields:
-        combined = b", ".join(fields[b"sec-websocket-extensions"])
+        values = fields[b"sec-websocket-extensions"]
+        combined = values[0] if len(values) == 1 else b", ".join(values)
         offers = parse_extension_list(combined)
         if isinstance(offers, int):
             reason = (
@@ -196,7 +211,7 @@ def _offers(fields: dict[bytes, list[bytes]]) -> tuple[tuple[str, ...], tuple[st
                 f" at byte {offers} (RFC 6455 §9.1)"
             )
             raise failure(400, reason, "Sec-WebSocket-Extensions", Fault.INVALID)
-        extensions = tuple(offers)
+        extensions = offers
     return subprotocols, extensions
 
 
@@ -246,5 +261,5 @@ def _malformed(fields: dict[bytes, list[bytes]], found: MarkerFault | None) -> D
     """What a request with broken or missing version markers is reported as."""
     if found is None:
         return Detection(Version.VersionUnknown, None, "missing", None)
-    raw = fields[found.field.lower().encode()][0].decode("latin-1")
+    raw = fields[_key(found.field)][0].decode("latin-1")
     return Detection(Version.VersionUnknown, raw, "malformed", found.field)

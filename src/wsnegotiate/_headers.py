@@ -73,12 +73,27 @@ def parse_token_list(value: bytes, *, protocols: bool = False) -> list[bytes] | 
     return elements
 
 
-def parse_extension_list(value: bytes) -> list[str] | int:
+# Browsers send a handful of distinct extension offers, so parses are remembered;
+# the memo stops growing at a fixed size, so a hostile peer cannot make it grow.
+_MEMO_LIMIT = 256
+_extension_memo: dict[bytes, tuple[str, ...] | int] = {}
+
+
+def parse_extension_list(value: bytes) -> tuple[str, ...] | int:
     """Split ``Sec-WebSocket-Extensions`` into its offers, each kept as sent
     (``permessage-deflate; client_max_window_bits``), empty elements dropped.
 
     Returns the byte offset of the first fault instead when the grammar breaks.
     """
+    parsed = _extension_memo.get(value)
+    if parsed is None:
+        parsed = _parse_extension_list(value)
+        if len(_extension_memo) < _MEMO_LIMIT:
+            _extension_memo[value] = parsed
+    return parsed
+
+
+def _parse_extension_list(value: bytes) -> tuple[str, ...] | int:
     offers: list[str] = []
     position, end = 0, len(value)
     while position < end:
@@ -90,7 +105,7 @@ def parse_extension_list(value: bytes) -> list[str] | int:
             return position
         offers.append(match.group("ext").decode("latin-1"))
         position = match.end()
-    return offers
+    return tuple(offers)
 
 
 def parse_version_value(value: bytes) -> int | None:

@@ -9,7 +9,7 @@ from ._errors import LocalProtocolError
 from ._headers import parse_token_list
 from ._version import Version
 
-__all__ = ["ACCEPTABLE_VERSIONS", "Policy"]
+__all__ = ["ACCEPTABLE_VERSIONS", "DEFAULT_POLICY", "Policy"]
 
 #: The versions a server may accept: the ones framed exactly like RFC 6455, so
 #: wsproto (or any RFC 6455 frame layer) serves them after the handshake.
@@ -70,6 +70,8 @@ class Policy:
 
     def select_subprotocol(self, offered: Iterable[str]) -> str | None:
         """The server's most preferred subprotocol among ``offered``, or ``None``."""
+        if not self.subprotocols:
+            return None
         offers = set(offered)
         return next((p for p in self.subprotocols if p in offers), None)
 
@@ -81,3 +83,7 @@ def _acceptable(version: int) -> Version:
             "(the versions framed like RFC 6455)"
         )
     return Version(version)
+
+
+#: Version 13 only, refusals with 426, a 16 KiB head, any origin, no subprotocol.
+DEFAULT_POLICY = Policy()

@@ -33,7 +33,7 @@ from ._decide import decide, failure, rejected
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
 from ._headers import check_field_name, check_field_value, parse_extension_list
-from ._policy import Policy
+from ._policy import DEFAULT_POLICY, Policy
 
 __all__ = ["ServerNegotiator", "State", "negotiate"]
 
@@ -76,9 +76,9 @@ class ServerNegotiator:
     """One connection's server handshake. Not thread-safe; one per connection."""
 
     def __init__(self, policy: Policy | None = None) -> None:
-        self.policy = policy if policy is not None else Policy()
+        self.policy = policy if policy is not None else DEFAULT_POLICY
         self._state = State.AWAITING_REQUEST
-        self._buffer = bytearray()
+        self._buffer: bytes | bytearray = b""
         self._searched = 0  # where the next scan for the head's end starts
         self._head_end: int | None = None
         self._eof = False
@@ -114,7 +114,12 @@ class ServerNegotiator:
         if not data:
             self._eof = True
             return
-        self._buffer += data
+        if self._buffer:
+            if isinstance(self._buffer, bytes):
+                self._buffer = bytearray(self._buffer)
+            self._buffer += data
+        else:  # the usual single chunk is kept as it came, without a copy
+            self._buffer = data if isinstance(data, bytes) else bytes(data)
         if self._head_end is None:
             self._scan()
 
@@ -135,7 +140,7 @@ class ServerNegotiator:
 
     def _fail(self, error: RemoteProtocolError) -> None:
         self._fatal = rejected(error)
-        self._buffer = bytearray()  # store nothing after a fatal error
+        self._buffer = b""  # store nothing after a fatal error
 
     # -- events out -------------------------------------------------------------
 
@@ -153,7 +158,7 @@ class ServerNegotiator:
                 f"request head: incomplete (the connection closed after {len(self._buffer)} bytes)"
             )
             event = rejected(failure(400, reason, None, Fault.INCOMPLETE))
-            self._buffer = bytearray()
+            self._buffer = b""
         else:
             event = _NEED_DATA
         self._state = self._next_state(type(event), "next_event()")
@@ -161,7 +166,7 @@ class ServerNegotiator:
 
     def _parse(self, end: int) -> Request | Rejected:
         head, self._trailing = bytes(self._buffer[:end]), bytes(self._buffer[end:])
-        self._buffer = bytearray()
+        self._buffer = b""
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=max(end, 16384))
         http.receive_data(head)
         try:
@@ -210,14 +215,9 @@ class ServerNegotiator:
                 f"subprotocol {subprotocol!r} was not offered; offers: {request.subprotocols}"
             )
         accepted = tuple(extensions)
-        offered = {offer.split(";", 1)[0].strip().lower() for offer in request.extensions}
-        for answer in accepted:
-            parsed = parse_extension_list(answer.encode("latin-1", "replace"))
-            if not isinstance(parsed, list) or len(parsed) != 1:
-                raise LocalProtocolError(f"extension {answer!r} breaks RFC 6455 §9.1")
-            if answer.split(";", 1)[0].strip().lower() not in offered:
-                raise LocalProtocolError(f"extension {answer!r} was not offered (RFC 6455 §9.1)")
-        extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS)
+        if accepted:
+            _check_extension_answers(accepted, request.extensions)
+        extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS) if extra_headers else ()
         _, response = switching_protocols(request.key.encode(), subprotocol, accepted, extra)
         event = Accepted(request, subprotocol, accepted, response, self._trailing)
         self._state, self._trailing = next_state, b""
@@ -249,6 +249,17 @@ def _not_http(first: int) -> RemoteProtocolError:
     else:
         reason = f"not HTTP: the request line starts with byte 0x{first:02x}"
     return failure(400, reason, None, Fault.MALFORMED)
+
+
+def _check_extension_answers(answers: tuple[str, ...], offers: tuple[str, ...]) -> None:
+    """Each accepted extension is well formed and was offered (RFC 6455 §9.1)."""
+    offered = {offer.split(";", 1)[0].strip().lower() for offer in offers}
+    for answer in answers:
+        parsed = parse_extension_list(answer.encode("latin-1", "replace"))
+        if isinstance(parsed, int) or len(parsed) != 1:
+            raise LocalProtocolError(f"extension {answer!r} breaks RFC 6455 §9.1")
+        if answer.split(";", 1)[0].strip().lower() not in offered:
+            raise LocalProtocolError(f"extension {answer!r} was not offered (RFC 6455 §9.1)")
 
 
 def _checked_headers(
