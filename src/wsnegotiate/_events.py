@@ -62,12 +62,14 @@ class Request:
 
 @dataclass(frozen=True, slots=True)
 class Accepted:
-    """The handshake succeeded: send ``response`` (the 101), then hand
-    ``trailing_data`` (bytes the client sent after its request) to the frame layer."""
+    """The handshake succeeded: send ``response`` (the 101, whose header fields are
+    ``headers``), then hand ``trailing_data`` (bytes the client sent after its
+    request) to the frame layer."""
 
     request: Request
     subprotocol: str | None
     extensions: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
     response: bytes
     trailing_data: bytes
 

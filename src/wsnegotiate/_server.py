@@ -218,8 +218,8 @@ class ServerNegotiator:
         if accepted:
             _check_extension_answers(accepted, request.extensions)
         extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS) if extra_headers else ()
-        _, response = switching_protocols(request.key.encode(), subprotocol, accepted, extra)
-        event = Accepted(request, subprotocol, accepted, response, self._trailing)
+        headers, response = switching_protocols(request.key.encode(), subprotocol, accepted, extra)
+        event = Accepted(request, subprotocol, accepted, headers, response, self._trailing)
         self._state, self._trailing = next_state, b""
         return event
 

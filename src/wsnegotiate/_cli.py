@@ -1,0 +1,159 @@
+"""The ``wsnegotiate`` command: ``demo`` and ``check`` (DESIGN.md, CLI contract).
+
+Exit codes of ``check``: 0 accepted, 1 refused or incomplete, 2 bad arguments or
+an unreadable input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any, TextIO
+
+from ._detect import Detection
+from ._errors import LocalProtocolError
+from ._events import Accepted, NeedData, Rejected
+from ._policy import Policy
+from ._samples import SAMPLES
+from ._server import negotiate
+from ._version import Version
+
+__all__ = ["main"]
+
+Outcome = Accepted | Rejected | NeedData
+
+
+def summary(outcome: Outcome) -> dict[str, Any]:
+    """The ``check --json`` object for one negotiation."""
+    if isinstance(outcome, NeedData):
+        return {
+            "status": None,
+            "accepted": False,
+            "reason": "incomplete: the request head does not end",
+            "version": Version.VersionUnknown.name,
+            "raw_version": None,
+            "family": None,
+            "advertised": None,
+            "headers": [],
+            "response": "",
+            "trailing_data": "",
+        }
+    detection: Detection | None
+    if isinstance(outcome, Accepted):
+        detection, status, reason = outcome.request.detection, 101, "accepted"
+        trailing = outcome.trailing_data
+    else:
+        detection, status, reason = outcome.detection, outcome.status, outcome.reason
+        trailing = b""
+    headers = [list(header) for header in outcome.headers]
+    advertised = next((v for n, v in headers if n == "Sec-WebSocket-Version"), None)
+    return {
+        "status": status,
+        "accepted": isinstance(outcome, Accepted),
+        "reason": reason,
+        "version": (detection.version if detection else Version.VersionUnknown).name,
+        "raw_version": detection.raw_version if detection else None,
+        "family": detection.family if detection else None,
+        "advertised": advertised,
+        "headers": headers,
+        "response": outcome.response.decode("latin-1"),
+        "trailing_data": trailing.hex(),
+    }
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _versions(text: str) -> list[int]:
+    try:
+        return [int(part) for part in _csv(text)]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of version numbers: {text!r}") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="wsnegotiate", description="WebSocket opening-handshake version negotiation."
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="negotiate the bundled sample requests")
+    _add_policy_options(demo)
+    check = commands.add_parser("check", help="negotiate one captured request")
+    check.add_argument("file", nargs="?", default="-", help="request bytes; - for stdin")
+    check.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_policy_options(check)
+    return parser
+
+
+def _add_policy_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--versions", type=_versions, default=[13], help="e.g. 13,8,7")
+    parser.add_argument("--subprotocols", type=_csv, default=[], help="e.g. chat,superchat")
+    parser.add_argument("--origins", type=_csv, default=None, help="allowed origins")
+    parser.add_argument("--reject-status", type=int, choices=(426, 400), default=426)
+    parser.add_argument("--max-request-bytes", type=int, default=16 * 1024)
+
+
+def _policy(args: argparse.Namespace) -> Policy:
+    return Policy(
+        args.versions,
+        reject_status=args.reject_status,
+        max_request_bytes=args.max_request_bytes,
+        origins=args.origins,
+        subprotocols=args.subprotocols,
+    )
+
+
+def _demo(policy: Policy, out: TextIO) -> int:
+    rows = [("sample", "version", "family", "status", "advertised", "reason")]
+    for sample in SAMPLES:
+        result = summary(negotiate(sample.data, policy))
+        rows.append(
+            (
+                sample.name,
+                result["version"],
+                result["family"] or "-",
+                str(result["status"]),
+                result["advertised"] or "-",
+                result["reason"],
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
+        print("  ".join([*cells, row[5]]).rstrip(), file=out)
+    return 0
+
+
+def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
+    try:
+        if args.file == "-":
+            data = sys.stdin.buffer.read()
+        else:
+            with open(args.file, "rb") as stream:
+                data = stream.read()
+    except OSError as exc:
+        print(f"wsnegotiate check: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
+        return 2
+    result = summary(negotiate(data, policy))
+    if args.json:
+        print(json.dumps(result), file=out)
+    else:
+        print(f"{result['status']} {result['family'] or '-'} {result['reason']}", file=out)
+        print(result["response"].replace("\r\n", "\n"), file=out, end="")
+    return 0 if result["accepted"] else 1
+
+
+def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    args = _parser().parse_args(argv)
+    stream = out if out is not None else sys.stdout
+    try:
+        policy = _policy(args)
+    except LocalProtocolError as exc:
+        print(f"wsnegotiate {args.command}: {exc.message}", file=sys.stderr)
+        return 2
+    if args.command == "demo":
+        return _demo(policy, stream)
+    return _check(args, policy, stream)
