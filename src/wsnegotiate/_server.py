@@ -90,6 +90,13 @@ class ServerNegotiator:
     def state(self) -> State:
         return self._state
 
+    @property
+    def buffered(self) -> int:
+        """How many received bytes the negotiator holds: the partial head, then the
+        trailing data until ``accept()`` hands it over. Never above the size limit
+        plus one chunk; zero after a refusal."""
+        return len(self._buffer) + len(self._trailing)
+
     def _next_state(self, event_type: type[Event], call: str) -> State:
         try:
             return _TRANSITIONS[self._state, event_type]

@@ -1,0 +1,75 @@
+"""Request bytes for the tests: realistic ones through h11's own client writer,
+synthetic and pathological ones written by hand (h11 would refuse to write them)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import h11
+
+import wsnegotiate as ws
+
+KEY = "dGhlIHNhbXBsZSBub25jZQ=="
+ACCEPT = "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="  # RFC 6455 §1.3
+
+Headers = Sequence[tuple[str, str]]
+
+UPGRADE: Headers = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
+
+
+def rfc6455(version: str | None = "13", key: str | None = KEY, extra: Headers = ()) -> list[tuple[str, str]]:
+    """The header fields of an RFC 6455 request, with knobs for the markers."""
+    headers = [("Host", "example.com"), *UPGRADE]
+    if key is not None:
+        headers.append(("Sec-WebSocket-Key", key))
+    if version is not None:
+        headers.append(("Sec-WebSocket-Version", version))
+    return [*headers, *extra]
+
+
+def h11_request(headers: Headers, method: str = "GET", target: str = "/chat") -> bytes:
+    """Bytes of a request written by h11's client: realistic framing."""
+    client = h11.Connection(h11.CLIENT)
+    return client.send(h11.Request(method=method, target=target, headers=list(headers))) or b""
+
+
+def raw_request(
+    headers: Headers, method: str = "GET", target: str = "/chat", http: str = "1.1", body: bytes = b""
+) -> bytes:
+    """Bytes written verbatim: for values h11 would refuse to send."""
+    lines = [f"{method} {target} HTTP/{http}", *(f"{n}: {v}" for n, v in headers)]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode("utf-8") + body
+
+
+def header_values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
+    return [v for n, v in headers if n.lower() == name.lower()]
+
+
+def parse_response(response: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Read our answer back with h11's client parser: status, headers as sent, body."""
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method="GET", target="/", headers=[("Host", "x"), *UPGRADE]))
+    client.receive_data(response)
+    head = client.next_event()
+    assert isinstance(head, h11.Response | h11.InformationalResponse), head
+    headers = [(n.decode(), v.decode("latin-1")) for n, v in head.headers.raw_items()]
+    body = b""
+    if isinstance(head, h11.Response):
+        while isinstance(part := client.next_event(), h11.Data):
+            body += part.data
+        assert isinstance(part, h11.EndOfMessage)
+    return head.status_code, headers, body
+
+
+def assert_rejection(event: object, status: int, reason: str) -> ws.Rejected:
+    """A refusal with every field DESIGN.md requires of one, checked on the wire."""
+    assert isinstance(event, ws.Rejected), event
+    assert (event.status, event.reason) == (status, reason)
+    wire_status, wire_headers, body = parse_response(event.response)
+    assert (wire_status, wire_headers, body) == (status, list(event.headers), reason.encode() + b"\n")
+    assert header_values(wire_headers, "Content-Type") == ["text/plain; charset=utf-8"]
+    assert "close" in header_values(wire_headers, "Connection")[0].lower()
+    if event.error is not None:
+        assert (event.error.status, event.error.headers) == (status, event.headers)
+        assert event.error.reason == reason
+    return event
