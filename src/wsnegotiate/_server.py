@@ -13,8 +13,8 @@ head exactly once. Whatever followed the head is kept, whole, as trailing data.
     DECIDING         --accept()------> Accepted ----------> SWITCHED
                      --reject()------> Rejected ----------> CLOSED
 
-Every transition is a row of ``_TRANSITIONS``; a call whose (state, event) pair
-has no row is a ``LocalProtocolError``. A fatal peer error (an oversized head,
+Every transition is a row of ``_TRANSITIONS``; a call that has no row in the
+current state is a ``LocalProtocolError``, raised before the call does anything. A fatal peer error (an oversized head,
 bytes that are not HTTP) drops the buffer at once; from then on, and in CLOSED,
 incoming bytes are discarded unread: bytes after a refused upgrade are never
 parsed as a new request (request smuggling).
@@ -47,14 +47,18 @@ class State(enum.Enum):
 
 Event = NeedData | Request | Rejected | ConnectionClosed | Accepted
 
-_TRANSITIONS: dict[tuple[State, type[Event]], State] = {
-    (State.AWAITING_REQUEST, NeedData): State.AWAITING_REQUEST,
-    (State.AWAITING_REQUEST, Request): State.DECIDING,
-    (State.AWAITING_REQUEST, Rejected): State.CLOSED,
-    (State.AWAITING_REQUEST, ConnectionClosed): State.CLOSED,
-    (State.DECIDING, Accepted): State.SWITCHED,
-    (State.DECIDING, Rejected): State.CLOSED,
+# (state, call, event the call produced) -> next state. The calls allowed in a
+# state are exactly the ones with a row; any other call is checked before it
+# does any work and raises LocalProtocolError.
+_TRANSITIONS: dict[tuple[State, str, type[Event]], State] = {
+    (State.AWAITING_REQUEST, "next_event", NeedData): State.AWAITING_REQUEST,
+    (State.AWAITING_REQUEST, "next_event", Request): State.DECIDING,
+    (State.AWAITING_REQUEST, "next_event", Rejected): State.CLOSED,
+    (State.AWAITING_REQUEST, "next_event", ConnectionClosed): State.CLOSED,
+    (State.DECIDING, "accept", Accepted): State.SWITCHED,
+    (State.DECIDING, "reject", Rejected): State.CLOSED,
 }
+_ALLOWED = frozenset((state, call) for state, call, _ in _TRANSITIONS)
 
 _HEAD_END = re.compile(rb"\n\r?\n")
 _NEED_DATA = NeedData()
@@ -97,13 +101,12 @@ class ServerNegotiator:
         plus one chunk; zero after a refusal."""
         return len(self._buffer) + len(self._trailing)
 
-    def _next_state(self, event_type: type[Event], call: str) -> State:
-        try:
-            return _TRANSITIONS[self._state, event_type]
-        except KeyError:
-            raise LocalProtocolError(
-                f"{call} cannot be called in state {self._state.name}"
-            ) from None
+    def _check(self, call: str) -> None:
+        if (self._state, call) not in _ALLOWED:
+            raise LocalProtocolError(f"{call}() cannot be called in state {self._state.name}")
+
+    def _move(self, call: str, event: Event) -> None:
+        self._state = _TRANSITIONS[self._state, call, type(event)]
 
     # -- bytes in ---------------------------------------------------------------
 
@@ -153,6 +156,7 @@ class ServerNegotiator:
 
     def next_event(self) -> NeedData | Request | Rejected | ConnectionClosed:
         """The next event: ``NeedData`` until the request head is complete."""
+        self._check("next_event")
         event: NeedData | Request | Rejected | ConnectionClosed
         if self._fatal is not None:
             event = self._fatal
@@ -168,7 +172,7 @@ class ServerNegotiator:
             self._buffer = b""
         else:
             event = _NEED_DATA
-        self._state = self._next_state(type(event), "next_event()")
+        self._move("next_event", event)
         return event
 
     def _parse(self, end: int) -> Request | Rejected:
@@ -212,7 +216,7 @@ class ServerNegotiator:
         ``extensions`` are the accepted extension answers (``permessage-deflate;
         server_no_context_takeover``), each naming an extension the client offered.
         """
-        next_state = self._next_state(Accepted, "accept()")
+        self._check("accept")
         request = self._request
         assert request is not None  # DECIDING always has one
         if subprotocol is None:
@@ -227,14 +231,15 @@ class ServerNegotiator:
         extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS) if extra_headers else ()
         headers, response = switching_protocols(request.key.encode(), subprotocol, accepted, extra)
         event = Accepted(request, subprotocol, accepted, headers, response, self._trailing)
-        self._state, self._trailing = next_state, b""
+        self._move("accept", event)
+        self._trailing = b""
         return event
 
     def reject(
         self, status: int = 403, reason: str = "Forbidden", headers: Iterable[tuple[str, str]] = ()
     ) -> Rejected:
         """Refuse the request with ``status`` (4xx or 5xx) and a one-line ``reason``."""
-        next_state = self._next_state(Rejected, "reject()")
+        self._check("reject")
         if not 400 <= status <= 599:
             raise LocalProtocolError(f"a rejection's status is 4xx or 5xx, not {status}")
         if "\n" in reason or "\r" in reason or "\x00" in reason:
@@ -244,7 +249,8 @@ class ServerNegotiator:
         response = render(status, answer, rejection_body(reason))
         assert self._request is not None
         event = Rejected(status, reason, answer, response, None, self._request.detection)
-        self._state, self._trailing = next_state, b""
+        self._move("reject", event)
+        self._trailing = b""
         return event
 
 
