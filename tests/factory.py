@@ -17,7 +17,9 @@ Headers = Sequence[tuple[str, str]]
 UPGRADE: Headers = (("Upgrade", "websocket"), ("Connection", "Upgrade"))
 
 
-def rfc6455(version: str | None = "13", key: str | None = KEY, extra: Headers = ()) -> list[tuple[str, str]]:
+def rfc6455(
+    version: str | None = "13", key: str | None = KEY, extra: Headers = ()
+) -> list[tuple[str, str]]:
     """The header fields of an RFC 6455 request, with knobs for the markers."""
     headers = [("Host", "example.com"), *UPGRADE]
     if key is not None:
@@ -34,7 +36,11 @@ def h11_request(headers: Headers, method: str = "GET", target: str = "/chat") ->
 
 
 def raw_request(
-    headers: Headers, method: str = "GET", target: str = "/chat", http: str = "1.1", body: bytes = b""
+    headers: Headers,
+    method: str = "GET",
+    target: str = "/chat",
+    http: str = "1.1",
+    body: bytes = b"",
 ) -> bytes:
     """Bytes written verbatim: for values h11 would refuse to send."""
     lines = [f"{method} {target} HTTP/{http}", *(f"{n}: {v}" for n, v in headers)]
@@ -66,7 +72,11 @@ def assert_rejection(event: object, status: int, reason: str) -> ws.Rejected:
     assert isinstance(event, ws.Rejected), event
     assert (event.status, event.reason) == (status, reason)
     wire_status, wire_headers, body = parse_response(event.response)
-    assert (wire_status, wire_headers, body) == (status, list(event.headers), reason.encode() + b"\n")
+    assert (wire_status, wire_headers, body) == (
+        status,
+        list(event.headers),
+        reason.encode() + b"\n",
+    )
     assert header_values(wire_headers, "Content-Type") == ["text/plain; charset=utf-8"]
     assert "close" in header_values(wire_headers, "Connection")[0].lower()
     if event.error is not None:

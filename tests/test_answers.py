@@ -3,7 +3,17 @@
 from __future__ import annotations
 
 import pytest
-from factory import ACCEPT, KEY, UPGRADE, assert_rejection, h11_request, header_values, parse_response, raw_request, rfc6455
+from factory import (
+    ACCEPT,
+    KEY,
+    UPGRADE,
+    assert_rejection,
+    h11_request,
+    header_values,
+    parse_response,
+    raw_request,
+    rfc6455,
+)
 
 import wsnegotiate as ws
 
@@ -26,10 +36,22 @@ def test_valid_request_gets_exactly_the_101() -> None:
 
 
 def test_unsupported_version_gets_426_with_upgrade_and_list() -> None:
-    result = assert_rejection(outcome(h11_request(rfc6455("8"))), 426, "Sec-WebSocket-Version: unsupported version 8 (hybi-08); supported: 13")
-    assert result.headers[:3] == (("Upgrade", "websocket"), ("Connection", "Upgrade, close"), ("Sec-WebSocket-Version", "13"))
+    result = assert_rejection(
+        outcome(h11_request(rfc6455("8"))),
+        426,
+        "Sec-WebSocket-Version: unsupported version 8 (hybi-08); supported: 13",
+    )
+    assert result.headers[:3] == (
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade, close"),
+        ("Sec-WebSocket-Version", "13"),
+    )
     assert result.error is not None
-    assert (result.error.field, result.error.fault, result.error.error_status_hint) == ("Sec-WebSocket-Version", ws.Fault.UNSUPPORTED, 426)
+    assert (result.error.field, result.error.fault, result.error.error_status_hint) == (
+        "Sec-WebSocket-Version",
+        ws.Fault.UNSUPPORTED,
+        426,
+    )
 
 
 def test_policy_list_is_advertised_descending() -> None:
@@ -39,7 +61,11 @@ def test_policy_list_is_advertised_descending() -> None:
 
 
 def test_policy_may_answer_400_for_an_unsupported_version() -> None:
-    result = assert_rejection(outcome(h11_request(rfc6455("8")), ws.Policy(reject_status=400)), 400, "Sec-WebSocket-Version: unsupported version 8 (hybi-08); supported: 13")
+    result = assert_rejection(
+        outcome(h11_request(rfc6455("8")), ws.Policy(reject_status=400)),
+        400,
+        "Sec-WebSocket-Version: unsupported version 8 (hybi-08); supported: 13",
+    )
     assert result.headers[:2] == (("Connection", "close"), ("Sec-WebSocket-Version", "13"))
 
 
@@ -47,40 +73,90 @@ def test_policy_may_answer_400_for_an_unsupported_version() -> None:
     ("headers", "reason"),
     [
         ([("Host", "a")], "Upgrade: missing; this resource speaks WebSocket"),
-        ([("Host", "a"), ("Upgrade", "h2c"), ("Connection", "Upgrade")], "Upgrade: invalid value 'h2c'; no 'websocket' token"),
-        ([("Host", "a"), ("Upgrade", "websocket")], "Connection: missing; this resource speaks WebSocket"),
-        ([("Host", "a"), ("Upgrade", "websocket"), ("Connection", "keep-alive")], "Connection: invalid value 'keep-alive'; no 'upgrade' token"),
-        ([("Host", "a"), ("Upgrade", "websocket"), ("Connection", "keep-alive, upgrade-insecure")], "Connection: invalid value 'keep-alive, upgrade-insecure'; no 'upgrade' token"),
+        (
+            [("Host", "a"), ("Upgrade", "h2c"), ("Connection", "Upgrade")],
+            "Upgrade: invalid value 'h2c'; no 'websocket' token",
+        ),
+        (
+            [("Host", "a"), ("Upgrade", "websocket")],
+            "Connection: missing; this resource speaks WebSocket",
+        ),
+        (
+            [("Host", "a"), ("Upgrade", "websocket"), ("Connection", "keep-alive")],
+            "Connection: invalid value 'keep-alive'; no 'upgrade' token",
+        ),
+        (
+            [
+                ("Host", "a"),
+                ("Upgrade", "websocket"),
+                ("Connection", "keep-alive, upgrade-insecure"),
+            ],
+            "Connection: invalid value 'keep-alive, upgrade-insecure'; no 'upgrade' token",
+        ),
     ],
 )
 def test_not_an_upgrade_gets_426(headers: list[tuple[str, str]], reason: str) -> None:
-    result = assert_rejection(outcome(h11_request([*headers, ("Sec-WebSocket-Key", KEY), ("Sec-WebSocket-Version", "13")])), 426, reason)
+    result = assert_rejection(
+        outcome(
+            h11_request([*headers, ("Sec-WebSocket-Key", KEY), ("Sec-WebSocket-Version", "13")])
+        ),
+        426,
+        reason,
+    )
     assert result.headers[:2] == (("Upgrade", "websocket"), ("Connection", "Upgrade, close"))
     assert header_values(result.headers, "Sec-WebSocket-Version") == []
 
 
-@pytest.mark.parametrize("connection", ["keep-alive, Upgrade", "UPGRADE", ",,\t,  , ,Upgrade  ,,", "upgrade, keep-alive"])
+@pytest.mark.parametrize(
+    "connection", ["keep-alive, Upgrade", "UPGRADE", ",,\t,  , ,Upgrade  ,,", "upgrade, keep-alive"]
+)
 @pytest.mark.parametrize("upgrade", ["websocket", "WebSocket", "h2c, websocket", "websocket/13"])
 def test_token_lists_are_read_per_rfc_9110(connection: str, upgrade: str) -> None:
-    data = h11_request([("Host", "a"), ("Upgrade", upgrade), ("Connection", connection), ("Sec-WebSocket-Key", KEY), ("Sec-WebSocket-Version", "13")])
+    data = h11_request(
+        [
+            ("Host", "a"),
+            ("Upgrade", upgrade),
+            ("Connection", connection),
+            ("Sec-WebSocket-Key", KEY),
+            ("Sec-WebSocket-Version", "13"),
+        ]
+    )
     result = outcome(data)
     assert isinstance(result, ws.Accepted) == (upgrade != "websocket/13")
 
 
 def test_upgrade_and_connection_may_span_field_lines() -> None:
-    data = h11_request([("Host", "a"), ("Upgrade", "h2c"), ("Upgrade", "websocket"), ("Connection", "keep-alive"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", KEY), ("Sec-WebSocket-Version", "13")])
+    data = h11_request(
+        [
+            ("Host", "a"),
+            ("Upgrade", "h2c"),
+            ("Upgrade", "websocket"),
+            ("Connection", "keep-alive"),
+            ("Connection", "Upgrade"),
+            ("Sec-WebSocket-Key", KEY),
+            ("Sec-WebSocket-Version", "13"),
+        ]
+    )
     assert isinstance(outcome(data), ws.Accepted)
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "HEAD", "OPTIONS", "get"])
 def test_method_other_than_get_gets_405(method: str) -> None:
-    result = assert_rejection(outcome(raw_request(rfc6455(), method=method)), 405, f"method '{method}': not allowed; the handshake is a GET (RFC 6455 §4.1)")
+    result = assert_rejection(
+        outcome(raw_request(rfc6455(), method=method)),
+        405,
+        f"method '{method}': not allowed; the handshake is a GET (RFC 6455 §4.1)",
+    )
     assert header_values(result.headers, "Allow") == ["GET"]
     assert result.error is not None and result.error.fault is ws.Fault.NOT_ALLOWED
 
 
 def test_http_1_0_gets_400() -> None:
-    assert_rejection(outcome(raw_request(rfc6455(), http="1.0")), 400, "HTTP/1.0: the handshake needs HTTP/1.1 (RFC 6455 §4.1)")
+    assert_rejection(
+        outcome(raw_request(rfc6455(), http="1.0")),
+        400,
+        "HTTP/1.0: the handshake needs HTTP/1.1 (RFC 6455 §4.1)",
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,10 +164,26 @@ def test_http_1_0_gets_400() -> None:
     [
         ([], "Sec-WebSocket-Key: missing", ws.Fault.MISSING),
         ([""], "Sec-WebSocket-Key: empty", ws.Fault.EMPTY),
-        ([KEY, KEY], "Sec-WebSocket-Key: repeated (2 field lines; one is allowed)", ws.Fault.REPEATED),
-        ["dGhlIHNhbXBsZSBub25jZQ", "Sec-WebSocket-Key: invalid value 'dGhlIHNhbXBsZSBub25jZQ'; expected the base64 of 16 bytes (RFC 6455 §4.1)", ws.Fault.INVALID],
-        ["dGhlIHNhbXBsZSBub25jZQ!=", "Sec-WebSocket-Key: invalid value 'dGhlIHNhbXBsZSBub25jZQ!='; expected the base64 of 16 bytes (RFC 6455 §4.1)", ws.Fault.INVALID],
-        ["AAAAAAAAAAAAAAAAAAAAAAAAAA==", "Sec-WebSocket-Key: invalid value 'AAAAAAAAAAAAAAAAAAAAAAAAAA=='; expected the base64 of 16 bytes (RFC 6455 §4.1)", ws.Fault.INVALID],
+        (
+            [KEY, KEY],
+            "Sec-WebSocket-Key: repeated (2 field lines; one is allowed)",
+            ws.Fault.REPEATED,
+        ),
+        (
+            "dGhlIHNhbXBsZSBub25jZQ",
+            "Sec-WebSocket-Key: invalid value 'dGhlIHNhbXBsZSBub25jZQ'; expected the base64 of 16 bytes (RFC 6455 §4.1)",
+            ws.Fault.INVALID,
+        ),
+        (
+            "dGhlIHNhbXBsZSBub25jZQ!=",
+            "Sec-WebSocket-Key: invalid value 'dGhlIHNhbXBsZSBub25jZQ!='; expected the base64 of 16 bytes (RFC 6455 §4.1)",
+            ws.Fault.INVALID,
+        ),
+        (
+            "AAAAAAAAAAAAAAAAAAAAAAAAAA==",
+            "Sec-WebSocket-Key: invalid value 'AAAAAAAAAAAAAAAAAAAAAAAAAA=='; expected the base64 of 16 bytes (RFC 6455 §4.1)",
+            ws.Fault.INVALID,
+        ),
     ],
 )
 def test_key_faults_get_400(keys: list[str] | str, reason: str, fault: ws.Fault) -> None:
@@ -105,14 +197,42 @@ def test_key_faults_get_400(keys: list[str] | str, reason: str, fault: ws.Fault)
 @pytest.mark.parametrize(
     ("data", "reason"),
     [
-        (raw_request([*UPGRADE, ("Sec-WebSocket-Key", KEY), ("Sec-WebSocket-Version", "13")]), "malformed HTTP request: Missing mandatory Host: header"),
-        (raw_request([("Host", "a"), ("Host", "b"), *UPGRADE]), "malformed HTTP request: Found multiple Host: headers"),
-        (raw_request([("Host", ""), *UPGRADE, ("Sec-WebSocket-Key", KEY), ("Sec-WebSocket-Version", "13")]), "Host: empty"),
-        (b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03", "not HTTP: a TLS handshake (0x16) reached a plain-text port"),
+        (
+            raw_request([*UPGRADE, ("Sec-WebSocket-Key", KEY), ("Sec-WebSocket-Version", "13")]),
+            "malformed HTTP request: Missing mandatory Host: header",
+        ),
+        (
+            raw_request([("Host", "a"), ("Host", "b"), *UPGRADE]),
+            "malformed HTTP request: Found multiple Host: headers",
+        ),
+        (
+            raw_request(
+                [
+                    ("Host", ""),
+                    *UPGRADE,
+                    ("Sec-WebSocket-Key", KEY),
+                    ("Sec-WebSocket-Version", "13"),
+                ]
+            ),
+            "Host: empty",
+        ),
+        (
+            b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+            "not HTTP: a TLS handshake (0x16) reached a plain-text port",
+        ),
         (b"\x00\x01garbage", "not HTTP: the request line starts with byte 0x00"),
-        (b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n", "request line: missing (the bytes start with an empty line)"),
-        (b"GET /\r\nHost: a\r\n\r\n", "malformed HTTP request: illegal request line: bytearray(b'GET /')"),
-        (b"GET / HTTP/1.1\r\nHost a\r\n\r\n", "malformed HTTP request: illegal header line: bytearray(b'Host a')"),
+        (
+            b"\r\nGET / HTTP/1.1\r\nHost: a\r\n\r\n",
+            "request line: missing (the bytes start with an empty line)",
+        ),
+        (
+            b"GET /\r\nHost: a\r\n\r\n",
+            "malformed HTTP request: illegal request line: bytearray(b'GET /')",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost a\r\n\r\n",
+            "malformed HTTP request: illegal header line: bytearray(b'Host a')",
+        ),
     ],
 )
 def test_bytes_that_are_not_a_valid_request_get_400(data: bytes, reason: str) -> None:
@@ -124,7 +244,9 @@ def test_h11_status_hints_are_kept() -> None:
     data = raw_request([*rfc6455(), ("Transfer-Encoding", "gzip")])
     result = outcome(data)
     assert isinstance(result, ws.Rejected) and result.status == 501
-    assert_rejection(result, 501, "malformed HTTP request: Only Transfer-Encoding: chunked is supported")
+    assert_rejection(
+        result, 501, "malformed HTTP request: Only Transfer-Encoding: chunked is supported"
+    )
 
 
 @pytest.mark.parametrize("body", [("Content-Length", "5"), ("Transfer-Encoding", "chunked")])
@@ -141,7 +263,9 @@ def test_head_larger_than_the_limit_gets_431() -> None:
     big = raw_request(rfc6455(extra=[("X-Filler", "x" * 17000)]))
     assert_rejection(outcome(big), 431, "request head: too large (more than 16384 bytes)")
     small = ws.Policy(max_request_bytes=100)
-    assert_rejection(outcome(h11_request(rfc6455()), small), 431, "request head: too large (more than 100 bytes)")
+    assert_rejection(
+        outcome(h11_request(rfc6455()), small), 431, "request head: too large (more than 100 bytes)"
+    )
     assert isinstance(outcome(big, ws.Policy(max_request_bytes=20000)), ws.Accepted)
 
 
@@ -159,14 +283,31 @@ def test_head_exactly_at_the_limit_is_accepted() -> None:
         ("13", "Origin", "https://evil.example", 403, "Origin: forbidden 'https://evil.example'"),
         ("13", None, None, 403, "Origin: missing; this server accepts listed origins only"),
         ("8", "Sec-WebSocket-Origin", "https://good.example", 101, None),
-        ("8", "Sec-WebSocket-Origin", "https://evil.example", 403, "Sec-WebSocket-Origin: forbidden 'https://evil.example'"),
+        (
+            "8",
+            "Sec-WebSocket-Origin",
+            "https://evil.example",
+            403,
+            "Sec-WebSocket-Origin: forbidden 'https://evil.example'",
+        ),
         ("8", "Origin", "https://good.example", 101, None),
-        ("8", None, None, 403, "Sec-WebSocket-Origin: missing; this server accepts listed origins only"),
+        (
+            "8",
+            None,
+            None,
+            403,
+            "Sec-WebSocket-Origin: missing; this server accepts listed origins only",
+        ),
     ],
 )
-def test_origin_policy(version: str, origin_header: str | None, origin: str | None, status: int, reason: str | None) -> None:
+def test_origin_policy(
+    version: str, origin_header: str | None, origin: str | None, status: int, reason: str | None
+) -> None:
     extra = [(origin_header, origin)] if origin_header and origin else []
-    result = outcome(h11_request(rfc6455(version, extra=extra)), ws.Policy([13, 8], origins=["https://good.example"]))
+    result = outcome(
+        h11_request(rfc6455(version, extra=extra)),
+        ws.Policy([13, 8], origins=["https://good.example"]),
+    )
     if reason is None:
         assert isinstance(result, ws.Accepted) and result.request.origin == origin
     else:
@@ -180,7 +321,11 @@ def test_repeated_origin_is_400() -> None:
 
 
 def test_subprotocol_chosen_by_server_preference() -> None:
-    data = h11_request(rfc6455(extra=[("Sec-WebSocket-Protocol", "chat, superchat"), ("Sec-WebSocket-Protocol", "v2")]))
+    data = h11_request(
+        rfc6455(
+            extra=[("Sec-WebSocket-Protocol", "chat, superchat"), ("Sec-WebSocket-Protocol", "v2")]
+        )
+    )
     result = outcome(data, ws.Policy(subprotocols=["v2", "superchat"]))
     assert isinstance(result, ws.Accepted)
     assert result.request.subprotocols == ("chat", "superchat", "v2")
@@ -195,9 +340,21 @@ def test_subprotocol_chosen_by_server_preference() -> None:
 @pytest.mark.parametrize(
     ("field", "value", "reason"),
     [
-        ("Sec-WebSocket-Protocol", "chat, a b", "Sec-WebSocket-Protocol: invalid value 'chat, a b'; expected tokens"),
-        ("Sec-WebSocket-Extensions", "permessage-deflate; =1", "Sec-WebSocket-Extensions: invalid value 'permessage-deflate; =1' at byte 0 (RFC 6455 §9.1)"),
-        ("Sec-WebSocket-Extensions", 'a, b; x="unterminated', "Sec-WebSocket-Extensions: invalid value 'a, b; x=\"unterminated' at byte 3 (RFC 6455 §9.1)"),
+        (
+            "Sec-WebSocket-Protocol",
+            "chat, a b",
+            "Sec-WebSocket-Protocol: invalid value 'chat, a b'; expected tokens",
+        ),
+        (
+            "Sec-WebSocket-Extensions",
+            "permessage-deflate; =1",
+            "Sec-WebSocket-Extensions: invalid value 'permessage-deflate; =1' at byte 0 (RFC 6455 §9.1)",
+        ),
+        (
+            "Sec-WebSocket-Extensions",
+            'a, b; x="unterminated',
+            "Sec-WebSocket-Extensions: invalid value 'a, b; x=\"unterminated' at byte 3 (RFC 6455 §9.1)",
+        ),
     ],
 )
 def test_malformed_offers_get_400(field: str, value: str, reason: str) -> None:
@@ -208,7 +365,10 @@ def test_extension_offers_are_kept_as_sent() -> None:
     value = 'permessage-deflate; client_max_window_bits, x-custom; q="a, b"'
     result = outcome(h11_request(rfc6455(extra=[("Sec-WebSocket-Extensions", value)])))
     assert isinstance(result, ws.Accepted)
-    assert result.request.extensions == ("permessage-deflate; client_max_window_bits", 'x-custom; q="a, b"')
+    assert result.request.extensions == (
+        "permessage-deflate; client_max_window_bits",
+        'x-custom; q="a, b"',
+    )
 
 
 def test_reason_never_breaks_the_response() -> None:

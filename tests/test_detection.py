@@ -9,7 +9,10 @@ import wsnegotiate as ws
 from wsnegotiate import Version
 
 V = Version
-HIXIE_KEYS = (("Sec-WebSocket-Key1", "4 @1  46546xW%0l 1 5"), ("Sec-WebSocket-Key2", "12998 5 Y3 1  .P00"))
+HIXIE_KEYS = (
+    ("Sec-WebSocket-Key1", "4 @1  46546xW%0l 1 5"),
+    ("Sec-WebSocket-Key2", "12998 5 Y3 1  .P00"),
+)
 
 
 def outcome(data: bytes, policy: ws.Policy | None = None) -> ws.Accepted | ws.Rejected:
@@ -20,8 +23,14 @@ def outcome(data: bytes, policy: ws.Policy | None = None) -> ws.Accepted | ws.Re
 
 def test_version_members_are_the_seed() -> None:
     assert {m.name: m.value for m in Version} == {
-        "VersionUnknown": -1, "Version0": 0, "Version4": 4, "Version5": 5, "Version6": 6,
-        "Version7": 7, "Version8": 8, "Version13": 13,
+        "VersionUnknown": -1,
+        "Version0": 0,
+        "Version4": 4,
+        "Version5": 5,
+        "Version6": 6,
+        "Version7": 7,
+        "Version8": 8,
+        "Version13": 13,
     }
     assert Version.VersionLatest is Version.Version13
     assert Version["VersionLatest"] is Version.Version13
@@ -30,12 +39,22 @@ def test_version_members_are_the_seed() -> None:
 
 @pytest.mark.parametrize(
     ("number", "version", "family"),
-    [("13", V.Version13, "rfc6455"), ("8", V.Version8, "hybi-08"), ("7", V.Version7, "hybi-07"),
-     ("6", V.Version6, "hybi-06"), ("5", V.Version5, "hybi-05"), ("4", V.Version4, "hybi-04"),
-     ("0", V.Version0, "hybi-00"), ("1", V.VersionUnknown, "hybi-01"), ("3", V.VersionUnknown, "hybi-03"),
-     ("9", V.VersionUnknown, "reserved"), ("12", V.VersionUnknown, "reserved"),
-     ("14", V.VersionUnknown, "unassigned"), ("25", V.VersionUnknown, "unassigned"),
-     ("255", V.VersionUnknown, "unassigned")],
+    [
+        ("13", V.Version13, "rfc6455"),
+        ("8", V.Version8, "hybi-08"),
+        ("7", V.Version7, "hybi-07"),
+        ("6", V.Version6, "hybi-06"),
+        ("5", V.Version5, "hybi-05"),
+        ("4", V.Version4, "hybi-04"),
+        ("0", V.Version0, "hybi-00"),
+        ("1", V.VersionUnknown, "hybi-01"),
+        ("3", V.VersionUnknown, "hybi-03"),
+        ("9", V.VersionUnknown, "reserved"),
+        ("12", V.VersionUnknown, "reserved"),
+        ("14", V.VersionUnknown, "unassigned"),
+        ("25", V.VersionUnknown, "unassigned"),
+        ("255", V.VersionUnknown, "unassigned"),
+    ],
 )
 def test_sec_websocket_version_rows(number: str, version: Version, family: str) -> None:
     policy = ws.Policy([13, 8, 7])
@@ -45,7 +64,11 @@ def test_sec_websocket_version_rows(number: str, version: Version, family: str) 
         detection = result.request.detection
     else:
         assert version not in policy.versions
-        assert_rejection(result, 426, f"Sec-WebSocket-Version: unsupported version {number} ({family}); supported: 13, 8, 7")
+        assert_rejection(
+            result,
+            426,
+            f"Sec-WebSocket-Version: unsupported version {number} ({family}); supported: 13, 8, 7",
+        )
         assert header_values(result.headers, "Sec-WebSocket-Version") == ["13, 8, 7"]
         assert result.detection is not None
         detection = result.detection
@@ -53,12 +76,30 @@ def test_sec_websocket_version_rows(number: str, version: Version, family: str) 
     assert detection.marker == "Sec-WebSocket-Version"
 
 
-@pytest.mark.parametrize(("draft", "version", "family"), [("0", V.Version0, "hybi-00"), ("1", V.VersionUnknown, "hybi-01"), ("2", V.VersionUnknown, "hybi-02"), ("3", V.VersionUnknown, "hybi-03"), ("9", V.VersionUnknown, "unassigned")])
+@pytest.mark.parametrize(
+    ("draft", "version", "family"),
+    [
+        ("0", V.Version0, "hybi-00"),
+        ("1", V.VersionUnknown, "hybi-01"),
+        ("2", V.VersionUnknown, "hybi-02"),
+        ("3", V.VersionUnknown, "hybi-03"),
+        ("9", V.VersionUnknown, "unassigned"),
+    ],
+)
 @pytest.mark.parametrize("with_keys", [True, False])
-def test_sec_websocket_draft_rows(draft: str, version: Version, family: str, with_keys: bool) -> None:
+def test_sec_websocket_draft_rows(
+    draft: str, version: Version, family: str, with_keys: bool
+) -> None:
     keys = HIXIE_KEYS if with_keys else ()
-    data = h11_request([("Host", "example.com"), *UPGRADE, ("Sec-WebSocket-Draft", draft), *keys]) + b"^n:ds[4U"
-    result = assert_rejection(outcome(data), 426, f"Sec-WebSocket-Draft: unsupported draft {draft} ({family}); supported: 13")
+    data = (
+        h11_request([("Host", "example.com"), *UPGRADE, ("Sec-WebSocket-Draft", draft), *keys])
+        + b"^n:ds[4U"
+    )
+    result = assert_rejection(
+        outcome(data),
+        426,
+        f"Sec-WebSocket-Draft: unsupported draft {draft} ({family}); supported: 13",
+    )
     assert result.detection == ws.Detection(version, draft, family, "Sec-WebSocket-Draft")
     assert result.version is version
 
@@ -73,15 +114,33 @@ def test_version_wins_over_draft_and_keys() -> None:
 
 @pytest.mark.parametrize("keys", [HIXIE_KEYS, HIXIE_KEYS[:1], HIXIE_KEYS[1:]])
 def test_hixie_76(keys: tuple[tuple[str, str], ...]) -> None:
-    data = h11_request([("Host", "example.com"), ("Upgrade", "WebSocket"), ("Connection", "Upgrade"), *keys]) + b"^n:ds[4U"
-    result = assert_rejection(outcome(data), 426, "Sec-WebSocket-Key1/Key2: hixie-76 is not supported; supported: 13")
+    data = (
+        h11_request(
+            [("Host", "example.com"), ("Upgrade", "WebSocket"), ("Connection", "Upgrade"), *keys]
+        )
+        + b"^n:ds[4U"
+    )
+    result = assert_rejection(
+        outcome(data), 426, "Sec-WebSocket-Key1/Key2: hixie-76 is not supported; supported: 13"
+    )
     assert result.detection == ws.Detection(V.Version0, None, "hixie-76", "Sec-WebSocket-Key1/Key2")
     assert header_values(result.headers, "Sec-WebSocket-Version") == ["13"]
 
 
 def test_hixie_75() -> None:
-    data = h11_request([("Host", "example.com"), ("Upgrade", "WebSocket"), ("Connection", "Upgrade"), ("Origin", "http://example.com")])
-    result = assert_rejection(outcome(data), 426, "Sec-WebSocket-Version: missing, a hixie-75 handshake, which is not supported; supported: 13")
+    data = h11_request(
+        [
+            ("Host", "example.com"),
+            ("Upgrade", "WebSocket"),
+            ("Connection", "Upgrade"),
+            ("Origin", "http://example.com"),
+        ]
+    )
+    result = assert_rejection(
+        outcome(data),
+        426,
+        "Sec-WebSocket-Version: missing, a hixie-75 handshake, which is not supported; supported: 13",
+    )
     assert result.detection == ws.Detection(V.VersionUnknown, None, "hixie-75", None)
     assert result.version is V.VersionUnknown
 
@@ -106,7 +165,11 @@ def test_malformed_versions_are_400_with_the_list(value: str) -> None:
 
 def test_two_version_field_lines_are_400() -> None:
     result = outcome(h11_request(rfc6455("13", extra=[("Sec-WebSocket-Version", "13")])))
-    assert_rejection(result, 400, "Sec-WebSocket-Version: repeated (2 field lines; one is allowed); supported: 13")
+    assert_rejection(
+        result,
+        400,
+        "Sec-WebSocket-Version: repeated (2 field lines; one is allowed); supported: 13",
+    )
 
 
 def test_empty_version_is_400() -> None:
@@ -116,7 +179,9 @@ def test_empty_version_is_400() -> None:
 
 @pytest.mark.parametrize("value", ["", "x", "01", "2;"])
 def test_broken_draft_is_400(value: str) -> None:
-    data = raw_request([("Host", "example.com"), *UPGRADE, ("Sec-WebSocket-Draft", value), *HIXIE_KEYS])
+    data = raw_request(
+        [("Host", "example.com"), *UPGRADE, ("Sec-WebSocket-Draft", value), *HIXIE_KEYS]
+    )
     result = outcome(data)
     assert isinstance(result, ws.Rejected)
     assert result.status == 400 and result.reason.startswith("Sec-WebSocket-Draft: ")
@@ -141,7 +206,11 @@ def test_ows_around_the_version_is_trimmed() -> None:
 
 def test_key_without_a_version_is_400() -> None:
     result = outcome(h11_request(rfc6455(None)))
-    assert_rejection(result, 400, "Sec-WebSocket-Version: missing (required with Sec-WebSocket-Key, RFC 6455 §4.1); supported: 13")
+    assert_rejection(
+        result,
+        400,
+        "Sec-WebSocket-Version: missing (required with Sec-WebSocket-Key, RFC 6455 §4.1); supported: 13",
+    )
     assert result.error is not None and result.error.fault is ws.Fault.MISSING
     assert isinstance(result, ws.Rejected) and result.detection is not None
     assert result.detection.family == "missing"

@@ -8,11 +8,20 @@ from factory import ACCEPT, assert_rejection, h11_request, header_values, parse_
 import wsnegotiate as ws
 from wsnegotiate import State
 
-REQUEST = h11_request(rfc6455(extra=[("Sec-WebSocket-Protocol", "chat"), ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits, x-foo")]))
+REQUEST = h11_request(
+    rfc6455(
+        extra=[
+            ("Sec-WebSocket-Protocol", "chat"),
+            ("Sec-WebSocket-Extensions", "permessage-deflate; client_max_window_bits, x-foo"),
+        ]
+    )
+)
 FRAME = b"\x81\x85\x37\xfa\x21\x3d\x7f\x9f\x4d\x51\x58"  # RFC 6455 §5.7 masked "Hello"
 
 
-def deciding(data: bytes = REQUEST, policy: ws.Policy | None = None) -> tuple[ws.ServerNegotiator, ws.Request]:
+def deciding(
+    data: bytes = REQUEST, policy: ws.Policy | None = None
+) -> tuple[ws.ServerNegotiator, ws.Request]:
     negotiator = ws.ServerNegotiator(policy)
     negotiator.receive_data(data)
     event = negotiator.next_event()
@@ -22,11 +31,30 @@ def deciding(data: bytes = REQUEST, policy: ws.Policy | None = None) -> tuple[ws
 
 
 def test_request_event_fields() -> None:
-    data = h11_request([*rfc6455(extra=[("Origin", "http://o.example"), ("Sec-WebSocket-Protocol", "a, b")]), ("X-Custom", "Yes")], target="/path?q=1")
+    data = h11_request(
+        [
+            *rfc6455(extra=[("Origin", "http://o.example"), ("Sec-WebSocket-Protocol", "a, b")]),
+            ("X-Custom", "Yes"),
+        ],
+        target="/path?q=1",
+    )
     _, request = deciding(data)
-    assert (request.method, request.target, request.http_version, request.host) == ("GET", "/path?q=1", "1.1", "example.com")
-    assert (request.origin, request.key, request.subprotocols) == ("http://o.example", "dGhlIHNhbXBsZSBub25jZQ==", ("a", "b"))
-    assert (request.version, request.raw_version, request.family) == (ws.Version.Version13, "13", "rfc6455")
+    assert (request.method, request.target, request.http_version, request.host) == (
+        "GET",
+        "/path?q=1",
+        "1.1",
+        "example.com",
+    )
+    assert (request.origin, request.key, request.subprotocols) == (
+        "http://o.example",
+        "dGhlIHNhbXBsZSBub25jZQ==",
+        ("a", "b"),
+    )
+    assert (request.version, request.raw_version, request.family) == (
+        ws.Version.Version13,
+        "13",
+        "rfc6455",
+    )
     assert (b"X-Custom", b"Yes") in request.headers  # wire casing kept
 
 
@@ -63,11 +91,24 @@ def test_trailing_data_is_handed_over_whole_and_once() -> None:
 
 def test_accept_with_subprotocol_extensions_and_headers() -> None:
     negotiator, _ = deciding()
-    accepted = negotiator.accept("chat", ["permessage-deflate; server_no_context_takeover"], [("Set-Cookie", "a=b")])
+    accepted = negotiator.accept(
+        "chat", ["permessage-deflate; server_no_context_takeover"], [("Set-Cookie", "a=b")]
+    )
     status, headers, _ = parse_response(accepted.response)
     assert status == 101
-    assert headers == [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Accept", ACCEPT), ("Sec-WebSocket-Protocol", "chat"), ("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover"), ("Set-Cookie", "a=b")]
-    assert (accepted.subprotocol, accepted.extensions, accepted.version) == ("chat", ("permessage-deflate; server_no_context_takeover",), ws.Version.Version13)
+    assert headers == [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Accept", ACCEPT),
+        ("Sec-WebSocket-Protocol", "chat"),
+        ("Sec-WebSocket-Extensions", "permessage-deflate; server_no_context_takeover"),
+        ("Set-Cookie", "a=b"),
+    ]
+    assert (accepted.subprotocol, accepted.extensions, accepted.version) == (
+        "chat",
+        ("permessage-deflate; server_no_context_takeover",),
+        ws.Version.Version13,
+    )
 
 
 @pytest.mark.parametrize(
@@ -83,7 +124,9 @@ def test_accept_with_subprotocol_extensions_and_headers() -> None:
         ({"extra_headers": [("Sec-WebSocket-Accept", "forged")]}, "written by the negotiator"),
     ],
 )
-def test_accept_refuses_values_that_would_break_the_answer(kwargs: dict[str, object], message: str) -> None:
+def test_accept_refuses_values_that_would_break_the_answer(
+    kwargs: dict[str, object], message: str
+) -> None:
     negotiator, _ = deciding()
     with pytest.raises(ws.LocalProtocolError, match=message):
         negotiator.accept(**kwargs)  # type: ignore[arg-type]
@@ -109,7 +152,12 @@ def test_default_caller_rejection_is_403() -> None:
 
 @pytest.mark.parametrize(
     ("args", "message"),
-    [((101, "x"), "4xx or 5xx"), ((200, "x"), "4xx or 5xx"), ((400, "two\nlines"), "one line"), ((400, "x", [("Content-Length", "1")]), "written by the negotiator")],
+    [
+        ((101, "x"), "4xx or 5xx"),
+        ((200, "x"), "4xx or 5xx"),
+        ((400, "two\nlines"), "one line"),
+        ((400, "x", [("Content-Length", "1")]), "written by the negotiator"),
+    ],
 )
 def test_reject_refuses_bad_values(args: tuple[object, ...], message: str) -> None:
     negotiator, _ = deciding()
@@ -119,17 +167,23 @@ def test_reject_refuses_bad_values(args: tuple[object, ...], message: str) -> No
 
 def test_calls_out_of_state_are_local_errors() -> None:
     negotiator = ws.ServerNegotiator()
-    with pytest.raises(ws.LocalProtocolError, match="accept\\(\\) cannot be called in state AWAITING_REQUEST"):
+    with pytest.raises(
+        ws.LocalProtocolError, match="accept\\(\\) cannot be called in state AWAITING_REQUEST"
+    ):
         negotiator.accept()
     with pytest.raises(ws.LocalProtocolError, match="reject\\(\\) cannot be called"):
         negotiator.reject()
     negotiator, _ = deciding()
-    with pytest.raises(ws.LocalProtocolError, match="next_event\\(\\) cannot be called in state DECIDING"):
+    with pytest.raises(
+        ws.LocalProtocolError, match="next_event\\(\\) cannot be called in state DECIDING"
+    ):
         negotiator.next_event()
     with pytest.raises(ws.LocalProtocolError, match="receive_data\\(\\) in state DECIDING"):
         negotiator.receive_data(b"x")
     negotiator.accept()
-    with pytest.raises(ws.LocalProtocolError, match="accept\\(\\) cannot be called in state SWITCHED"):
+    with pytest.raises(
+        ws.LocalProtocolError, match="accept\\(\\) cannot be called in state SWITCHED"
+    ):
         negotiator.accept()
 
 

@@ -14,8 +14,9 @@ head exactly once. Whatever followed the head is kept, whole, as trailing data.
                      --reject()------> Rejected ----------> CLOSED
 
 Every transition is a row of ``_TRANSITIONS``; a call that has no row in the
-current state is a ``LocalProtocolError``, raised before the call does anything. A fatal peer error (an oversized head,
-bytes that are not HTTP) drops the buffer at once; from then on, and in CLOSED,
+current state is a ``LocalProtocolError``, raised before the call does anything.
+A fatal peer error (an oversized head, bytes that are not HTTP) drops the buffer
+at once; from then on, and in CLOSED,
 incoming bytes are discarded unread: bytes after a refused upgrade are never
 parsed as a new request (request smuggling).
 """
@@ -39,6 +40,8 @@ __all__ = ["ServerNegotiator", "State", "negotiate"]
 
 
 class State(enum.Enum):
+    """Where a ``ServerNegotiator`` is in the handshake (see the module comment)."""
+
     AWAITING_REQUEST = "awaiting request"
     DECIDING = "deciding"
     SWITCHED = "switched"

@@ -1,0 +1,136 @@
+"""The CLI contract of DESIGN.md: demo, and check with --json and exit codes."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from factory import h11_request, rfc6455
+
+from wsnegotiate._cli import main
+from wsnegotiate._samples import SAMPLES
+
+
+def cli(*argv: str) -> tuple[int, str]:
+    out = io.StringIO()
+    return main(list(argv), out), out.getvalue()
+
+
+def check_json(tmp_path: Path, data: bytes, *options: str) -> tuple[int, dict[str, object]]:
+    path = tmp_path / "request.http"
+    path.write_bytes(data)
+    code, text = cli("check", str(path), "--json", *options)
+    return code, json.loads(text)
+
+
+def test_demo_table_has_every_sample() -> None:
+    code, text = cli("demo")
+    lines = text.splitlines()
+    assert code == 0
+    assert lines[0].split() == ["sample", "version", "family", "status", "advertised", "reason"]
+    rows = {line.split()[0]: line.split() for line in lines[1:]}
+    assert set(rows) == {sample.name for sample in SAMPLES}
+    assert rows["chrome"][1:4] == ["Version13", "rfc6455", "101"]
+    assert rows["hybi-08"][1:5] == ["Version8", "hybi-08", "426", "13"]
+    assert rows["hixie-76"][1:5] == ["Version0", "hixie-76", "426", "13"]
+    assert rows["hixie-75"][1:5] == ["VersionUnknown", "hixie-75", "426", "13"]
+    assert rows["malformed-013"][3] == "400"
+
+
+def test_demo_with_a_wider_policy() -> None:
+    _, text = cli("demo", "--versions", "13,8,7")
+    rows = {line.split()[0]: line.split() for line in text.splitlines()[1:]}
+    assert rows["hybi-08"][3] == "101" and rows["hybi-07"][3] == "101"
+    assert rows["hybi-06"][4] == "13,"  # the advertised list "13, 8, 7"
+
+
+def test_check_json_accepted(tmp_path: Path) -> None:
+    code, result = check_json(tmp_path, h11_request(rfc6455()) + b"\x81\x00")
+    assert code == 0
+    assert result["status"] == 101 and result["accepted"] is True
+    assert (result["version"], result["raw_version"], result["family"]) == (
+        "Version13",
+        "13",
+        "rfc6455",
+    )
+    assert ["Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="] in result["headers"]  # type: ignore[operator]
+    assert str(result["response"]).startswith("HTTP/1.1 101 Switching Protocols\r\n")
+    assert result["trailing_data"] == "8100"
+
+
+def test_check_json_refused(tmp_path: Path) -> None:
+    code, result = check_json(
+        tmp_path, h11_request(rfc6455("8")), "--versions", "13,7", "--reject-status", "400"
+    )
+    assert code == 1
+    assert (result["status"], result["accepted"], result["version"], result["family"]) == (
+        400,
+        False,
+        "Version8",
+        "hybi-08",
+    )
+    assert (
+        result["reason"]
+        == "Sec-WebSocket-Version: unsupported version 8 (hybi-08); supported: 13, 7"
+    )
+    assert ["Sec-WebSocket-Version", "13, 7"] in result["headers"]  # type: ignore[operator]
+
+
+def test_check_json_options(tmp_path: Path) -> None:
+    request = h11_request(
+        rfc6455(extra=[("Origin", "http://a.example"), ("Sec-WebSocket-Protocol", "x, y")])
+    )
+    code, result = check_json(
+        tmp_path, request, "--subprotocols", "y", "--origins", "http://a.example"
+    )
+    assert code == 0 and ["Sec-WebSocket-Protocol", "y"] in result["headers"]  # type: ignore[operator]
+    code, result = check_json(tmp_path, request, "--origins", "http://b.example")
+    assert (code, result["status"]) == (1, 403)
+    code, result = check_json(tmp_path, request, "--max-request-bytes", "64")
+    assert (code, result["status"]) == (1, 431)
+
+
+def test_check_json_incomplete(tmp_path: Path) -> None:
+    code, result = check_json(tmp_path, b"GET / HTTP/1.1\r\nHost: a\r\n")
+    assert code == 1
+    assert result["status"] is None and result["accepted"] is False and result["family"] is None
+
+
+def test_check_text_output_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(h11_request(rfc6455("7")))))
+    code, text = cli("check")
+    assert code == 1
+    assert (
+        text.splitlines()[0]
+        == "426 hybi-07 Sec-WebSocket-Version: unsupported version 7 (hybi-07); supported: 13"
+    )
+    assert "HTTP/1.1 426 Upgrade Required" in text
+
+
+def test_check_bad_arguments_and_unreadable_input(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert cli("check", str(tmp_path / "missing.http"))[0] == 2
+    assert "cannot read" in capsys.readouterr().err
+    assert cli("check", "--versions", "13,6")[0] == 2
+    assert "version 6 cannot be accepted" in capsys.readouterr().err
+    for argv in (["check", "--versions", "x"], ["check", "--reject-status", "404"], ["nothing"]):
+        with pytest.raises(SystemExit) as info:
+            cli(*argv)
+        assert info.value.code == 2
+
+
+def test_console_entry_point_runs_the_demo() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "wsnegotiate", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "chrome" in done.stdout and "hixie-75" in done.stdout

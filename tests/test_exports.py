@@ -1,0 +1,21 @@
+"""The public surface: one __init__ with __all__, every name documented."""
+
+from __future__ import annotations
+
+import wsnegotiate
+
+
+def test_all_names_are_exported_and_documented() -> None:
+    for name in wsnegotiate.__all__:
+        obj = getattr(wsnegotiate, name)
+        assert obj.__doc__, name
+        if hasattr(obj, "__module__"):
+            assert obj.__module__.startswith("wsnegotiate"), name
+    public = {n for n in dir(wsnegotiate) if not n.startswith("_")}
+    assert public == set(wsnegotiate.__all__)
+
+
+def test_py_typed_is_shipped() -> None:
+    from importlib.resources import files
+
+    assert files("wsnegotiate").joinpath("py.typed").is_file()

@@ -1,0 +1,122 @@
+"""Header grammars, with realistic, synthetic and pathological cases."""
+
+from __future__ import annotations
+
+import pytest
+
+from wsnegotiate._headers import (
+    check_field_value,
+    parse_extension_list,
+    parse_token_list,
+    parse_version_value,
+    valid_key,
+)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"Upgrade", [b"Upgrade"]),  # realistic
+        (b"keep-alive, Upgrade", [b"keep-alive", b"Upgrade"]),  # realistic: Firefox
+        (b"a,b", [b"a", b"b"]),  # synthetic
+        (
+            b",,\t,  , ,Upgrade  ,,",
+            [b"Upgrade"],
+        ),  # pathological: empty elements ignored (RFC 9110 §5.6.1)
+        (b"", []),
+        (b"a b", None),
+        (b"a;b", None),
+        (b"\xffx", None),
+    ],
+)
+def test_token_lists(value: bytes, expected: list[bytes] | None) -> None:
+    assert parse_token_list(value) == expected
+
+
+def test_protocol_lists() -> None:
+    assert parse_token_list(b"h2c, websocket, HTTP/2.0", protocols=True) == [
+        b"h2c",
+        b"websocket",
+        b"HTTP/2.0",
+    ]
+    assert parse_token_list(b"HTTP/2.0", protocols=False) is None
+    assert parse_token_list(b"a/b/c", protocols=True) is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (
+            b"permessage-deflate; client_max_window_bits",
+            ("permessage-deflate; client_max_window_bits",),
+        ),
+        (
+            b"permessage-deflate; client_max_window_bits=15, permessage-deflate",
+            ("permessage-deflate; client_max_window_bits=15", "permessage-deflate"),
+        ),
+        (b'x; a="1, 2";b=3 ,, y', ('x; a="1, 2";b=3', "y")),
+        (b'x; a="esc\\"aped"', ('x; a="esc\\"aped"',)),
+        (b", ,", ()),
+        (b"x;", 0),
+        (b"x; a=", 0),
+        (b"a, b c", 3),
+        (b'x; a="open', 0),
+    ],
+)
+def test_extension_lists(value: bytes, expected: tuple[str, ...] | int) -> None:
+    assert parse_extension_list(value) == expected
+    assert parse_extension_list(value) == expected  # memoized answer is the same
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (b"13", 13),
+        (b"0", 0),
+        (b"255", 255),
+        (b" 8\t", 8),
+        (b"256", None),
+        (b"013", None),
+        (b"+1", None),
+        (b"1_3", None),
+        (b"13.0", None),
+        (b"0x0d", None),
+        ("١٣".encode(), None),
+        (b"13, 8", None),
+        (b"", None),
+        (b"1000", None),
+    ],
+)
+def test_version_values(value: bytes, expected: int | None) -> None:
+    assert parse_version_value(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("key", "valid"),
+    [
+        (b"dGhlIHNhbXBsZSBub25jZQ==", True),
+        (b"AAAAAAAAAAAAAAAAAAAAAA==", True),
+        (b"dGhlIHNhbXBsZSBub25jZQ", False),
+        (b"dGhlIHNhbXBsZSBub25jZQ=\n", False),
+        (b"AAAAAAAAAAAAAAAAAAAAAAAA", False),
+        (b"dGhl IHNhbXBsZSBub25jZQ=", False),
+    ],
+)
+def test_keys(key: bytes, valid: bool) -> None:
+    assert valid_key(key) is valid
+
+
+@pytest.mark.parametrize(
+    ("value", "ok"),
+    [
+        ("fine", True),
+        ("", True),
+        ("a\r\nb", False),
+        ("nul\x00", False),
+        (" pad", False),
+        ("é", True),
+        ("€", False),
+    ],
+)
+def test_outgoing_values(value: str, ok: bool) -> None:
+    assert check_field_value(value) is ok

@@ -1,0 +1,110 @@
+"""Properties of the server negotiator, checked with hypothesis."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from itertools import pairwise
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import wsnegotiate as ws
+from wsnegotiate._samples import SAMPLES
+
+Outcome = ws.Accepted | ws.Rejected | ws.NeedData | ws.ConnectionClosed
+
+
+def run(chunks: list[bytes], policy: ws.Policy | None = None, eof: bool = False) -> Outcome:
+    """Feed chunks one at a time, as a server loop would, asking for an event after
+    each; on an accept, the chunks not yet fed are what the frame layer reads next,
+    so they are appended to the trailing data."""
+    negotiator = ws.ServerNegotiator(policy)
+    limit = negotiator.policy.max_request_bytes
+    event: object = ws.NeedData()
+    pending = [*chunks, *([b""] if eof else [])]
+    while pending:
+        chunk = pending.pop(0)
+        negotiator.receive_data(chunk)
+        assert (
+            negotiator.buffered <= limit + len(chunk)
+            or negotiator.state is not ws.State.AWAITING_REQUEST
+        )
+        event = negotiator.next_event()
+        if not isinstance(event, ws.NeedData):
+            break
+    if isinstance(event, ws.Request):
+        accepted = negotiator.accept()
+        return replace(accepted, trailing_data=accepted.trailing_data + b"".join(pending))
+    assert isinstance(event, ws.NeedData | ws.Rejected | ws.ConnectionClosed)
+    if isinstance(event, ws.Rejected):
+        assert negotiator.buffered == 0  # nothing kept after a refusal
+    return event
+
+
+def key(outcome: Outcome) -> tuple[object, ...]:
+    if isinstance(outcome, ws.Accepted):
+        return ("accepted", outcome.response, outcome.trailing_data)
+    if isinstance(outcome, ws.Rejected):
+        return ("rejected", outcome.response)
+    return (type(outcome).__name__,)
+
+
+@st.composite
+def split(draw: st.DrawFn, data: bytes) -> list[bytes]:
+    cuts = sorted(draw(st.lists(st.integers(0, len(data)), max_size=12)))
+    bounds = [0, *cuts, len(data)]
+    return [data[a:b] for a, b in pairwise(bounds) if b > a] or [data]
+
+
+samples = st.sampled_from(SAMPLES).map(lambda sample: sample.data + b"\x81\x00trailing")
+
+
+@given(st.data(), samples)
+def test_chunking_never_changes_the_outcome(data: st.DataObject, request: bytes) -> None:
+    whole = run([request])
+    assert key(run(data.draw(split(request)))) == key(whole)
+
+
+@given(st.binary(max_size=600), st.data())
+@settings(suppress_health_check=[HealthCheck.too_slow])
+def test_arbitrary_bytes_give_an_answer_or_need_data(blob: bytes, data: st.DataObject) -> None:
+    outcome = run(data.draw(split(blob)) if blob else [], eof=data.draw(st.booleans()))
+    if isinstance(outcome, ws.Rejected):
+        assert outcome.error is not None
+        assert outcome.response.startswith(f"HTTP/1.1 {outcome.status} ".encode())
+        assert outcome.response.endswith(outcome.reason.encode() + b"\n")
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(SAMPLES)).data)
+    for _ in range(draw(st.integers(1, 6))):
+        where = draw(st.integers(0, len(data)))
+        action = draw(st.sampled_from(["insert", "delete", "replace"]))
+        byte = draw(st.sampled_from([0, 9, 10, 13, 32, 44, 58, 59, 61, 34, 255, *b'Aa0,;:="']))
+        if action == "insert":
+            data.insert(where, byte)
+        elif where < len(data):
+            if action == "delete":
+                del data[where]
+            else:
+                data[where] = byte
+    return bytes(data)
+
+
+@given(mutated(), st.data())
+def test_mutated_requests_give_an_answer_or_a_documented_error(
+    request: bytes, data: st.DataObject
+) -> None:
+    outcome = run(data.draw(split(request)), eof=True)
+    assert key(outcome) == key(run([request], eof=True))
+    if isinstance(outcome, ws.Rejected):
+        assert isinstance(outcome.error, ws.RemoteProtocolError)
+        assert 400 <= outcome.status <= 599
+
+
+@given(st.integers(64, 2048), st.integers(1, 3000), st.data())
+def test_size_limit_holds_however_chunked(limit: int, extra: int, data: st.DataObject) -> None:
+    head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + b"p" * (limit + extra)
+    outcome = run(data.draw(split(head + b"\r\n\r\n")), ws.Policy(max_request_bytes=limit))
+    assert isinstance(outcome, ws.Rejected) and outcome.status == 431
