@@ -38,15 +38,22 @@ _GRAMMAR = {
 }
 
 
-_KEYS: dict[str, bytes] = {}
-
-
-def _key(field: str) -> bytes:
-    """The lower-case bytes a field's lines are stored under in ``fields``."""
-    key = _KEYS.get(field)
-    if key is None:
-        key = _KEYS[field] = field.lower().encode("ascii")
-    return key
+# How the fields this module reads are spelled in reasons; ``fields`` is keyed by
+# the lower-case bytes.
+_NAMES = {
+    name.lower().encode("ascii"): name
+    for name in (
+        "Host",
+        "Upgrade",
+        "Connection",
+        VERSION,
+        "Sec-WebSocket-Draft",
+        "Sec-WebSocket-Key",
+        "Origin",
+        "Sec-WebSocket-Origin",
+    )
+}
+_KEYS = {name: key for key, name in _NAMES.items()}
 
 
 def failure(
@@ -84,11 +91,12 @@ def _field_failure(
     return failure(400, reason + suffix, field, fault, extra)
 
 
-def _one_value(
-    fields: dict[bytes, list[bytes]], field: str, extra: tuple[tuple[str, str], ...] = ()
-) -> bytes:
+def _one_value(fields: dict[bytes, list[bytes]], key: bytes) -> bytes:
     """The value of a field that must appear once, non-empty."""
-    values = fields.get(_key(field))
+    values = fields.get(key)
+    if values is not None and len(values) == 1 and values[0]:
+        return values[0]
+    field, extra = _NAMES[key], ()
     if not values:
         raise _field_failure(field, Fault.MISSING, [], extra)
     if len(values) > 1:
@@ -98,15 +106,16 @@ def _one_value(
     return values[0]
 
 
-def _require_token(fields: dict[bytes, list[bytes]], field: str, token: bytes) -> None:
-    """``token`` must be in the list-based ``field`` (RFC 9110 §5.6.1), else 426."""
-    values = fields.get(_key(field))
+def _require_token(fields: dict[bytes, list[bytes]], key: bytes, token: bytes) -> None:
+    """``token`` must be in the list-based field ``key`` (RFC 9110 §5.6.1), else 426."""
+    values = fields.get(key)
+    if values is not None and len(values) == 1 and values[0].lower() == token:
+        return  # the usual single-element list, no need to split it
+    field = _NAMES[key]
     if not values:
         raise failure(
             426, f"{field}: missing; this resource speaks WebSocket", field, Fault.MISSING
         )
-    if len(values) == 1 and values[0].lower() == token:
-        return  # the usual single-element list, no need to split it
     combined = b", ".join(values)  # RFC 9110 §5.3: list field lines combine
     elements = parse_token_list(combined, protocols=True) or []
     if not any(element.lower() == token for element in elements):
@@ -131,12 +140,14 @@ def _http_checks(
     fields: dict[bytes, list[bytes]] = {}
     for name, value in headers:
         fields.setdefault(name.lower(), []).append(value)
-    _one_value(fields, "Host")
-    if b"transfer-encoding" in fields or fields.get(b"content-length", [b"0"]) != [b"0"]:
+    _one_value(fields, b"host")
+    if b"transfer-encoding" in fields or (
+        b"content-length" in fields and fields[b"content-length"] != [b"0"]
+    ):
         reason = "Content-Length: the handshake request must not carry a body"
         raise failure(400, reason, "Content-Length", Fault.INVALID)
-    _require_token(fields, "Upgrade", b"websocket")
-    _require_token(fields, "Connection", b"upgrade")
+    _require_token(fields, b"upgrade", b"websocket")
+    _require_token(fields, b"connection", b"upgrade")
     return fields
 
 
@@ -144,16 +155,22 @@ def _version_checks(
     fields: dict[bytes, list[bytes]], found: Detection | MarkerFault | None, policy: Policy
 ) -> Detection:
     """Step 6: a detection the policy accepts, or the failure that says why not."""
+    if isinstance(found, Detection) and found.version in policy.versions:
+        return found
+    raise _version_failure(fields, found, policy)
+
+
+def _version_failure(
+    fields: dict[bytes, list[bytes]], found: Detection | MarkerFault | None, policy: Policy
+) -> RemoteProtocolError:
     advertise = (("Sec-WebSocket-Version", policy.advertised),)
     supported = f"supported: {policy.advertised}"
     if found is None:
         reason = f"{VERSION}: missing (required with Sec-WebSocket-Key, RFC 6455 §4.1); {supported}"
-        raise failure(400, reason, VERSION, Fault.MISSING, advertise)
+        return failure(400, reason, VERSION, Fault.MISSING, advertise)
     if isinstance(found, MarkerFault):
-        values = fields[_key(found.field)]
-        raise _field_failure(found.field, found.fault, values, advertise, f"; {supported}")
-    if found.version in policy.versions:
-        return found
+        values = fields[_KEYS[found.field]]
+        return _field_failure(found.field, found.fault, values, advertise, f"; {supported}")
     if found.raw_version is not None:
         what = "draft" if found.marker != VERSION else "version"
         reason = (
@@ -164,7 +181,7 @@ def _version_checks(
     else:
         reason = f"{VERSION}: missing, a hixie-75 handshake, which is not supported; {supported}"
     field = found.marker or VERSION
-    raise failure(policy.reject_status, reason, field, Fault.UNSUPPORTED, advertise)
+    return failure(policy.reject_status, reason, field, Fault.UNSUPPORTED, advertise)
 
 
 _ORIGIN_FIELDS = ("Origin", "Sec-WebSocket-Origin")
@@ -174,8 +191,9 @@ def _origin(fields: dict[bytes, list[bytes]], version: Version, policy: Policy) 
     """Step 8: RFC 6455 §4.1 sends Origin from version 13 on, hybi-07/08 sent
     Sec-WebSocket-Origin; either is read, the version's own name first."""
     names = _ORIGIN_FIELDS if version >= Version.Version13 else _ORIGIN_FIELDS[::-1]
-    field = names[0] if _key(names[0]) in fields else names[1]
-    origin = _one_value(fields, field).decode("latin-1") if _key(field) in fields else None
+    key = _KEYS[names[0]] if _KEYS[names[0]] in fields else _KEYS[names[1]]
+    origin = _one_value(fields, key).decode("latin-1") if key in fields else None
+    field = _NAMES[key]
     if policy.origins is not None and (origin is None or origin.lower() not in policy.origins):
         if origin is None:
             raise failure(
@@ -236,7 +254,7 @@ def decide(
     detection = found if isinstance(found, Detection) else _malformed(fields, found)
     try:
         detection = _version_checks(fields, found, policy)
-        key = _one_value(fields, "Sec-WebSocket-Key")
+        key = _one_value(fields, b"sec-websocket-key")
         if not valid_key(key):
             raise _field_failure("Sec-WebSocket-Key", Fault.INVALID, [key])
         origin = _origin(fields, detection.version, policy)
@@ -261,5 +279,5 @@ def _malformed(fields: dict[bytes, list[bytes]], found: MarkerFault | None) -> D
     """What a request with broken or missing version markers is reported as."""
     if found is None:
         return Detection(Version.VersionUnknown, None, "missing", None)
-    raw = fields[_key(found.field)][0].decode("latin-1")
+    raw = fields[_KEYS[found.field]][0].decode("latin-1")
     return Detection(Version.VersionUnknown, raw, "malformed", found.field)

@@ -47,6 +47,10 @@ class State(enum.Enum):
     SWITCHED = "switched"
     CLOSED = "closed"
 
+    # Members are singletons: identity hashing keeps the transition table lookup
+    # in C (``Enum.__hash__`` is Python code that hashes the name).
+    __hash__ = object.__hash__
+
 
 Event = NeedData | Request | Rejected | ConnectionClosed | Accepted
 
