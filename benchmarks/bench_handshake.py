@@ -11,9 +11,9 @@ import argparse
 import platform
 import timeit
 from collections.abc import Callable
+from importlib.metadata import version
 
 import h11
-import websockets
 import wsproto
 from websockets.server import ServerProtocol
 from wsproto.events import AcceptConnection
@@ -77,9 +77,8 @@ def main() -> None:
     args = parser.parse_args()
     for function in CANDIDATES.values():  # each answers the same request, and warms up
         function()
-    print(f"Python {platform.python_version()}, h11 {h11.__version__}, wsproto "
-          f"{wsproto.__version__}, websockets {websockets.__version__}, "
-          f"{len(CHROME)}-byte Chrome request")
+    versions = ", ".join(f"{name} {version(name)}" for name in ("h11", "wsproto", "websockets"))
+    print(f"Python {platform.python_version()}, {versions}, {len(CHROME)}-byte Chrome request")
     results = {name: measure(f, args.seconds, args.repeat) for name, f in CANDIDATES.items()}
     floor = results["bare h11 parse"]
     print(f"{'':16}{'us/handshake':>14}{'handshakes/s':>14}{'x bare h11':>12}")

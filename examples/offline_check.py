@@ -3,12 +3,14 @@
 Try:
     python examples/offline_check.py                      # a captured Firefox request
     python examples/offline_check.py request.http         # your own capture
-    printf 'GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n' > plain.http && python examples/offline_check.py plain.http
+    printf 'GET / HTTP/1.1\\r\\nHost: a\\r\\n\\r\\n' > plain.http
+    python examples/offline_check.py plain.http           # 426: not an upgrade
 """
 
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 import wsnegotiate
 
@@ -27,7 +29,7 @@ FIREFOX = (
 
 
 def main() -> int:
-    data = open(sys.argv[1], "rb").read() if len(sys.argv) > 1 else FIREFOX
+    data = Path(sys.argv[1]).read_bytes() if len(sys.argv) > 1 else FIREFOX
     policy = wsnegotiate.Policy([13, 8], origins=["http://localhost:8000"])
     outcome = wsnegotiate.negotiate(data, policy)
     if isinstance(outcome, wsnegotiate.NeedData):

@@ -32,7 +32,8 @@ SEED = {
 def test_members_values_and_descriptions() -> None:
     assert {m.name: (m.value, m.description) for m in CloseCode} == SEED
     assert CloseCode(1000) is CloseCode.CloseCodeNormal
-    assert CloseCode.CloseCodeNormal == 1000 and isinstance(CloseCode.CloseCodeNormal, int)
+    assert int(CloseCode.CloseCodeNormal) == 1000
+    assert isinstance(CloseCode.CloseCodeNormal, int)
 
 
 @pytest.mark.parametrize(

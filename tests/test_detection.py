@@ -32,7 +32,8 @@ def test_version_members_are_the_seed() -> None:
         "Version8": 8,
         "Version13": 13,
     }
-    assert Version.VersionLatest is Version.Version13
+    latest: Version = Version.VersionLatest
+    assert latest is Version.Version13
     assert Version["VersionLatest"] is Version.Version13
     assert Version(13) is Version.VersionLatest
 
@@ -211,8 +212,8 @@ def test_key_without_a_version_is_400() -> None:
         400,
         "Sec-WebSocket-Version: missing (required with Sec-WebSocket-Key, RFC 6455 §4.1); supported: 13",
     )
-    assert result.error is not None and result.error.fault is ws.Fault.MISSING
     assert isinstance(result, ws.Rejected) and result.detection is not None
+    assert result.error is not None and result.error.fault is ws.Fault.MISSING
     assert result.detection.family == "missing"
 
 

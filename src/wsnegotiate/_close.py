@@ -22,47 +22,63 @@ __all__ = [
 class CloseCode(enum.IntEnum):
     """A close status code, with Qt's names; ``description`` is the human text."""
 
-    description: str
-
-    def __new__(cls, value: int, description: str) -> CloseCode:
-        member = int.__new__(cls, value)
-        member._value_ = value
-        member.description = description
-        return member
-
     #: The purpose of the connection was fulfilled.
-    CloseCodeNormal = 1000, "Normal closure"
+    CloseCodeNormal = 1000
     #: An endpoint is going away (server shutdown, page navigated away).
-    CloseCodeGoingAway = 1001, "Going away"
+    CloseCodeGoingAway = 1001
     #: The peer broke the protocol.
-    CloseCodeProtocolError = 1002, "Protocol error"
+    CloseCodeProtocolError = 1002
     #: A type of data the endpoint cannot accept (binary to a text-only endpoint).
-    CloseCodeDatatypeNotSupported = 1003, "Unsupported data"
+    CloseCodeDatatypeNotSupported = 1003
     #: Reserved; never sent on the wire.
-    CloseCodeReserved1004 = 1004, "Reserved"
+    CloseCodeReserved1004 = 1004
     #: No status code was present; reported locally, never sent.
-    CloseCodeMissingStatusCode = 1005, "No status received"
+    CloseCodeMissingStatusCode = 1005
     #: The connection dropped without a Close frame; reported locally, never sent.
-    CloseCodeAbnormalDisconnection = 1006, "Abnormal closure"
+    CloseCodeAbnormalDisconnection = 1006
     #: Message data not consistent with its type (e.g. non-UTF-8 in a text message).
-    CloseCodeWrongDatatype = 1007, "Invalid frame payload data"
+    CloseCodeWrongDatatype = 1007
     #: A message that violates the endpoint's policy.
-    CloseCodePolicyViolated = 1008, "Policy violation"
+    CloseCodePolicyViolated = 1008
     #: A message too big to process.
-    CloseCodeTooMuchData = 1009, "Message too big"
+    CloseCodeTooMuchData = 1009
     #: The client expected an extension the server did not negotiate.
-    CloseCodeMissingExtension = 1010, "Mandatory extension missing"
+    CloseCodeMissingExtension = 1010
     #: The server met an unexpected condition.
-    CloseCodeBadOperation = 1011, "Internal server error"
+    CloseCodeBadOperation = 1011
     #: The server is restarting (IANA registry).
-    CloseCodeServiceRestart = 1012, "Service restart"
+    CloseCodeServiceRestart = 1012
     #: Temporary condition; try again later (IANA registry).
-    CloseCodeTryAgainLater = 1013, "Try again later"
+    CloseCodeTryAgainLater = 1013
     #: A gateway received an invalid answer upstream (IANA registry).
-    CloseCodeBadGateway = 1014, "Bad gateway"
+    CloseCodeBadGateway = 1014
     #: The TLS handshake failed; reported locally, never sent.
-    CloseCodeTlsHandshakeFailed = 1015, "TLS handshake failed"
+    CloseCodeTlsHandshakeFailed = 1015
 
+    @property
+    def description(self) -> str:
+        """The code's short human description, e.g. "Normal closure"."""
+        return _DESCRIPTIONS[self]
+
+
+_DESCRIPTIONS = {
+    CloseCode.CloseCodeNormal: "Normal closure",
+    CloseCode.CloseCodeGoingAway: "Going away",
+    CloseCode.CloseCodeProtocolError: "Protocol error",
+    CloseCode.CloseCodeDatatypeNotSupported: "Unsupported data",
+    CloseCode.CloseCodeReserved1004: "Reserved",
+    CloseCode.CloseCodeMissingStatusCode: "No status received",
+    CloseCode.CloseCodeAbnormalDisconnection: "Abnormal closure",
+    CloseCode.CloseCodeWrongDatatype: "Invalid frame payload data",
+    CloseCode.CloseCodePolicyViolated: "Policy violation",
+    CloseCode.CloseCodeTooMuchData: "Message too big",
+    CloseCode.CloseCodeMissingExtension: "Mandatory extension missing",
+    CloseCode.CloseCodeBadOperation: "Internal server error",
+    CloseCode.CloseCodeServiceRestart: "Service restart",
+    CloseCode.CloseCodeTryAgainLater: "Try again later",
+    CloseCode.CloseCodeBadGateway: "Bad gateway",
+    CloseCode.CloseCodeTlsHandshakeFailed: "TLS handshake failed",
+}
 
 _BY_NUMBER: dict[int, int] = {int(code): code for code in CloseCode}
 _NEVER_ON_WIRE = frozenset({1004, 1005, 1006, 1015})

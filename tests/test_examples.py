@@ -1,0 +1,73 @@
+"""The README's server is examples/asyncio_server.py, and both examples work."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib.util
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+
+import websockets
+
+ROOT = Path(__file__).parent.parent
+
+
+def load(name: str) -> ModuleType:
+    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_readme_server_is_the_example() -> None:
+    readme = (ROOT / "README.md").read_text()
+    snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
+    example = (ROOT / "examples" / "asyncio_server.py").read_text()
+    body = example[example.index("import asyncio") : example.index("\n\nif __name__")]
+    assert snippet == body + "\n\nasyncio.run(main())\n"
+
+
+def test_readme_server_handshakes_and_refuses() -> None:
+    example = load("asyncio_server")
+
+    async def run() -> tuple[str | None, bytes]:
+        server = await asyncio.start_server(example.handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with websockets.connect(f"ws://127.0.0.1:{port}/", subprotocols=["chat"]) as conn:  # type: ignore[list-item]
+            subprotocol = conn.subprotocol
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        answer = await reader.read()
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return subprotocol, answer
+
+    subprotocol, answer = asyncio.run(run())
+    assert subprotocol == "chat"
+    assert answer.startswith(b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\n")
+
+
+def test_offline_check_example(tmp_path: Path) -> None:
+    script = str(ROOT / "examples" / "offline_check.py")
+    done = subprocess.run(
+        [sys.executable, script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(
+        "accepted Version13 (rfc6455) from http://localhost:8000\nHTTP/1.1 101 "
+    )
+    plain = tmp_path / "plain.http"
+    plain.write_bytes(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    done = subprocess.run(
+        [sys.executable, script, str(plain)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    assert done.stdout.startswith("refused 426: Upgrade: missing")
