@@ -3,8 +3,12 @@
 Bytes of an HTTP/1.1 upgrade request go in; out come the protocol ``Version``
 the peer speaks (any since hixie-75), a decision, and the exact bytes of the
 answer: a 101, or a 426/400 that advertises the versions this server speaks.
+The client side writes requests for any version, checks the answer, and
+retries with a version the server advertised (RFC 6455 §4.4).
 """
 
+from ._client import ClientNegotiator as ClientNegotiator
+from ._client import ClientState as ClientState
 from ._close import CloseCode as CloseCode
 from ._close import ClosePayload as ClosePayload
 from ._close import decode_close_payload as decode_close_payload
@@ -15,12 +19,16 @@ from ._decide import decide as decide
 from ._detect import Detection as Detection
 from ._errors import Fault as Fault
 from ._errors import InvalidClosePayload as InvalidClosePayload
+from ._errors import InvalidResponse as InvalidResponse
 from ._errors import LocalProtocolError as LocalProtocolError
+from ._errors import NoCommonVersion as NoCommonVersion
 from ._errors import ProtocolError as ProtocolError
 from ._errors import RemoteProtocolError as RemoteProtocolError
 from ._events import Accepted as Accepted
+from ._events import Connected as Connected
 from ._events import ConnectionClosed as ConnectionClosed
 from ._events import NeedData as NeedData
+from ._events import Refused as Refused
 from ._events import Rejected as Rejected
 from ._events import Request as Request
 from ._policy import Policy as Policy
@@ -33,16 +41,22 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Accepted",
+    "ClientNegotiator",
+    "ClientState",
     "CloseCode",
     "ClosePayload",
+    "Connected",
     "ConnectionClosed",
     "Detection",
     "Fault",
     "InvalidClosePayload",
+    "InvalidResponse",
     "LocalProtocolError",
     "NeedData",
+    "NoCommonVersion",
     "Policy",
     "ProtocolError",
+    "Refused",
     "Rejected",
     "RemoteProtocolError",
     "Request",

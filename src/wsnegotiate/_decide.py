@@ -25,7 +25,13 @@ from ._answers import rejection_body, rejection_headers, render
 from ._detect import VERSION, Detection, MarkerFault, detect
 from ._errors import Fault, RemoteProtocolError
 from ._events import Rejected, Request
-from ._headers import parse_extension_list, parse_token_list, quote_for_reason, valid_key
+from ._headers import (
+    has_token,
+    parse_extension_list,
+    parse_token_list,
+    quote_for_reason,
+    valid_key,
+)
 from ._policy import Policy
 from ._version import Version
 
@@ -109,19 +115,16 @@ def _one_value(fields: dict[bytes, list[bytes]], key: bytes) -> bytes:
 def _require_token(fields: dict[bytes, list[bytes]], key: bytes, token: bytes) -> None:
     """``token`` must be in the list-based field ``key`` (RFC 9110 §5.6.1), else 426."""
     values = fields.get(key)
-    if values is not None and len(values) == 1 and values[0].lower() == token:
-        return  # the usual single-element list, no need to split it
+    if values and has_token(values, token):
+        return
     field = _NAMES[key]
     if not values:
         raise failure(
             426, f"{field}: missing; this resource speaks WebSocket", field, Fault.MISSING
         )
-    combined = b", ".join(values)  # RFC 9110 §5.3: list field lines combine
-    elements = parse_token_list(combined, protocols=True) or []
-    if not any(element.lower() == token for element in elements):
-        shown = quote_for_reason(combined)
-        reason = f"{field}: invalid value {shown}; no {token.decode()!r} token"
-        raise failure(426, reason, field, Fault.INVALID)
+    shown = quote_for_reason(b", ".join(values))
+    reason = f"{field}: invalid value {shown}; no {token.decode()!r} token"
+    raise failure(426, reason, field, Fault.INVALID)
 
 
 def _http_checks(

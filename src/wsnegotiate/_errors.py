@@ -2,7 +2,9 @@
 
     ProtocolError                 abstract base: catch this to catch everything we raise
     ├── LocalProtocolError        you misused the API (wrong state, a bad value you supplied)
-    ├── RemoteProtocolError       the peer broke the handshake; carries the answer to send
+    ├── RemoteProtocolError       a client broke the handshake; carries the answer to send
+    ├── InvalidResponse           a server's answer a client must not accept; names the field
+    ├── NoCommonVersion           retry() found no version both sides speak
     └── InvalidClosePayload       a received Close payload breaks RFC 6455 §5.5.1/§7.4;
                                   carries the close code to answer with
 
@@ -17,7 +19,9 @@ import enum
 __all__ = [
     "Fault",
     "InvalidClosePayload",
+    "InvalidResponse",
     "LocalProtocolError",
+    "NoCommonVersion",
     "ProtocolError",
     "RemoteProtocolError",
 ]
@@ -110,3 +114,39 @@ class InvalidClosePayload(ProtocolError):
     def __init__(self, message: str, *, close_code: int) -> None:
         super().__init__(message)
         self.close_code = close_code
+
+
+class InvalidResponse(ProtocolError):
+    """A server's answer that a client must not accept (RFC 6455 §4.1): a 101 whose
+    ``Upgrade``, ``Connection``, ``Sec-WebSocket-Accept``, subprotocol or extensions
+    are wrong, a hixie-76 challenge answer that does not match, or bytes that are
+    not an HTTP response. ``status`` and ``headers`` are the server's answer as far
+    as it was read (``status`` is ``None`` before a status line arrived)."""
+
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int | None = None,
+        headers: tuple[tuple[str, str], ...] = (),
+        field: str | None = None,
+        fault: Fault | None = None,
+    ) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.status = status
+        self.headers = headers
+        self.field = field
+        self.fault = fault
+
+
+class NoCommonVersion(ProtocolError):
+    """``retry()`` found no version that the server advertised, the client is willing
+    to speak, and the client has not tried yet (RFC 6455 §4.4)."""
+
+    def __init__(
+        self, message: str, *, advertised: tuple[int, ...], tried: tuple[str, ...]
+    ) -> None:
+        super().__init__(message)
+        self.advertised = advertised
+        self.tried = tried

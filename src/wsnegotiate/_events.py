@@ -1,8 +1,10 @@
-"""The events of the server negotiator: frozen, slotted dataclasses.
+"""The events of both negotiators: frozen, slotted dataclasses.
 
-``next_event()`` returns ``NeedData``, ``Request``, ``Rejected`` or
+Server: ``next_event()`` returns ``NeedData``, ``Request``, ``Rejected`` or
 ``ConnectionClosed``; ``accept()`` returns ``Accepted`` and ``reject()`` returns
 ``Rejected``. Every event that ends the handshake carries the bytes to send.
+
+Client: ``next_event()`` returns ``NeedData``, ``Connected`` or ``Refused``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,15 @@ from ._detect import Detection
 from ._errors import RemoteProtocolError
 from ._version import Version
 
-__all__ = ["Accepted", "ConnectionClosed", "NeedData", "Rejected", "Request"]
+__all__ = [
+    "Accepted",
+    "Connected",
+    "ConnectionClosed",
+    "NeedData",
+    "Refused",
+    "Rejected",
+    "Request",
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,3 +107,37 @@ class Rejected:
     @property
     def version(self) -> Version:
         return self.detection.version if self.detection else Version.VersionUnknown
+
+
+@dataclass(frozen=True, slots=True)
+class Connected:
+    """The server accepted the client's handshake, and the answer checked out.
+
+    ``trailing_data`` are the bytes the server sent after its 101 (after the
+    16-byte challenge answer for hixie-76): the frame layer's first bytes.
+    """
+
+    version: Version
+    raw_version: str | None
+    subprotocol: str | None
+    extensions: tuple[str, ...]
+    status: int
+    headers: tuple[tuple[str, str], ...]
+    trailing_data: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Refused:
+    """The server answered with something other than 101.
+
+    ``advertised`` are the versions it listed in ``Sec-WebSocket-Version`` (RFC
+    6455 §4.4), in its order; ``ignored`` the list elements that broke the grammar.
+    ``body`` holds at most the client's ``max_response_bytes``.
+    """
+
+    status: int
+    reason: str
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+    advertised: tuple[int, ...]
+    ignored: tuple[str, ...]

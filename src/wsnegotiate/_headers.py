@@ -22,6 +22,8 @@ import re
 __all__ = [
     "check_field_name",
     "check_field_value",
+    "has_token",
+    "parse_advertised",
     "parse_extension_list",
     "parse_token_list",
     "parse_version_value",
@@ -144,3 +146,33 @@ def check_field_value(value: str) -> bool:
     """May ``value`` go out as a field value? No CR, LF or NUL (RFC 9110 §5.5),
     only latin-1 characters, and no leading or trailing whitespace."""
     return _field_value_forbidden.search(value) is None and value == value.strip(" \t")
+
+
+def parse_advertised(values: list[bytes]) -> tuple[tuple[int, ...], tuple[str, ...]]:
+    """Versions a server lists in ``Sec-WebSocket-Version`` (RFC 6455 §4.4): every
+    field line, comma lists with or without spaces, each element by the strict
+    §4.3 grammar. Returns the versions in the server's order without repeats, and
+    the elements that broke the grammar (ignored, and reported)."""
+    versions: list[int] = []
+    ignored: list[str] = []
+    for value in values:
+        for part in value.split(b","):
+            element = part.strip(_OWS)
+            if not element:
+                continue
+            number = parse_version_value(element)
+            if number is None:
+                ignored.append(element.decode("latin-1"))
+            elif number not in versions:
+                versions.append(number)
+    return tuple(versions), tuple(ignored)
+
+
+def has_token(values: list[bytes], token: bytes) -> bool:
+    """Does the list-based field with these field lines hold ``token`` (lower case),
+    ASCII case-insensitively? Field lines combine (RFC 9110 §5.3); an element that
+    breaks the grammar makes the whole field unreadable, so the answer is no."""
+    if len(values) == 1 and values[0].lower() == token:
+        return True  # the usual single-element list, no need to split it
+    elements = parse_token_list(b", ".join(values), protocols=True) or []
+    return any(element.lower() == token for element in elements)

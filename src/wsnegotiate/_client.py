@@ -1,0 +1,384 @@
+"""``ClientNegotiator``: the client's handshake, sans-IO, for any protocol version.
+
+It writes the request through h11's client writer and reads the answer with
+h11. What it speaks:
+
+- ``Version13``/``8``/``7``/``6``/``5``/``4``: ``Sec-WebSocket-Key`` (16 random
+  bytes, base64) and ``Sec-WebSocket-Version``; ``Origin`` for 13,
+  ``Sec-WebSocket-Origin`` below (hybi-04..12 named it so).
+- ``Version0``: hixie-76, ``Sec-WebSocket-Key1``/``Key2`` and an 8-byte key3 after
+  the head, optionally ``Sec-WebSocket-Draft`` (hybi-00..03).
+- ``VersionUnknown``: hixie-75, no key at all.
+- a ``str``: a raw ``Sec-WebSocket-Version`` value for probing (``"14"``,
+  ``"013"``); the empty string sends no version field at all.
+
+A 101 is checked as RFC 6455 §4.1 requires: ``Upgrade`` holds ``websocket`` and
+``Connection`` holds ``upgrade`` (token lists, any case), ``Sec-WebSocket-Accept``
+matches, the subprotocol and the extensions are ones the client offered; for
+hixie-76 the 16-byte MD5 answer matches. A failure raises ``InvalidResponse``
+naming the field. Any other status is a ``Refused`` event carrying the versions
+the server advertised, and ``retry()`` builds the next attempt (RFC 6455 §4.4).
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+import h11
+
+from ._answers import accept_token
+from ._errors import Fault, InvalidResponse, LocalProtocolError, NoCommonVersion
+from ._events import Connected, NeedData, Refused
+from ._headers import (
+    has_token,
+    parse_advertised,
+    parse_extension_list,
+    parse_token_list,
+    parse_version_value,
+    quote_for_reason,
+)
+from ._hixie import challenge_answer, make_key
+from ._version import Version
+
+__all__ = ["ClientNegotiator", "ClientState"]
+
+Random = Callable[[int], bytes]
+Speak = Version | str  # a version member, or a raw Sec-WebSocket-Version value
+
+_HYBI = frozenset(Version(n) for n in (4, 5, 6, 7, 8, 13))
+
+
+class ClientState(enum.Enum):
+    """Where a ``ClientNegotiator`` is: waiting for the answer, or done."""
+
+    AWAITING_RESPONSE = "awaiting response"
+    CONNECTED = "connected"
+    REFUSED = "refused"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class _Offer:
+    """What stays the same from one attempt to the next."""
+
+    host: str
+    target: str
+    origin: str | None
+    subprotocols: tuple[str, ...]
+    extensions: tuple[str, ...]
+    headers: tuple[tuple[str, str], ...]
+    draft: int | None
+    random: Random
+    max_response_bytes: int
+    preference: tuple[Speak, ...]
+
+
+def _speak(version: Version | int | str) -> Speak:
+    if isinstance(version, str):
+        return version
+    if version not in Version._value2member_map_:
+        raise LocalProtocolError(
+            f"version {version} has no Version member; pass it as a string to send it raw"
+        )
+    return Version(version)
+
+
+class ClientNegotiator:
+    """One connection's client handshake. ``data_to_send()`` gives the request;
+    feed the answer to ``receive_data()`` and read ``next_event()``."""
+
+    def __init__(
+        self,
+        host: str,
+        target: str = "/",
+        version: Version | int | str = Version.Version13,
+        *,
+        fallback: Iterable[Version | int] = (),
+        origin: str | None = None,
+        subprotocols: Iterable[str] = (),
+        extensions: Iterable[str] = (),
+        headers: Iterable[tuple[str, str]] = (),
+        draft: int | None = None,
+        random: Random = os.urandom,
+        max_response_bytes: int = 64 * 1024,
+    ) -> None:
+        speak = _speak(version)
+        subprotocols = tuple(subprotocols)
+        for name in subprotocols:
+            if parse_token_list(name.encode("latin-1", "replace")) != [name.encode("latin-1")]:
+                raise LocalProtocolError(f"subprotocol {name!r} is not an RFC 9110 token")
+        preference = tuple(dict.fromkeys([speak, *(_speak(v) for v in fallback)]))
+        offer = _Offer(
+            host,
+            target,
+            origin,
+            subprotocols,
+            tuple(extensions),
+            tuple(headers),
+            draft,
+            random,
+            max_response_bytes,
+            preference,
+        )
+        self._start(offer, speak, ())
+
+    def _start(self, offer: _Offer, speak: Speak, tried: tuple[Speak, ...]) -> None:
+        self._offer, self.speaking, self.tried = offer, speak, (*tried, speak)
+        self.state = ClientState.AWAITING_RESPONSE
+        self._http = h11.Connection(h11.CLIENT, max_incomplete_event_size=offer.max_response_bytes)
+        self._key = b""
+        self._challenge = b""
+        self._response: h11.Response | None = None
+        self._body = bytearray()
+        self._switched: h11.InformationalResponse | None = None
+        self._eof = False
+        self.refused: Refused | None = None
+        try:
+            headers = self._request_headers(speak)
+            request = self._http.send(
+                h11.Request(method="GET", target=offer.target, headers=headers)
+            )
+            self._http.send(h11.EndOfMessage())
+        except h11.LocalProtocolError as exc:
+            raise LocalProtocolError(f"cannot write this request: {exc}") from None
+        self._to_send = (request or b"") + self._key3
+
+    @property
+    def version(self) -> Version:
+        """The version this attempt speaks (``VersionUnknown`` for raw values)."""
+        if isinstance(self.speaking, Version):
+            return self.speaking
+        number = parse_version_value(self.speaking.encode("latin-1"))
+        if number is None or number not in Version._value2member_map_:
+            return Version.VersionUnknown
+        return Version(number)
+
+    # -- the request -------------------------------------------------------------
+
+    def _request_headers(self, speak: Speak) -> list[tuple[str, str]]:
+        offer = self._offer
+        self._key3 = b""
+        headers = [("Host", offer.host)]
+        if isinstance(speak, str) or speak in _HYBI:
+            self._key = base64.b64encode(offer.random(16))
+            headers += [
+                ("Upgrade", "websocket"),
+                ("Connection", "Upgrade"),
+                ("Sec-WebSocket-Key", self._key.decode("ascii")),
+            ]
+            if speak != "":
+                headers.append(("Sec-WebSocket-Version", _raw(speak)))
+            if offer.origin is not None:
+                new_name = isinstance(speak, str) or speak >= Version.Version13
+                headers.append(("Origin" if new_name else "Sec-WebSocket-Origin", offer.origin))
+            if offer.subprotocols:
+                headers.append(("Sec-WebSocket-Protocol", ", ".join(offer.subprotocols)))
+            if offer.extensions:
+                headers.append(("Sec-WebSocket-Extensions", ", ".join(offer.extensions)))
+        else:  # hixie-76 (Version0) and hixie-75 (VersionUnknown)
+            headers += [("Upgrade", "WebSocket"), ("Connection", "Upgrade")]
+            if speak is Version.Version0:
+                (key1, number1), (key2, number2) = make_key(offer.random), make_key(offer.random)
+                self._key3 = offer.random(8)
+                self._challenge = challenge_answer(number1, number2, self._key3)
+                if offer.draft is not None:
+                    headers.append(("Sec-WebSocket-Draft", str(offer.draft)))
+                headers += [("Sec-WebSocket-Key1", key1), ("Sec-WebSocket-Key2", key2)]
+            if offer.origin is not None:
+                headers.append(("Origin", offer.origin))
+            if offer.subprotocols:
+                hixie76 = speak is Version.Version0
+                name = "Sec-WebSocket-Protocol" if hixie76 else "WebSocket-Protocol"
+                headers.append((name, " ".join(offer.subprotocols)))
+        return [*headers, *offer.headers]
+
+    def data_to_send(self) -> bytes:
+        """The request bytes, once; later calls return ``b""``."""
+        data, self._to_send = self._to_send, b""
+        return data
+
+    # -- the answer --------------------------------------------------------------
+
+    def receive_data(self, data: bytes | bytearray | memoryview) -> None:
+        """Feed the server's bytes; ``b""`` means the server closed the connection."""
+        if self.state is ClientState.CONNECTED:
+            raise LocalProtocolError("after the 101, bytes belong to the frame layer")
+        if self.state is not ClientState.AWAITING_RESPONSE:
+            return  # the handshake is over; nothing more is read
+        if not data:
+            self._eof = True
+        self._http.receive_data(bytes(data))
+
+    def next_event(self) -> NeedData | Connected | Refused:
+        """``NeedData`` until the answer is complete, then ``Connected`` or
+        ``Refused``; raises ``InvalidResponse`` for an answer that must fail."""
+        if self.state is not ClientState.AWAITING_RESPONSE:
+            raise LocalProtocolError(f"next_event() cannot be called in state {self.state.name}")
+        try:
+            event = self._advance()
+        except InvalidResponse:
+            self.state = ClientState.FAILED
+            raise
+        if isinstance(event, Connected):
+            self.state = ClientState.CONNECTED
+        elif isinstance(event, Refused):
+            self.state = ClientState.REFUSED
+            self.refused = event
+        return event
+
+    def _advance(self) -> NeedData | Connected | Refused:
+        while self._switched is None:
+            try:
+                event = self._http.next_event()
+            except h11.RemoteProtocolError as exc:
+                reason = f"not an HTTP response: {str(exc)[:200]}"
+                raise InvalidResponse(reason, fault=Fault.MALFORMED) from None
+            if event is h11.NEED_DATA:
+                return NeedData()
+            if isinstance(event, h11.InformationalResponse):
+                if event.status_code == 101:
+                    self._switched = event
+                continue  # 1xx other than 101 are skipped (RFC 9110 §15.2)
+            if isinstance(event, h11.Response):
+                self._response = event
+            elif isinstance(event, h11.Data):
+                self._body += event.data
+                if len(self._body) >= self._offer.max_response_bytes:
+                    return self._refused()
+            elif isinstance(event, h11.EndOfMessage):
+                return self._refused()
+            else:  # ConnectionClosed before any answer
+                reason = "the server closed the connection without answering"
+                raise InvalidResponse(reason, fault=Fault.INCOMPLETE)
+        return self._connected(self._switched)
+
+    def _refused(self) -> Refused:
+        response = self._response
+        assert response is not None  # h11 sends Data and EndOfMessage after a Response
+        headers = _decoded(response.headers.raw_items())
+        lines = [
+            v for n, v in response.headers.raw_items() if n.lower() == b"sec-websocket-version"
+        ]
+        advertised, ignored = parse_advertised(lines)
+        reason = response.reason.decode("latin-1")
+        body = bytes(self._body[: self._offer.max_response_bytes])
+        return Refused(response.status_code, reason, headers, body, advertised, ignored)
+
+    def _connected(self, head: h11.InformationalResponse) -> NeedData | Connected:
+        headers = _decoded(head.headers.raw_items())
+        fields: dict[bytes, list[bytes]] = {}
+        for name, value in head.headers.raw_items():
+            fields.setdefault(name.lower(), []).append(value)
+
+        def fail(field: str, fault: Fault, detail: str = "") -> InvalidResponse:
+            reason = f"{field}: {fault.value}{detail}"
+            return InvalidResponse(reason, status=101, headers=headers, field=field, fault=fault)
+
+        for field, token in (("Upgrade", b"websocket"), ("Connection", b"upgrade")):
+            values = fields.get(field.lower().encode())
+            if not values:
+                raise fail(field, Fault.MISSING)
+            if not has_token(values, token):
+                shown = quote_for_reason(b", ".join(values))
+                raise fail(field, Fault.INVALID, f" {shown}; no {token.decode()!r} token")
+        trailing = self._http.trailing_data[0]
+        if self.speaking is Version.Version0:
+            if len(trailing) < 16:
+                if self._eof:
+                    detail = f" ({len(trailing)} of 16 bytes)"
+                    raise fail("challenge answer", Fault.INCOMPLETE, detail)
+                return NeedData()
+            if trailing[:16] != self._challenge:
+                detail = " (not the MD5 of the keys, hixie-76 §5.2)"
+                raise fail("challenge answer", Fault.INVALID, detail)
+            trailing = trailing[16:]
+        elif self._key:
+            accept = fields.get(b"sec-websocket-accept")
+            if not accept:
+                raise fail("Sec-WebSocket-Accept", Fault.MISSING)
+            if len(accept) > 1:
+                raise fail("Sec-WebSocket-Accept", Fault.REPEATED)
+            if accept[0] != accept_token(self._key).encode():
+                detail = f" {quote_for_reason(accept[0])} does not match the key"
+                raise fail("Sec-WebSocket-Accept", Fault.INVALID, detail)
+        subprotocol = self._chosen_subprotocol(fields, fail)
+        extensions = self._accepted_extensions(fields, fail)
+        hixie = self.speaking in (Version.Version0, Version.VersionUnknown)
+        raw = None if hixie else _raw(self.speaking)
+        return Connected(self.version, raw, subprotocol, extensions, 101, headers, bytes(trailing))
+
+    def _chosen_subprotocol(
+        self, fields: dict[bytes, list[bytes]], fail: Callable[[str, Fault, str], InvalidResponse]
+    ) -> str | None:
+        hixie75 = self.speaking is Version.VersionUnknown
+        name = "WebSocket-Protocol" if hixie75 else "Sec-WebSocket-Protocol"
+        values = fields.get(name.lower().encode())
+        if not values:
+            return None
+        if len(values) > 1:
+            raise fail(name, Fault.REPEATED, "")
+        chosen = values[0].decode("latin-1")
+        if chosen not in self._offer.subprotocols:  # RFC 6455 §4.1, the client's step 6
+            raise fail(name, Fault.INVALID, f" {quote_for_reason(values[0])} was not offered")
+        return chosen
+
+    def _accepted_extensions(
+        self, fields: dict[bytes, list[bytes]], fail: Callable[[str, Fault, str], InvalidResponse]
+    ) -> tuple[str, ...]:
+        values = fields.get(b"sec-websocket-extensions")
+        if not values:
+            return ()
+        accepted = parse_extension_list(b", ".join(values))
+        if isinstance(accepted, int):
+            raise fail("Sec-WebSocket-Extensions", Fault.INVALID, f" at byte {accepted}")
+        offered = {offer.split(";", 1)[0].strip().lower() for offer in self._offer.extensions}
+        for extension in accepted:  # RFC 6455 §4.1, the client's step 5
+            if extension.split(";", 1)[0].strip().lower() not in offered:
+                raise fail(
+                    "Sec-WebSocket-Extensions", Fault.INVALID, f" {extension!r} was not offered"
+                )
+        return accepted
+
+    # -- RFC 6455 §4.4 -------------------------------------------------------------
+
+    def retry(self) -> ClientNegotiator:
+        """After ``Refused``: a new negotiator, for a new connection, speaking the
+        first version in the client's preference (``version``, then ``fallback``)
+        that the server advertised and this chain has not tried. Raises
+        ``NoCommonVersion`` when there is none."""
+        if self.state is not ClientState.REFUSED:
+            raise LocalProtocolError(f"retry() follows a refusal, not state {self.state.name}")
+        assert self.refused is not None  # REFUSED always has one
+        advertised = self.refused.advertised
+        for speak in self._offer.preference:
+            if isinstance(speak, Version) and speak in advertised and speak not in self.tried:
+                following = object.__new__(ClientNegotiator)
+                following._start(self._offer, speak, self.tried)
+                return following
+        tried = tuple(_label(v) for v in self.tried)
+        raise NoCommonVersion(
+            f"no version to retry: the server speaks {list(advertised) or 'nothing it listed'}, "
+            f"this client tried {', '.join(tried)}",
+            advertised=advertised,
+            tried=tried,
+        )
+
+
+def _raw(speak: Speak) -> str:
+    """The version as it goes on the wire."""
+    return str(int(speak)) if isinstance(speak, Version) else speak
+
+
+def _label(speak: Speak) -> str:
+    """The version as a person reads it."""
+    if speak is Version.VersionUnknown:
+        return "hixie-75"
+    return _raw(speak) or "no version"
+
+
+def _decoded(items: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in items)
