@@ -1,12 +1,14 @@
-"""The ``wsnegotiate`` command: ``demo`` and ``check`` (DESIGN.md, CLI contract).
+"""The ``wsnegotiate`` command: ``demo``, ``check`` and ``probe`` (DESIGN.md, CLI contract).
 
 Exit codes of ``check``: 0 accepted, 1 refused or incomplete, 2 bad arguments or
-an unreadable input.
+an unreadable input. ``probe``: 0 when the server answered, 2 when it could not
+be reached or the URL is not a ws:// URL.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import Sequence
@@ -16,6 +18,7 @@ from ._detect import Detection
 from ._errors import LocalProtocolError
 from ._events import Accepted, NeedData, Rejected
 from ._policy import Policy
+from ._probe import parse_target, probe, table
 from ._samples import SAMPLES
 from ._server import negotiate
 from ._version import Version
@@ -85,6 +88,10 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", default="-", help="request bytes; - for stdin")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     _add_policy_options(check)
+    probe = commands.add_parser("probe", help="which versions does a live server accept?")
+    probe.add_argument("url", help="ws://HOST:PORT/PATH")
+    probe.add_argument("--json", action="store_true", help="print one JSON object")
+    probe.add_argument("--timeout", type=float, default=5.0, help="seconds per handshake")
     return parser
 
 
@@ -146,9 +153,25 @@ def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
     return 0 if result["accepted"] else 1
 
 
+def _probe(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        target = parse_target(args.url)
+    except ValueError as exc:
+        print(f"wsnegotiate probe: {exc}", file=sys.stderr)
+        return 2
+    rows = asyncio.run(probe(target, args.timeout))
+    if args.json:
+        print(json.dumps({"url": args.url, "rows": [row.as_dict() for row in rows]}), file=out)
+    else:
+        print("\n".join(table(rows)), file=out)
+    return 0 if any(row.reached for row in rows) else 2
+
+
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = _parser().parse_args(argv)
     stream = out if out is not None else sys.stdout
+    if args.command == "probe":
+        return _probe(args, stream)
     try:
         policy = _policy(args)
     except LocalProtocolError as exc:

@@ -136,6 +136,7 @@ class ClientNegotiator:
         self._body = bytearray()
         self._switched: h11.InformationalResponse | None = None
         self._eof = False
+        self._received = 0
         self.refused: Refused | None = None
         try:
             headers = self._request_headers(speak)
@@ -211,6 +212,7 @@ class ClientNegotiator:
             return  # the handshake is over; nothing more is read
         if not data:
             self._eof = True
+        self._received += len(data)
         self._http.receive_data(bytes(data))
 
     def next_event(self) -> NeedData | Connected | Refused:
@@ -235,6 +237,9 @@ class ClientNegotiator:
             try:
                 event = self._http.next_event()
             except h11.RemoteProtocolError as exc:
+                if self._eof and not self._received:
+                    reason = "the server closed the connection without answering"
+                    raise InvalidResponse(reason, fault=Fault.INCOMPLETE) from None
                 reason = f"not an HTTP response: {str(exc)[:200]}"
                 raise InvalidResponse(reason, fault=Fault.MALFORMED) from None
             if event is h11.NEED_DATA:
@@ -251,7 +256,7 @@ class ClientNegotiator:
                     return self._refused()
             elif isinstance(event, h11.EndOfMessage):
                 return self._refused()
-            else:  # ConnectionClosed before any answer
+            else:  # ConnectionClosed with no response: h11 raises first, this is a guard
                 reason = "the server closed the connection without answering"
                 raise InvalidResponse(reason, fault=Fault.INCOMPLETE)
         return self._connected(self._switched)

@@ -1,0 +1,156 @@
+"""``wsnegotiate probe``: which protocol versions does a live server accept?
+
+One fresh connection per family, each bounded by the timeout. Every answer is
+checked the way a client of that version checks it (``ClientNegotiator``), and
+the rows carry findings where the answer breaks the RFCs:
+
+- a 426 without ``Upgrade`` (RFC 9110 §15.5.22: the server MUST send Upgrade);
+- a refused version without ``Sec-WebSocket-Version`` (RFC 6455 §4.2.2);
+- a malformed version accepted (RFC 6455 §4.3 grammar);
+- a 101 whose answer a client must reject (RFC 6455 §4.1), or no answer at all.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+from ._client import ClientNegotiator
+from ._errors import InvalidResponse
+from ._events import Connected, NeedData, Refused
+from ._version import Version
+
+__all__ = ["PROBES", "ProbeRow", "Target", "parse_target", "probe"]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    family: str
+    speak: Version | str
+    #: Whether the request carries a version number that RFC 6455 §4.2.2 covers.
+    versioned: bool = True
+
+    @property
+    def sent(self) -> str | None:
+        """The ``Sec-WebSocket-Version`` value the probe sends, if any."""
+        if isinstance(self.speak, str):
+            return self.speak or None
+        return str(int(self.speak)) if self.versioned else None
+
+
+PROBES = (
+    Probe("hixie-75", Version.VersionUnknown, versioned=False),
+    Probe("hixie-76", Version.Version0, versioned=False),
+    *(Probe(f"hybi-{n:02d}", Version(n)) for n in (4, 5, 6, 7, 8)),
+    Probe("rfc6455", Version.Version13),
+    Probe("unassigned", "14"),
+    Probe("malformed", "013"),
+    Probe("none", "", versioned=False),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    host: str
+    port: int
+    path: str
+
+
+def parse_target(url: str) -> Target:
+    """``ws://HOST:PORT/PATH``; raises ``ValueError`` naming what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme != "ws":
+        raise ValueError(f"{url!r}: only ws:// URLs can be probed (no TLS here)")
+    if not parts.hostname:
+        raise ValueError(f"{url!r}: no host")
+    path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+    return Target(parts.hostname, parts.port or 80, path)
+
+
+@dataclass(slots=True)
+class ProbeRow:
+    family: str
+    sent: str | None  # the Sec-WebSocket-Version value sent, None when there was none
+    reached: bool = True
+    status: int | None = None
+    advertised: list[int] = field(default_factory=list)
+    accepted: bool = False
+    findings: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+async def _exchange(client: ClientNegotiator, target: Target) -> Connected | Refused:
+    reader, writer = await asyncio.open_connection(target.host, target.port)
+    try:
+        writer.write(client.data_to_send())
+        await writer.drain()
+        while isinstance(event := client.next_event(), NeedData):
+            client.receive_data(await reader.read(65536))
+        return event
+    finally:
+        writer.close()
+
+
+async def _probe_one(probe: Probe, target: Target, timeout: float) -> ProbeRow:
+    authority = f"{target.host}:{target.port}"
+    client = ClientNegotiator(authority, target.path, probe.speak, origin=f"http://{authority}")
+    row = ProbeRow(probe.family, probe.sent)
+    try:
+        event = await asyncio.wait_for(_exchange(client, target), timeout)
+    except asyncio.TimeoutError:  # before OSError: TimeoutError is one
+        row.findings.append(f"no answer within {timeout:g} s")
+        return row
+    except (ConnectionResetError, BrokenPipeError) as exc:
+        row.findings.append(f"connection reset: {exc.strerror or exc}")
+        return row
+    except OSError as exc:  # refused, unreachable: the server was not reached
+        row.reached = False
+        row.findings.append(f"connection failed: {exc.strerror or exc}")
+        return row
+    except InvalidResponse as exc:
+        row.status = exc.status
+        what = (
+            "a 101 a client must reject (RFC 6455 §4.1)" if exc.status == 101 else "no valid answer"
+        )
+        row.findings.append(f"{what}: {exc.reason}")
+        return row
+    row.status = event.status
+    if isinstance(event, Connected):
+        row.accepted = True
+        if probe.family == "malformed":
+            row.findings.append(f"malformed version {probe.sent!r} accepted (RFC 6455 §4.3)")
+        return row
+    row.advertised = list(event.advertised)
+    names = {name.lower() for name, _ in event.headers}
+    if event.status == 426 and "upgrade" not in names:
+        row.findings.append("426 without Upgrade (RFC 9110 §15.5.22)")
+    if probe.versioned and 400 <= event.status < 500 and "sec-websocket-version" not in names:
+        reason = f"version {probe.sent!r} refused without Sec-WebSocket-Version (RFC 6455 §4.2.2)"
+        row.findings.append(reason)
+    if event.ignored:
+        row.findings.append(f"Sec-WebSocket-Version lists garbage: {', '.join(event.ignored)}")
+    return row
+
+
+async def probe(target: Target, timeout: float = 5.0) -> list[ProbeRow]:
+    """Probe every family, one after the other (a server may limit connections)."""
+    return [await _probe_one(p, target, timeout) for p in PROBES]
+
+
+def table(rows: Sequence[ProbeRow]) -> list[str]:
+    """The rows as an aligned text table."""
+    cells = [("family", "sent", "status", "advertised", "accepted", "findings")]
+    for row in rows:
+        sent = "-" if row.sent is None else repr(row.sent)
+        status = "-" if row.status is None else str(row.status)
+        advertised = ",".join(map(str, row.advertised)) or "-"
+        accepted = "yes" if row.accepted else "no"
+        findings = "; ".join(row.findings) or "-"
+        cells.append((row.family, sent, status, advertised, accepted, findings))
+    widths = [max(len(c[i]) for c in cells) for i in range(5)]
+    return ["  ".join([*(c[i].ljust(widths[i]) for i in range(5)), c[5]]).rstrip() for c in cells]
