@@ -134,3 +134,66 @@ def test_console_entry_point_runs_the_demo() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "chrome" in done.stdout and "hixie-75" in done.stdout
+
+
+def test_probe_cli_against_a_live_server() -> None:
+    import threading
+
+    from websockets.sync.server import ServerConnection, serve
+
+    def echo(connection: ServerConnection) -> None:
+        for message in connection:
+            connection.send(message)
+
+    with serve(echo, "127.0.0.1", 0) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        url = f"ws://127.0.0.1:{server.socket.getsockname()[1]}/"
+        code, text = cli("probe", url, "--json", "--timeout", "5")
+        table_code, table = cli("probe", url, "--timeout", "5")
+        server.shutdown()
+        thread.join(10)
+    assert (code, table_code) == (0, 0)
+    result = json.loads(text)
+    assert result["url"] == url
+    rows = {row["family"]: row for row in result["rows"]}
+    assert list(rows) == [
+        "hixie-75",
+        "hixie-76",
+        "hybi-04",
+        "hybi-05",
+        "hybi-06",
+        "hybi-07",
+        "hybi-08",
+        "rfc6455",
+        "unassigned",
+        "malformed",
+        "none",
+    ]
+    assert rows["rfc6455"] == {
+        "family": "rfc6455",
+        "sent": "13",
+        "reached": True,
+        "status": 101,
+        "advertised": [],
+        "accepted": True,
+        "findings": [],
+    }
+    assert rows["hybi-08"]["status"] == 400
+    lines = table.splitlines()
+    assert lines[0].split() == ["family", "sent", "status", "advertised", "accepted", "findings"]
+    assert lines[8].split()[:5] == ["rfc6455", "'13'", "101", "-", "yes"]
+
+
+def test_probe_cli_unreachable_and_bad_urls(capsys: pytest.CaptureFixture[str]) -> None:
+    import socket
+
+    with socket.socket() as probe_socket:  # a port that was free a moment ago
+        probe_socket.bind(("127.0.0.1", 0))
+        port = probe_socket.getsockname()[1]
+    code, text = cli("probe", f"ws://127.0.0.1:{port}/", "--timeout", "2")
+    assert code == 2
+    assert "connection failed" in text
+    for url in ("wss://example.com/", "http://example.com/", "ws:///nohost"):
+        assert cli("probe", url)[0] == 2
+        assert "wsnegotiate probe:" in capsys.readouterr().err

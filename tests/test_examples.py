@@ -11,6 +11,8 @@ from types import ModuleType
 
 import websockets
 
+import wsnegotiate as ws
+
 ROOT = Path(__file__).parent.parent
 
 
@@ -71,3 +73,24 @@ def test_offline_check_example(tmp_path: Path) -> None:
     )
     assert done.returncode == 1
     assert done.stdout.startswith("refused 426: Upgrade: missing")
+
+
+def test_asyncio_client_example_falls_back() -> None:
+    example = load("asyncio_client")
+    server = load("asyncio_server")  # accepts 13, 8 and 7
+
+    async def run() -> tuple[object, object]:
+        listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)
+        port = listener.sockets[0].getsockname()[1]
+        first = await example.connect(f"ws://127.0.0.1:{port}/", [6, 8, 13])
+        try:
+            await example.connect(f"ws://127.0.0.1:{port}/", [6, 5])
+        except ws.NoCommonVersion as error:
+            second: object = error
+        listener.close()
+        await listener.wait_closed()
+        return first, second
+
+    connected, failure = asyncio.run(run())
+    assert isinstance(connected, ws.Connected) and connected.version is ws.Version.Version8
+    assert isinstance(failure, ws.NoCommonVersion) and failure.advertised == (13, 8, 7)

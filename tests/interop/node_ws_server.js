@@ -1,0 +1,7 @@
+// A Node ws echo server on 127.0.0.1 and a free port; prints "listening PORT".
+const { WebSocketServer } = require('ws');
+const server = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+server.on('listening', () => console.log(`listening ${server.address().port}`));
+server.on('connection', (socket) => socket.on('message', (data, binary) => socket.send(data, { binary })));
+process.stdin.on('end', () => process.exit(0)); // the test closes stdin to stop it
+process.stdin.resume();

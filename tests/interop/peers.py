@@ -1,0 +1,86 @@
+"""Real peers for the interop tests: servers started on 127.0.0.1 with free ports,
+always stopped, and a client loop that drives a ClientNegotiator over asyncio."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import pytest
+import wsproto.events
+from wsproto.connection import Connection, ConnectionType
+
+import wsnegotiate as ws
+
+ROOT = Path(__file__).parent.parent.parent
+NODE_MODULES = Path(
+    os.environ.get("WSNEGOTIATE_NODE_MODULES", ROOT / ".cache" / "node" / "node_modules")
+)
+
+
+async def handshake(
+    client: ws.ClientNegotiator, port: int
+) -> tuple[ws.Connected | ws.Refused, asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(client.data_to_send())
+    event: ws.NeedData | ws.Connected | ws.Refused = client.next_event()
+    while isinstance(event, ws.NeedData):
+        client.receive_data(await asyncio.wait_for(reader.read(65536), 10))
+        event = client.next_event()
+    return event, reader, writer
+
+
+async def echo_once(
+    connected: ws.Connected, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, text: str
+) -> str:
+    """One text message through wsproto's frame layer, fed the trailing bytes first."""
+    frames = Connection(ConnectionType.CLIENT, trailing_data=connected.trailing_data)
+    writer.write(frames.send(wsproto.events.TextMessage(data=text)))
+    received = ""
+    while True:
+        for event in frames.events():
+            if isinstance(event, wsproto.events.TextMessage):
+                received += event.data
+                if event.message_finished:
+                    writer.write(frames.send(wsproto.events.CloseConnection(code=1000)))
+                    writer.close()
+                    return received
+        frames.receive_data(await asyncio.wait_for(reader.read(65536), 10) or None)
+
+
+def node_ws_available() -> None:
+    if shutil.which("node") is None or not (NODE_MODULES / "ws").is_dir():
+        pytest.skip(
+            f"Node and its ws package are needed (npm install --prefix {NODE_MODULES.parent} ws@8; .ci/run does)"
+        )
+
+
+@asynccontextmanager
+async def node_ws_server() -> AsyncIterator[int]:
+    """A Node ws echo server; yields its port."""
+    node_ws_available()
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(Path(__file__).parent / "node_ws_server.js"),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert line.startswith("listening "), line
+        yield int(line.split()[1])
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
