@@ -1,0 +1,108 @@
+"""probe turns every misbehaviour of a server into a row with findings, never a crash."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+from collections.abc import Awaitable, Callable
+
+import pytest
+
+from wsnegotiate._probe import PROBES, ProbeRow, Target, parse_target, probe
+
+Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
+
+
+def probe_with(handler: Handler, timeout: float = 3.0) -> dict[str, ProbeRow]:
+    async def run() -> list[ProbeRow]:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        try:
+            return await probe(Target("127.0.0.1", port, "/"), timeout)
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    return {row.family: row for row in asyncio.run(run())}
+
+
+async def read_head(reader: asyncio.StreamReader) -> bytes:
+    return await reader.readuntil(b"\r\n\r\n")
+
+
+def answering(response: bytes) -> Handler:
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        writer.write(response)
+        await writer.drain()
+        writer.close()
+
+    return handler
+
+
+def test_silence_is_a_timeout_row() -> None:
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # never answers; the probe gives up first
+        writer.close()
+
+    rows = probe_with(silent, timeout=0.2)
+    assert set(rows) == {p.family for p in PROBES}
+    for row in rows.values():
+        assert (row.status, row.reached, row.findings) == (None, True, ["no answer within 0.2 s"])
+
+
+def test_a_reset_is_a_row() -> None:
+    async def reset(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_head(reader)
+        sock = writer.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.transport.abort()
+
+    rows = probe_with(reset)
+    for row in rows.values():
+        assert row.status is None and row.reached
+        assert len(row.findings) == 1
+        assert row.findings[0].startswith(
+            ("connection reset", "no valid answer: the server closed")
+        )
+
+
+def test_426_without_upgrade_and_a_refusal_without_the_list() -> None:
+    rows = probe_with(answering(b"HTTP/1.1 426 Upgrade Required\r\nContent-Length: 0\r\n\r\n"))
+    assert rows["hybi-08"].findings == [
+        "426 without Upgrade (RFC 9110 §15.5.22)",
+        "version '8' refused without Sec-WebSocket-Version (RFC 6455 §4.2.2)",
+    ]
+    assert rows["hixie-75"].findings == ["426 without Upgrade (RFC 9110 §15.5.22)"]
+
+
+def test_garbage_in_the_advertised_list() -> None:
+    rows = probe_with(
+        answering(
+            b"HTTP/1.1 400 Bad Request\r\nSec-WebSocket-Version: 13, thirteen\r\nContent-Length: 0\r\n\r\n"
+        )
+    )
+    assert rows["hybi-07"].advertised == [13]
+    assert rows["hybi-07"].findings == ["Sec-WebSocket-Version lists garbage: thirteen"]
+
+
+def test_a_101_a_client_must_reject() -> None:
+    rows = probe_with(
+        answering(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: bogus\r\n\r\n"
+        )
+    )
+    row = rows["rfc6455"]
+    assert (row.status, row.accepted) == (101, False)
+    assert row.findings == [
+        "a 101 a client must reject (RFC 6455 §4.1): Sec-WebSocket-Accept: invalid 'bogus' does not match the key"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("url", "target"),
+    [("ws://h:81/p?q=1", Target("h", 81, "/p?q=1")), ("ws://h", Target("h", 80, "/"))],
+)
+def test_parse_target(url: str, target: Target) -> None:
+    assert parse_target(url) == target
