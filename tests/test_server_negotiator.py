@@ -260,3 +260,16 @@ def test_policy_normalizes() -> None:
     assert policy.advertised == "13, 8, 7"
     assert policy.origins == frozenset({"http://a.example"})
     assert policy == ws.Policy([13, 8, 7], origins=["http://a.example"])
+
+
+def test_time_out_gives_a_408_and_closes() -> None:
+    negotiator = ws.ServerNegotiator()
+    negotiator.receive_data(REQUEST[:30])
+    event = negotiator.time_out(10)
+    assert_rejection(event, 408, "request head: incomplete after 10 s")
+    assert negotiator.state is State.CLOSED and negotiator.buffered == 0
+    with pytest.raises(ws.LocalProtocolError, match="time_out\\(\\) cannot be called in state CLOSED"):
+        negotiator.time_out(10)
+    negotiator, _ = deciding()
+    with pytest.raises(ws.LocalProtocolError, match="time_out\\(\\) cannot be called in state DECIDING"):
+        negotiator.time_out(1.5)

@@ -1,4 +1,4 @@
-"""The ``wsnegotiate`` command: ``demo``, ``check`` and ``probe`` (DESIGN.md, CLI contract).
+"""The ``wsnegotiate`` command: ``demo``, ``check``, ``probe`` and ``serve`` (DESIGN.md).
 
 Exit codes of ``check``: 0 accepted, 1 refused or incomplete, 2 bad arguments or
 an unreadable input. ``probe``: 0 when the server answered, 2 when it could not
@@ -92,6 +92,11 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument("url", help="ws://HOST:PORT/PATH")
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.add_argument("--timeout", type=float, default=5.0, help="seconds per handshake")
+    serve = commands.add_parser("serve", help="an asyncio echo server on the negotiator")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8765)
+    serve.add_argument("--handshake-timeout", type=float, default=10.0, help="seconds")
+    _add_policy_options(serve)
     return parser
 
 
@@ -179,4 +184,13 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
         return 2
     if args.command == "demo":
         return _demo(policy, stream)
+    if args.command == "serve":
+        try:
+            from ._serve import run  # wsproto, only when serving
+        except ImportError:  # pragma: no cover - wsproto is in the serve and dev extras
+            print(
+                "wsnegotiate serve needs wsproto: pip install 'wsnegotiate[serve]'", file=sys.stderr
+            )
+            return 2
+        return run(args.host, args.port, policy, args.handshake_timeout)
     return _check(args, policy, stream)

@@ -10,6 +10,7 @@ head exactly once. Whatever followed the head is kept, whole, as trailing data.
 
     AWAITING_REQUEST --next_event()--> Request ----------> DECIDING
                      --next_event()--> Rejected/Closed ---> CLOSED
+                     --time_out()----> Rejected (408) ----> CLOSED
     DECIDING         --accept()------> Accepted ----------> SWITCHED
                      --reject()------> Rejected ----------> CLOSED
 
@@ -62,6 +63,7 @@ _TRANSITIONS: dict[tuple[State, str, type[Event]], State] = {
     (State.AWAITING_REQUEST, "next_event", Request): State.DECIDING,
     (State.AWAITING_REQUEST, "next_event", Rejected): State.CLOSED,
     (State.AWAITING_REQUEST, "next_event", ConnectionClosed): State.CLOSED,
+    (State.AWAITING_REQUEST, "time_out", Rejected): State.CLOSED,
     (State.DECIDING, "accept", Accepted): State.SWITCHED,
     (State.DECIDING, "reject", Rejected): State.CLOSED,
 }
@@ -208,6 +210,17 @@ class ServerNegotiator:
         else:
             self._trailing = b""  # never read bytes after a refused upgrade
         return result
+
+    def time_out(self, seconds: float) -> Rejected:
+        """The caller's clock ran out before the request was complete (a slow or
+        stalled client): a 408 to send before closing (RFC 9110 §15.5.9). The
+        negotiator keeps no clock itself."""
+        self._check("time_out")
+        reason = f"request head: incomplete after {seconds:g} s"
+        event = rejected(failure(408, reason, None, Fault.INCOMPLETE))
+        self._move("time_out", event)
+        self._buffer = b""
+        return event
 
     # -- the caller's decision --------------------------------------------------
 

@@ -1,0 +1,71 @@
+"""The handshake on asyncio streams.
+
+    async def handle(reader, writer):
+        accepted = await wsnegotiate.aio.server_handshake(reader, writer, policy)
+        if isinstance(accepted, wsnegotiate.Accepted):
+            ...  # the frame layer: feed it accepted.trailing_data first
+
+Reads with a bounded buffer (the policy's size limit holds however the bytes
+arrive), writes the answer, and on a refusal closes the connection after the
+whole answer is written. A client that has not completed its request within
+``timeout`` seconds gets a 408 and is closed (slowloris).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from ._decision import OnRequest, take_decision
+from ._events import Accepted, NeedData, Rejected, Request
+from ._policy import Policy
+from ._server import ServerNegotiator
+
+__all__ = ["OnRequest", "server_handshake"]
+
+
+async def _read_request(
+    negotiator: ServerNegotiator, reader: asyncio.StreamReader, read_size: int
+) -> Request | Rejected | None:
+    while isinstance(event := negotiator.next_event(), NeedData):
+        negotiator.receive_data(await reader.read(read_size))
+    return None if not isinstance(event, Request | Rejected) else event
+
+
+async def server_handshake(
+    reader: asyncio.StreamReader,
+    writer: asyncio.StreamWriter,
+    policy: Policy | None = None,
+    *,
+    timeout: float = 10.0,
+    on_request: OnRequest | None = None,
+    read_size: int = 4096,
+) -> Accepted | Rejected | None:
+    """Run the server handshake on one connection.
+
+    Returns ``Accepted`` (the 101 is written; the stream now belongs to the frame
+    layer, which reads ``trailing_data`` first), ``Rejected`` (the answer is
+    written and the connection closed), or ``None`` when the client went away
+    before a request (the connection is closed).
+    """
+    negotiator = ServerNegotiator(policy)
+    request: Request | Rejected | None
+    try:
+        request = await asyncio.wait_for(_read_request(negotiator, reader, read_size), timeout)
+    except asyncio.TimeoutError:
+        request = negotiator.time_out(timeout)
+    except ConnectionError:  # reset before a request: nobody to answer
+        request = None
+    outcome = (
+        await take_decision(negotiator, request, on_request)
+        if isinstance(request, Request)
+        else request
+    )
+    if outcome is not None:
+        try:
+            writer.write(outcome.response)
+            await writer.drain()
+        except ConnectionError:  # gone while we answered: a refusal is still the outcome
+            outcome = None if isinstance(outcome, Accepted) else outcome
+    if not isinstance(outcome, Accepted):
+        writer.close()
+    return outcome

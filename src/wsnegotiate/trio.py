@@ -1,0 +1,63 @@
+"""The handshake on a trio stream. Needs trio (``pip install wsnegotiate[trio]``).
+
+    async def handle(stream):
+        accepted = await wsnegotiate.trio.server_handshake(stream, policy)
+        if isinstance(accepted, wsnegotiate.Accepted):
+            ...  # the frame layer: feed it accepted.trailing_data first
+
+Reads with a bounded buffer, writes the answer, and on a refusal closes the
+stream after the whole answer is sent. A client that has not completed its
+request within ``timeout`` seconds gets a 408 and is closed (slowloris).
+"""
+
+from __future__ import annotations
+
+import trio
+
+from ._decision import OnRequest, take_decision
+from ._events import Accepted, NeedData, Rejected, Request
+from ._policy import Policy
+from ._server import ServerNegotiator
+
+__all__ = ["OnRequest", "server_handshake"]
+
+
+async def server_handshake(
+    stream: trio.abc.Stream,
+    policy: Policy | None = None,
+    *,
+    timeout: float = 10.0,
+    on_request: OnRequest | None = None,
+    read_size: int = 4096,
+) -> Accepted | Rejected | None:
+    """Run the server handshake on one stream.
+
+    Returns ``Accepted`` (the 101 is sent; the stream now belongs to the frame
+    layer, which reads ``trailing_data`` first), ``Rejected`` (the answer is sent
+    and the stream closed), or ``None`` when the client went away before a
+    request (the stream is closed).
+    """
+    negotiator = ServerNegotiator(policy)
+    request: Request | Rejected | None = None
+    with trio.move_on_after(timeout) as deadline:
+        try:
+            while isinstance(event := negotiator.next_event(), NeedData):
+                negotiator.receive_data(await stream.receive_some(read_size))
+            request = event if isinstance(event, Request | Rejected) else None
+        except trio.BrokenResourceError:  # reset before a request: nobody to answer
+            request = None
+    if deadline.cancelled_caught:
+        request = negotiator.time_out(timeout)
+    outcome = (
+        await take_decision(negotiator, request, on_request)
+        if isinstance(request, Request)
+        else request
+    )
+    if outcome is not None:
+        try:
+            await stream.send_all(outcome.response)
+        except trio.BrokenResourceError:  # gone while we answered
+            outcome = None if isinstance(outcome, Accepted) else outcome
+    if not isinstance(outcome, Accepted):
+        await stream.aclose()
+    return outcome
