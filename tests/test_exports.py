@@ -12,7 +12,20 @@ def test_all_names_are_exported_and_documented() -> None:
         if hasattr(obj, "__module__"):
             assert obj.__module__.startswith("wsnegotiate"), name
     public = {n for n in dir(wsnegotiate) if not n.startswith("_")}
-    assert public == set(wsnegotiate.__all__)
+    assert public - ADAPTERS == set(wsnegotiate.__all__)
+
+
+ADAPTERS = {"aio", "trio"}  # public modules, imported on demand (trio is optional)
+
+
+def test_adapters_are_documented_modules() -> None:
+    import wsnegotiate.aio
+    import wsnegotiate.trio
+
+    for module in (wsnegotiate.aio, wsnegotiate.trio):
+        assert module.__doc__
+        assert set(module.__all__) == {"OnRequest", "server_handshake"}
+        assert module.server_handshake.__doc__
 
 
 def test_py_typed_is_shipped() -> None:

@@ -268,8 +268,12 @@ def test_time_out_gives_a_408_and_closes() -> None:
     event = negotiator.time_out(10)
     assert_rejection(event, 408, "request head: incomplete after 10 s")
     assert negotiator.state is State.CLOSED and negotiator.buffered == 0
-    with pytest.raises(ws.LocalProtocolError, match="time_out\\(\\) cannot be called in state CLOSED"):
+    with pytest.raises(
+        ws.LocalProtocolError, match="time_out\\(\\) cannot be called in state CLOSED"
+    ):
         negotiator.time_out(10)
     negotiator, _ = deciding()
-    with pytest.raises(ws.LocalProtocolError, match="time_out\\(\\) cannot be called in state DECIDING"):
+    with pytest.raises(
+        ws.LocalProtocolError, match="time_out\\(\\) cannot be called in state DECIDING"
+    ):
         negotiator.time_out(1.5)

@@ -1,0 +1,53 @@
+"""An asyncio WebSocket echo server: wsnegotiate for the handshake, wsproto for frames.
+
+Try:
+    python examples/asyncio_echo_server.py              # ws://127.0.0.1:8765/
+    python -m websockets ws://127.0.0.1:8765/           # type lines: they come back
+    curl -i http://127.0.0.1:8765/                      # 426: not an upgrade
+    curl -i -X POST http://127.0.0.1:8765/              # 405 with Allow: GET
+    curl -i -H 'Connection: Upgrade' -H 'Upgrade: websocket' \\
+         -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \\
+         -H 'Sec-WebSocket-Version: 8' http://127.0.0.1:8765/   # 426 listing 13
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import wsproto.events as frames
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+
+import wsnegotiate
+import wsnegotiate.aio
+
+POLICY = wsnegotiate.Policy([13])
+
+
+async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    accepted = await wsnegotiate.aio.server_handshake(reader, writer, POLICY, timeout=10)
+    if not isinstance(accepted, wsnegotiate.Accepted):
+        return  # refused: the answer was written and the connection closed
+    # The hand-off: wsproto's frame layer, fed the bytes that followed the request.
+    connection = Connection(ConnectionType.SERVER, trailing_data=accepted.trailing_data)
+    while True:
+        for event in connection.events():
+            if isinstance(event, frames.Message):  # text or binary, as it came
+                echo = type(event)(data=event.data, message_finished=event.message_finished)
+                writer.write(connection.send(echo))
+            elif isinstance(event, frames.Ping | frames.CloseConnection):
+                writer.write(connection.send(event.response()))  # pong; close with its code
+        await writer.drain()
+        if connection.state is ConnectionState.CLOSED:
+            break
+        connection.receive_data(await reader.read(65536) or None)
+    writer.close()
+
+
+async def main(host: str = "127.0.0.1", port: int = 8765) -> None:
+    server = await asyncio.start_server(handle, host, port)
+    print(f"listening on ws://{host}:{port}/")
+    await server.serve_forever()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

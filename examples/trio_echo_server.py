@@ -1,0 +1,49 @@
+"""A trio WebSocket echo server: wsnegotiate for the handshake, wsproto for frames.
+
+Try:
+    python examples/trio_echo_server.py                 # ws://127.0.0.1:8766/, 13, 8 and 7
+    python -m websockets ws://127.0.0.1:8766/           # type lines: they come back
+    curl -i http://127.0.0.1:8766/                      # 426: not an upgrade
+    curl -i -H 'Connection: Upgrade' -H 'Upgrade: websocket' \\
+         -H 'Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==' \\
+         -H 'Sec-WebSocket-Version: 6' http://127.0.0.1:8766/   # 426 listing 13, 8, 7
+"""
+
+from __future__ import annotations
+
+import trio
+import wsproto.events as frames
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+
+import wsnegotiate
+import wsnegotiate.trio
+
+POLICY = wsnegotiate.Policy([13, 8, 7])
+
+
+async def handle(stream: trio.SocketStream) -> None:
+    accepted = await wsnegotiate.trio.server_handshake(stream, POLICY, timeout=10)
+    if not isinstance(accepted, wsnegotiate.Accepted):
+        return  # refused: the answer was sent and the stream closed
+    # The hand-off: wsproto's frame layer, fed the bytes that followed the request.
+    connection = Connection(ConnectionType.SERVER, trailing_data=accepted.trailing_data)
+    async with stream:
+        while True:
+            for event in connection.events():
+                if isinstance(event, frames.Message):  # text or binary, as it came
+                    echo = type(event)(data=event.data, message_finished=event.message_finished)
+                    await stream.send_all(connection.send(echo))
+                elif isinstance(event, frames.Ping | frames.CloseConnection):
+                    await stream.send_all(connection.send(event.response()))
+            if connection.state is ConnectionState.CLOSED:
+                break
+            connection.receive_data(await stream.receive_some(65536) or None)
+
+
+async def main(host: str = "127.0.0.1", port: int = 8766) -> None:
+    print(f"listening on ws://{host}:{port}/")
+    await trio.serve_tcp(handle, port, host=host)
+
+
+if __name__ == "__main__":
+    trio.run(main)

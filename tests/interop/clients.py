@@ -1,0 +1,87 @@
+"""Real clients, each running the same scenario against a ws:// URL: send a text and
+a binary message, read both echoes, close with 1000. Each returns what it received
+and the close code it saw."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import aiohttp
+import websockets
+import wsproto
+import wsproto.events as frames
+from peers import NODE_MODULES, node_ws_available
+
+Outcome = tuple[list[object], int | None]
+
+
+async def with_websockets(url: str) -> Outcome:
+    async with websockets.connect(url) as connection:
+        await connection.send("hello websockets")
+        await connection.send(b"\x01\x02\x03")
+        received: list[object] = [await connection.recv(), list(await connection.recv())]
+    return received, connection.close_code
+
+
+async def with_aiohttp(url: str) -> Outcome:
+    async with aiohttp.ClientSession() as session, session.ws_connect(url) as connection:
+        await connection.send_str("hello aiohttp")
+        await connection.send_bytes(b"\x01\x02\x03")
+        received: list[object] = [
+            (await connection.receive()).data,
+            list((await connection.receive()).data),
+        ]
+        await connection.close(code=1000)
+        return received, connection.close_code
+
+
+async def with_wsproto(url: str) -> Outcome:
+    parts = urlsplit(url)
+    reader, writer = await asyncio.open_connection(parts.hostname, parts.port)
+    client = wsproto.WSConnection(wsproto.ConnectionType.CLIENT)
+    writer.write(client.send(frames.Request(host=parts.netloc, target=parts.path or "/")))
+    received: list[object] = []
+    code = None
+    while code is None:
+        data = await asyncio.wait_for(reader.read(65536), 10)
+        client.receive_data(data or None)
+        for event in client.events():
+            if isinstance(event, frames.AcceptConnection):
+                writer.write(client.send(frames.TextMessage(data="hello wsproto")))
+                writer.write(client.send(frames.BytesMessage(data=b"\x01\x02\x03")))
+            elif isinstance(event, frames.TextMessage):
+                received.append(event.data)
+            elif isinstance(event, frames.BytesMessage):
+                received.append(list(event.data))
+                writer.write(client.send(frames.CloseConnection(code=1000)))
+            elif isinstance(event, frames.CloseConnection):
+                code = event.code
+    writer.close()
+    return received, code
+
+
+def with_node(url: str) -> Outcome:
+    node_ws_available()
+    done = subprocess.run(
+        ["node", str(Path(__file__).parent / "node_ws_client.js"), url],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    result = json.loads(done.stdout)
+    assert "error" not in result, result
+    return result["received"], result["code"]
+
+
+ASYNC_CLIENTS = {"websockets": with_websockets, "aiohttp": with_aiohttp, "wsproto": with_wsproto}
+
+
+def expected(name: str) -> Outcome:
+    return [f"hello {name}", [1, 2, 3]], 1000

@@ -1,0 +1,92 @@
+"""Headless Chromium (Debian's package) opens `new WebSocket(...)` to `wsnegotiate serve`
+from a page served by a real HTTP server on 127.0.0.1, as a user's dev page would be,
+sends text and binary, and reports the echoes back."""
+
+from __future__ import annotations
+
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+from test_serve import serve
+
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+# As this machine's notes advise: no sandbox as root, and no background traffic to
+# hosts this network cannot reach.
+FLAGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+PAGE = """<!doctype html>
+<title>wsnegotiate</title>
+<script>
+function exchange(url) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url);
+    socket.binaryType = "arraybuffer";
+    const received = [];
+    socket.onopen = () => { socket.send("hello chromium"); socket.send(new Uint8Array([1, 2, 3]).buffer); };
+    socket.onmessage = (event) => {
+      received.push(typeof event.data === "string" ? event.data : Array.from(new Uint8Array(event.data)));
+      if (received.length === 2) socket.close(1000, "done");
+    };
+    socket.onclose = (event) => resolve({received, code: event.code, reason: event.reason,
+                                          protocol: socket.protocol, extensions: socket.extensions});
+    socket.onerror = () => reject(new Error("WebSocket error"));
+  });
+}
+</script>
+"""
+
+
+class _QuietHandler(http.server.SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def page_server(root: Path) -> Iterator[int]:
+    handler = functools.partial(_QuietHandler, directory=str(root))
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+            thread.join(10)
+
+
+def test_chromium_talks_to_wsnegotiate_serve(tmp_path: Path) -> None:
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright (the dev extra) drives Chromium"
+    )
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium package is needed (.ci/run installs it)")
+    (tmp_path / "index.html").write_text(PAGE)
+    with (
+        serve("--subprotocols", "chat") as (_, ws_port),
+        page_server(tmp_path) as http_port,
+        playwright_api.sync_playwright() as playwright,
+    ):
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            page = browser.new_page()
+            page.goto(f"http://127.0.0.1:{http_port}/index.html")
+            result = page.evaluate("url => exchange(url)", f"ws://127.0.0.1:{ws_port}/")
+        finally:
+            browser.close()
+    assert result["received"] == ["hello chromium", [1, 2, 3]]
+    assert (result["code"], result["reason"]) == (1000, "done")
+    assert (result["protocol"], result["extensions"]) == ("", "")  # none offered by the page

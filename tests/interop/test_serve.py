@@ -1,0 +1,210 @@
+"""`wsnegotiate serve`, run as a real process on 127.0.0.1 with a free port."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import h11
+import pytest
+import websockets
+
+
+def read_line(process: subprocess.Popen[str], timeout: float = 20) -> str:
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        assert selector.select(timeout), "the server printed nothing"
+    return process.stdout.readline()
+
+
+@contextmanager
+def serve(*options: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wsnegotiate", "serve", "--port", "0", *options],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        line = read_line(process)
+        match = re.fullmatch(r"listening on ws://127\.0\.0\.1:(\d+)/\n", line)
+        assert match, line
+        yield process, int(match[1])
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server fails the test
+            process.kill()
+            process.wait()
+        for stream in (process.stdout, process.stderr):
+            assert stream is not None
+            stream.close()
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def raw_exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
+    """Send bytes, then read until the server closes."""
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as sock:
+        sock.sendall(data)
+        answer = b""
+        while chunk := sock.recv(65536):
+            answer += chunk
+    return answer
+
+
+def test_text_binary_ping_and_a_clean_close() -> None:
+    async def scenario(url: str) -> tuple[object, ...]:
+        async with websockets.connect(url) as connection:
+            await connection.send("héllo")
+            text = await connection.recv()
+            await connection.send(b"\x00\xff")
+            binary = await connection.recv()
+            latency = await (await connection.ping(b"p"))
+            await connection.close(code=4000, reason="bye")
+        return text, binary, latency >= 0, connection.close_code, connection.close_reason
+
+    with serve() as (_, port):
+        assert asyncio.run(scenario(f"ws://127.0.0.1:{port}/")) == (
+            "héllo",
+            b"\x00\xff",
+            True,
+            4000,
+            "bye",
+        )
+
+
+def test_200_concurrent_clients_and_no_fd_left_behind() -> None:
+    async def client(url: str, index: int) -> int:
+        async with websockets.connect(url, open_timeout=30) as connection:
+            for message in range(10):
+                await connection.send(f"{index}:{message}")
+                assert await connection.recv() == f"{index}:{message}"
+        return 10
+
+    async def scenario(url: str) -> list[int]:
+        return await asyncio.wait_for(asyncio.gather(*(client(url, i) for i in range(200))), 120)
+
+    with serve() as (process, port):
+        before = open_fds(process.pid)
+        echoed = asyncio.run(scenario(f"ws://127.0.0.1:{port}/"))
+        assert sum(echoed) == 2000
+        deadline = time.monotonic() + 20
+        while open_fds(process.pid) != before and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert open_fds(process.pid) == before
+
+
+def test_a_stalled_client_is_closed_while_others_are_served() -> None:
+    async def others(url: str) -> list[str]:
+        echoed = []
+        for index in range(3):  # while the stalled client waits
+            async with websockets.connect(url) as connection:
+                await connection.send(f"still served {index}")
+                echoed.append(str(await connection.recv()))
+        return echoed
+
+    with (
+        serve("--handshake-timeout", "1.5") as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as stalled,
+    ):
+        stalled.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: webs")
+        started = time.monotonic()
+        assert asyncio.run(others(f"ws://127.0.0.1:{port}/")) == [
+            f"still served {i}" for i in range(3)
+        ]
+        answer = b""
+        while chunk := stalled.recv(65536):
+            answer += chunk
+        waited = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert answer.endswith(b"\r\n\r\nrequest head: incomplete after 1.5 s\n")
+    assert 1.0 <= waited < 8
+
+
+REQUEST_8 = (
+    b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 8\r\n\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "reason"),
+    [
+        (REQUEST_8, 426, "Sec-WebSocket-Version: unsupported version 8 (hybi-08); supported: 13"),
+        (
+            b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n",
+            426,
+            "Upgrade: missing; this resource speaks WebSocket",
+        ),
+        (
+            b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\n\r\nhi",
+            405,
+            "method 'POST': not allowed; the handshake is a GET (RFC 6455 §4.1)",
+        ),
+    ],
+)
+def test_a_refusal_arrives_whole_before_the_close(
+    request_bytes: bytes, status: int, reason: str
+) -> None:
+    with serve() as (_, port):
+        answer = raw_exchange(port, request_bytes)
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
+    client.send(h11.EndOfMessage())
+    client.receive_data(answer)
+    client.receive_data(b"")
+    head = client.next_event()
+    assert isinstance(head, h11.Response) and head.status_code == status
+    body = b""
+    while isinstance(part := client.next_event(), h11.Data):
+        body += part.data
+    assert isinstance(part, h11.EndOfMessage)  # Content-Length bytes all arrived
+    assert body == reason.encode() + b"\n"
+    assert isinstance(client.next_event(), h11.ConnectionClosed)
+
+
+def test_policy_options_reach_the_server() -> None:
+    with (
+        serve("--versions", "13,8") as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        sock.sendall(REQUEST_8)
+        head = b""
+        while not head.endswith(b"\r\n\r\n"):  # the connection stays open after a 101
+            head += sock.recv(1)
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_stops_cleanly_with_1001(signum: int) -> None:
+    async def scenario(url: str, process: subprocess.Popen[str]) -> tuple[int | None, str | None]:
+        async with websockets.connect(url) as connection:
+            await connection.send("x")
+            await connection.recv()
+            process.send_signal(signum)
+            with pytest.raises(websockets.ConnectionClosedOK):
+                await asyncio.wait_for(connection.recv(), 10)
+        return connection.close_code, connection.close_reason
+
+    with serve() as (process, port):
+        assert asyncio.run(scenario(f"ws://127.0.0.1:{port}/", process)) == (
+            1001,
+            "server stopping",
+        )
+        assert process.wait(10) == 0
+        assert read_line(process) == "stopped\n"
