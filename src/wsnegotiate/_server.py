@@ -88,6 +88,11 @@ _OWN_FIELDS = frozenset(
 class ServerNegotiator:
     """One connection's server handshake. Not thread-safe; one per connection."""
 
+    __slots__ = (
+        "_buffer", "_eof", "_fatal", "_head_end", "_request", "_searched", "_state",
+        "_trailing", "policy",
+    )  # fmt: skip
+
     def __init__(self, policy: Policy | None = None) -> None:
         self.policy = policy if policy is not None else DEFAULT_POLICY
         self._state = State.AWAITING_REQUEST
