@@ -34,6 +34,7 @@ from ._answers import accept_token
 from ._errors import Fault, InvalidResponse, LocalProtocolError, NoCommonVersion
 from ._events import Connected, NeedData, Refused
 from ._headers import (
+    extension_name,
     has_token,
     parse_advertised,
     parse_extension_list,
@@ -340,9 +341,9 @@ class ClientNegotiator:
         accepted = parse_extension_list(b", ".join(values))
         if isinstance(accepted, int):
             raise fail("Sec-WebSocket-Extensions", Fault.INVALID, f" at byte {accepted}")
-        offered = {offer.split(";", 1)[0].strip().lower() for offer in self._offer.extensions}
+        offered = {extension_name(offer) for offer in self._offer.extensions}
         for extension in accepted:  # RFC 6455 §4.1, the client's step 5
-            if extension.split(";", 1)[0].strip().lower() not in offered:
+            if extension_name(extension) not in offered:
                 raise fail(
                     "Sec-WebSocket-Extensions", Fault.INVALID, f" {extension!r} was not offered"
                 )

@@ -22,6 +22,7 @@ import re
 __all__ = [
     "check_field_name",
     "check_field_value",
+    "extension_name",
     "has_token",
     "parse_advertised",
     "parse_extension_list",
@@ -106,6 +107,12 @@ def _parse_extension_list(value: bytes) -> tuple[str, ...] | int:
         offers.append(match.group("ext").decode("latin-1"))
         position = match.end()
     return tuple(offers)
+
+
+def extension_name(offer: str) -> str:
+    """The extension token of one offer or answer, lower case (RFC 6455 §9.1):
+    ``permessage-deflate`` for ``permessage-deflate; client_max_window_bits``."""
+    return offer.split(";", 1)[0].strip().lower()
 
 
 def parse_version_value(value: bytes) -> int | None:

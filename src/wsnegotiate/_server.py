@@ -34,7 +34,7 @@ from ._answers import rejection_body, rejection_headers, render, switching_proto
 from ._decide import decide, failure, rejected
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
-from ._headers import check_field_name, check_field_value, parse_extension_list
+from ._headers import check_field_name, check_field_value, extension_name, parse_extension_list
 from ._policy import DEFAULT_POLICY, Policy
 
 __all__ = ["ServerNegotiator", "State", "negotiate"]
@@ -110,9 +110,9 @@ class ServerNegotiator:
 
     @property
     def buffered(self) -> int:
-        """How many received bytes the negotiator holds: the partial head, then the
-        trailing data until ``accept()`` hands it over. Never above the size limit
-        plus one chunk; zero after a refusal."""
+        """How many received bytes the negotiator holds: the partial head (never more
+        than the size limit plus the last chunk), then the bytes that followed the
+        head until ``accept()`` hands them over; zero after a refusal."""
         return len(self._buffer) + len(self._trailing)
 
     def _check(self, call: str) -> None:
@@ -291,12 +291,12 @@ def _not_http(first: int) -> RemoteProtocolError:
 
 def _check_extension_answers(answers: tuple[str, ...], offers: tuple[str, ...]) -> None:
     """Each accepted extension is well formed and was offered (RFC 6455 §9.1)."""
-    offered = {offer.split(";", 1)[0].strip().lower() for offer in offers}
+    offered = {extension_name(offer) for offer in offers}
     for answer in answers:
         parsed = parse_extension_list(answer.encode("latin-1", "replace"))
         if isinstance(parsed, int) or len(parsed) != 1:
             raise LocalProtocolError(f"extension {answer!r} breaks RFC 6455 §9.1")
-        if answer.split(";", 1)[0].strip().lower() not in offered:
+        if extension_name(answer) not in offered:
             raise LocalProtocolError(f"extension {answer!r} was not offered (RFC 6455 §9.1)")
 
 
