@@ -3,7 +3,10 @@ synthetic and pathological ones written by hand (h11 would refuse to write them)
 
 from __future__ import annotations
 
+import importlib.util
 from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
 
 import h11
 
@@ -83,3 +86,13 @@ def assert_rejection(event: object, status: int, reason: str) -> ws.Rejected:
         assert (event.error.status, event.error.headers) == (status, event.headers)
         assert event.error.reason == reason
     return event
+
+
+def load_example(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` as a module, to run its handlers in a test."""
+    path = Path(__file__).parent.parent / "examples" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

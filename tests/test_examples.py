@@ -3,25 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 import subprocess
 import sys
 from pathlib import Path
-from types import ModuleType
 
 import websockets
+from factory import load_example
 
 import wsnegotiate as ws
 
 ROOT = Path(__file__).parent.parent
-
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_readme_server_is_the_example() -> None:
@@ -33,7 +24,7 @@ def test_readme_server_is_the_example() -> None:
 
 
 def test_readme_server_handshakes_and_refuses() -> None:
-    example = load("asyncio_server")
+    example = load_example("asyncio_server")
 
     async def run() -> tuple[str | None, bytes]:
         server = await asyncio.start_server(example.handle, "127.0.0.1", 0)
@@ -76,8 +67,8 @@ def test_offline_check_example(tmp_path: Path) -> None:
 
 
 def test_asyncio_client_example_falls_back() -> None:
-    example = load("asyncio_client")
-    server = load("asyncio_server")  # accepts 13, 8 and 7
+    example = load_example("asyncio_client")
+    server = load_example("asyncio_server")  # accepts 13, 8 and 7
 
     async def run() -> tuple[object, object]:
         listener = await asyncio.start_server(server.handle, "127.0.0.1", 0)

@@ -100,18 +100,28 @@ def test_handshake_and_one_message(name: str, version: int) -> None:
     assert echoed == f"hello {name}"
 
 
+async def refused_then_retried(
+    port: int, version: int
+) -> tuple[
+    ws.Refused, ws.ClientNegotiator, ws.Connected, asyncio.StreamReader, asyncio.StreamWriter
+]:
+    """Ask for ``version`` (then 13, 8), read the refusal, retry on a new connection."""
+    client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/", version, fallback=[13, 8])
+    refused, _, writer = await handshake(client, port)
+    writer.close()
+    assert isinstance(refused, ws.Refused), refused
+    retry = client.retry()
+    connected, reader, writer = await handshake(retry, port)
+    assert isinstance(connected, ws.Connected), connected
+    return refused, retry, connected, reader, writer
+
+
 def test_tornado_lists_its_version_and_the_retry_lands() -> None:
     # Tornado 6.6 speaks 13 only and says so in its 426, as RFC 6455 §4.2.2 asks.
     async def scenario() -> tuple[ws.Refused, ws.Connected]:
         async with tornado_server() as port:
-            client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/", 4, fallback=[13, 8])
-            refused, _, writer = await handshake(client, port)
+            refused, _, connected, _, writer = await refused_then_retried(port, 4)
             writer.close()
-            assert isinstance(refused, ws.Refused)
-            retry = client.retry()
-            connected, _, writer = await handshake(retry, port)
-            writer.close()
-            assert isinstance(connected, ws.Connected)
             return refused, connected
 
     refused, connected = run(scenario())
@@ -122,13 +132,7 @@ def test_tornado_lists_its_version_and_the_retry_lands() -> None:
 def test_node_ws_refuses_7_with_its_list_and_the_retry_ends_on_13() -> None:
     async def scenario() -> tuple[ws.Refused, ws.ClientNegotiator, ws.Connected, str]:
         async with node_ws_server() as port:
-            client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/", 7, fallback=[13, 8])
-            refused, _, writer = await handshake(client, port)
-            writer.close()
-            assert isinstance(refused, ws.Refused)
-            retry = client.retry()
-            connected, reader, writer = await handshake(retry, port)
-            assert isinstance(connected, ws.Connected)
+            refused, retry, connected, reader, writer = await refused_then_retried(port, 7)
             return (
                 refused,
                 retry,

@@ -4,26 +4,15 @@ the trio server under the trio test runner."""
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from functools import partial
-from types import ModuleType
 
 import pytest
 import trio
 from clients import ASYNC_CLIENTS, expected, with_node
-from peers import ROOT
+from factory import load_example
 
-
-def load(name: str) -> ModuleType:
-    spec = importlib.util.spec_from_file_location(name, ROOT / "examples" / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-ASYNCIO_SERVER = load("asyncio_echo_server")
-TRIO_SERVER = load("trio_echo_server")
+ASYNCIO_SERVER = load_example("asyncio_echo_server")
+TRIO_SERVER = load_example("trio_echo_server")
 CLIENTS = [*ASYNC_CLIENTS, "node"]
 
 
