@@ -102,7 +102,7 @@ async def _probe_one(probe: Probe, target: Target, timeout: float) -> ProbeRow:
     row = ProbeRow(probe.family, probe.sent)
     try:
         event = await asyncio.wait_for(_exchange(client, target), timeout)
-    except asyncio.TimeoutError:  # before OSError: TimeoutError is one
+    except TimeoutError:  # before OSError: TimeoutError is one
         row.findings.append(f"no answer within {timeout:g} s")
         return row
     except (ConnectionResetError, BrokenPipeError) as exc:

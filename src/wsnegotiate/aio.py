@@ -51,7 +51,7 @@ async def server_handshake(
     request: Request | Rejected | None
     try:
         request = await asyncio.wait_for(_read_request(negotiator, reader, read_size), timeout)
-    except asyncio.TimeoutError:
+    except TimeoutError:
         request = negotiator.time_out(timeout)
     except ConnectionError:  # reset before a request: nobody to answer
         request = None
