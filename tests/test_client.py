@@ -132,6 +132,11 @@ def test_hixie_75_and_raw_requests() -> None:
     assert sent["Sec-WebSocket-Version"] == "013" and sent["Origin"] == "http://h"
     assert raw.version is Version.VersionUnknown  # 013 is malformed, not 13
     assert ws.ClientNegotiator("h", "/", "99").version is Version.VersionUnknown
+    arabic = ws.ClientNegotiator("h", "/", "١٣")
+    assert arabic.version is Version.VersionUnknown
+    result = ws.negotiate(arabic.data_to_send())  # our server names the bytes it refused
+    assert isinstance(result, ws.Rejected)
+    assert result.reason.startswith("Sec-WebSocket-Version: invalid value '\\xd9\\xa1\\xd9\\xa3'")
     none = fields(request_of(ws.ClientNegotiator("h", "/", ""))[0])
     assert "Sec-WebSocket-Version" not in none and "Sec-WebSocket-Key" in none
 
@@ -141,6 +146,9 @@ def test_hixie_75_and_raw_requests() -> None:
     [
         ({"version": 14}, "version 14 has no Version member"),
         ({"subprotocols": ["a b"]}, "not an RFC 9110 token"),
+        ({"subprotocols": ["€"]}, "not an RFC 9110 token"),
+        ({"draft": 2}, "draft= goes with Version0"),
+        ({"origin": "http://café.example"}, "cannot write this request"),
         ({"headers": [("X", "a\r\nb")]}, "cannot write this request"),
         ({"target": "no space allowed"}, "cannot write this request"),
     ],
@@ -560,3 +568,38 @@ def test_mutated_answers_only_give_documented_errors(good: bytes, data: st.DataO
 def test_parse_response_helper_reads_our_101() -> None:
     client = rfc_client()
     assert parse_response(accept_for(client))[0] == 101
+
+
+@given(
+    host=st.text(max_size=20),
+    target=st.text(max_size=20),
+    version=st.one_of(st.sampled_from([13, 8, 7, 4, 0, -1]), st.text(max_size=5)),
+    origin=st.one_of(st.none(), st.text(max_size=20)),
+    subprotocols=st.lists(st.text(max_size=8), max_size=3),
+    extensions=st.lists(st.text(max_size=12), max_size=2),
+    header=st.tuples(st.text(max_size=8), st.text(max_size=8)),
+)
+def test_arbitrary_arguments_only_give_local_errors(
+    host: str,
+    target: str,
+    version: int | str,
+    origin: str | None,
+    subprotocols: list[str],
+    extensions: list[str],
+    header: tuple[str, str],
+) -> None:
+    outcome: bytes | str
+    try:
+        client = ws.ClientNegotiator(
+            host,
+            target,
+            version,
+            origin=origin,
+            subprotocols=subprotocols,
+            extensions=extensions,
+            headers=[header],
+        )
+        outcome = client.data_to_send()
+    except ws.LocalProtocolError as error:  # the one documented error, with a message
+        outcome = error.message
+    assert outcome.startswith(b"GET ") if isinstance(outcome, bytes) else outcome != ""

@@ -110,8 +110,10 @@ class ClientNegotiator:
         speak = _speak(version)
         subprotocols = tuple(subprotocols)
         for name in subprotocols:
-            if parse_token_list(name.encode("latin-1", "replace")) != [name.encode("latin-1")]:
+            if not name.isascii() or parse_token_list(name.encode()) != [name.encode()]:
                 raise LocalProtocolError(f"subprotocol {name!r} is not an RFC 9110 token")
+        if draft is not None and speak is not Version.Version0:
+            raise LocalProtocolError("draft= goes with Version0 (hixie-76 / hybi-00..03) only")
         preference = tuple(dict.fromkeys([speak, *(_speak(v) for v in fallback)]))
         offer = _Offer(
             host,
@@ -145,7 +147,7 @@ class ClientNegotiator:
                 h11.Request(method="GET", target=offer.target, headers=headers)
             )
             self._http.send(h11.EndOfMessage())
-        except h11.LocalProtocolError as exc:
+        except (h11.LocalProtocolError, UnicodeEncodeError) as exc:
             raise LocalProtocolError(f"cannot write this request: {exc}") from None
         self._to_send = (request or b"") + self._key3
 
@@ -154,17 +156,17 @@ class ClientNegotiator:
         """The version this attempt speaks (``VersionUnknown`` for raw values)."""
         if isinstance(self.speaking, Version):
             return self.speaking
-        number = parse_version_value(self.speaking.encode("latin-1"))
+        number = parse_version_value(self.speaking.encode())
         if number is None or number not in Version._value2member_map_:
             return Version.VersionUnknown
         return Version(number)
 
     # -- the request -------------------------------------------------------------
 
-    def _request_headers(self, speak: Speak) -> list[tuple[str, str]]:
+    def _request_headers(self, speak: Speak) -> list[tuple[bytes, bytes]]:
         offer = self._offer
         self._key3 = b""
-        headers = [("Host", offer.host)]
+        headers: list[tuple[str, str | bytes]] = [("Host", offer.host)]
         if isinstance(speak, str) or speak in _HYBI:
             self._key = base64.b64encode(offer.random(16))
             headers += [
@@ -172,8 +174,8 @@ class ClientNegotiator:
                 ("Connection", "Upgrade"),
                 ("Sec-WebSocket-Key", self._key.decode("ascii")),
             ]
-            if speak != "":
-                headers.append(("Sec-WebSocket-Version", _raw(speak)))
+            if speak != "":  # raw values go out as UTF-8, so "١٣" can be sent too
+                headers.append(("Sec-WebSocket-Version", _raw(speak).encode()))
             if offer.origin is not None:
                 new_name = isinstance(speak, str) or speak >= Version.Version13
                 headers.append(("Origin" if new_name else "Sec-WebSocket-Origin", offer.origin))
@@ -196,7 +198,10 @@ class ClientNegotiator:
                 hixie76 = speak is Version.Version0
                 name = "Sec-WebSocket-Protocol" if hixie76 else "WebSocket-Protocol"
                 headers.append((name, " ".join(offer.subprotocols)))
-        return [*headers, *offer.headers]
+        return [
+            (name.encode("ascii"), value if isinstance(value, bytes) else value.encode("ascii"))
+            for name, value in [*headers, *offer.headers]
+        ]
 
     def data_to_send(self) -> bytes:
         """The request bytes, once; later calls return ``b""``."""
