@@ -118,8 +118,17 @@ def _policy(args: argparse.Namespace) -> Policy:
     )
 
 
+def _aligned(rows: Sequence[tuple[str, ...]]) -> str:
+    """A text table: every column but the last padded to its widest cell."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    lines = ("  ".join([*map(str.ljust, row, widths), row[-1]]).rstrip() for row in rows)
+    return "\n".join(lines)
+
+
 def _demo(policy: Policy, out: TextIO) -> int:
-    rows = [("sample", "version", "family", "status", "advertised", "reason")]
+    rows: list[tuple[str, ...]] = [
+        ("sample", "version", "family", "status", "advertised", "reason")
+    ]
     for sample in SAMPLES:
         result = summary(negotiate(sample.data, policy))
         rows.append(
@@ -132,10 +141,7 @@ def _demo(policy: Policy, out: TextIO) -> int:
                 result["reason"],
             )
         )
-    widths = [max(len(row[i]) for row in rows) for i in range(5)]
-    for row in rows:
-        cells = [cell.ljust(width) for cell, width in zip(row, widths, strict=False)]
-        print("  ".join([*cells, row[5]]).rstrip(), file=out)
+    print(_aligned(rows), file=out)
     return 0
 
 
@@ -168,7 +174,7 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         print(json.dumps({"url": args.url, "rows": [row.as_dict() for row in rows]}), file=out)
     else:
-        print("\n".join(table(rows)), file=out)
+        print(_aligned(table(rows)), file=out)
     return 0 if any(row.reached for row in rows) else 2
 
 

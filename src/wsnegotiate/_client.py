@@ -35,6 +35,7 @@ from ._errors import Fault, InvalidResponse, LocalProtocolError, NoCommonVersion
 from ._events import Connected, NeedData, Refused
 from ._headers import (
     extension_name,
+    field_lines,
     has_token,
     parse_advertised,
     parse_extension_list,
@@ -270,20 +271,18 @@ class ClientNegotiator:
     def _refused(self) -> Refused:
         response = self._response
         assert response is not None  # h11 sends Data and EndOfMessage after a Response
-        headers = _decoded(response.headers.raw_items())
-        lines = [
-            v for n, v in response.headers.raw_items() if n.lower() == b"sec-websocket-version"
-        ]
-        advertised, ignored = parse_advertised(lines)
+        lines = response.headers.raw_items()
+        headers = _decoded(lines)
+        versions = field_lines(lines).get(b"sec-websocket-version", [])
+        advertised, ignored = parse_advertised(versions)
         reason = response.reason.decode("latin-1")
         body = bytes(self._body[: self._offer.max_response_bytes])
         return Refused(response.status_code, reason, headers, body, advertised, ignored)
 
     def _connected(self, head: h11.InformationalResponse) -> NeedData | Connected:
-        headers = _decoded(head.headers.raw_items())
-        fields: dict[bytes, list[bytes]] = {}
-        for name, value in head.headers.raw_items():
-            fields.setdefault(name.lower(), []).append(value)
+        lines = head.headers.raw_items()
+        headers = _decoded(lines)
+        fields = field_lines(lines)
 
         def fail(field: str, fault: Fault, detail: str = "") -> InvalidResponse:
             reason = f"{field}: {fault.value}{detail}"

@@ -26,6 +26,7 @@ from ._detect import VERSION, Detection, MarkerFault, detect
 from ._errors import Fault, RemoteProtocolError
 from ._events import Rejected, Request
 from ._headers import (
+    field_lines,
     has_token,
     parse_extension_list,
     parse_token_list,
@@ -102,14 +103,12 @@ def _one_value(fields: dict[bytes, list[bytes]], key: bytes) -> bytes:
     values = fields.get(key)
     if values is not None and len(values) == 1 and values[0]:
         return values[0]
-    field, extra = _NAMES[key], ()
+    field = _NAMES[key]
     if not values:
-        raise _field_failure(field, Fault.MISSING, [], extra)
+        raise _field_failure(field, Fault.MISSING, [])
     if len(values) > 1:
-        raise _field_failure(field, Fault.REPEATED, values, extra)
-    if not values[0]:
-        raise _field_failure(field, Fault.EMPTY, values, extra)
-    return values[0]
+        raise _field_failure(field, Fault.REPEATED, values)
+    raise _field_failure(field, Fault.EMPTY, values)
 
 
 def _require_token(fields: dict[bytes, list[bytes]], key: bytes, token: bytes) -> None:
@@ -140,9 +139,7 @@ def _http_checks(
             f"HTTP/{http_version.decode('latin-1')}: the handshake needs HTTP/1.1 (RFC 6455 §4.1)"
         )
         raise failure(400, reason, None, Fault.UNSUPPORTED)
-    fields: dict[bytes, list[bytes]] = {}
-    for name, value in headers:
-        fields.setdefault(name.lower(), []).append(value)
+    fields = field_lines(headers)
     _one_value(fields, b"host")
     if b"transfer-encoding" in fields or (
         b"content-length" in fields and fields[b"content-length"] != [b"0"]
@@ -154,13 +151,12 @@ def _http_checks(
     return fields
 
 
-def _version_checks(
+def _require_supported(
     fields: dict[bytes, list[bytes]], found: Detection | MarkerFault | None, policy: Policy
-) -> Detection:
-    """Step 6: a detection the policy accepts, or the failure that says why not."""
-    if isinstance(found, Detection) and found.version in policy.versions:
-        return found
-    raise _version_failure(fields, found, policy)
+) -> None:
+    """Step 6: a detection the policy accepts, else the failure that says why not."""
+    if not (isinstance(found, Detection) and found.version in policy.versions):
+        raise _version_failure(fields, found, policy)
 
 
 def _version_failure(
@@ -256,7 +252,7 @@ def decide(
     found = detect(fields)
     detection = found if isinstance(found, Detection) else _malformed(fields, found)
     try:
-        detection = _version_checks(fields, found, policy)
+        _require_supported(fields, found, policy)
         key = _one_value(fields, b"sec-websocket-key")
         if not valid_key(key):
             raise _field_failure("Sec-WebSocket-Key", Fault.INVALID, [key])

@@ -18,11 +18,13 @@ Facts this module relies on:
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 
 __all__ = [
     "check_field_name",
     "check_field_value",
     "extension_name",
+    "field_lines",
     "has_token",
     "parse_advertised",
     "parse_extension_list",
@@ -54,6 +56,15 @@ _extension_re = re.compile(
     + _QUOTED
     + rb"))?)*)[ \t]*(?:,|\Z)"
 )
+
+
+def field_lines(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
+    """Field lines by lower-case name, each name's values in wire order
+    (RFC 9110 §5.1: field names are case-insensitive)."""
+    fields: dict[bytes, list[bytes]] = {}
+    for name, value in headers:
+        fields.setdefault(name.lower(), []).append(value)
+    return fields
 
 
 def parse_token_list(value: bytes, *, protocols: bool = False) -> list[bytes] | None:

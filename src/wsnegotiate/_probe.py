@@ -142,9 +142,11 @@ async def probe(target: Target, timeout: float = 5.0) -> list[ProbeRow]:
     return [await _probe_one(p, target, timeout) for p in PROBES]
 
 
-def table(rows: Sequence[ProbeRow]) -> list[str]:
-    """The rows as an aligned text table."""
-    cells = [("family", "sent", "status", "advertised", "accepted", "findings")]
+def table(rows: Sequence[ProbeRow]) -> list[tuple[str, ...]]:
+    """The rows as table cells, a header row first."""
+    cells: list[tuple[str, ...]] = [
+        ("family", "sent", "status", "advertised", "accepted", "findings")
+    ]
     for row in rows:
         sent = "-" if row.sent is None else repr(row.sent)
         status = "-" if row.status is None else str(row.status)
@@ -152,5 +154,4 @@ def table(rows: Sequence[ProbeRow]) -> list[str]:
         accepted = "yes" if row.accepted else "no"
         findings = "; ".join(row.findings) or "-"
         cells.append((row.family, sent, status, advertised, accepted, findings))
-    widths = [max(len(c[i]) for c in cells) for i in range(5)]
-    return ["  ".join([*(c[i].ljust(widths[i]) for i in range(5)), c[5]]).rstrip() for c in cells]
+    return cells
