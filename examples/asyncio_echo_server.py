@@ -15,10 +15,11 @@ from __future__ import annotations
 import asyncio
 
 import wsproto.events as frames
-from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.connection import ConnectionState
 
 import wsnegotiate
 import wsnegotiate.aio
+import wsnegotiate.wsproto
 
 POLICY = wsnegotiate.Policy([13])
 
@@ -28,7 +29,7 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     if not isinstance(accepted, wsnegotiate.Accepted):
         return  # refused: the answer was written and the connection closed
     # The hand-off: wsproto's frame layer, fed the bytes that followed the request.
-    connection = Connection(ConnectionType.SERVER, trailing_data=accepted.trailing_data)
+    connection = wsnegotiate.wsproto.connection(accepted)  # compresses as agreed
     while True:
         for event in connection.events():
             if isinstance(event, frames.Message):  # text or binary, as it came

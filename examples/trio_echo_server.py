@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import trio
 import wsproto.events as frames
-from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.connection import ConnectionState
 
 import wsnegotiate
 import wsnegotiate.trio
+import wsnegotiate.wsproto
 
 POLICY = wsnegotiate.Policy([13, 8, 7])
 
@@ -26,7 +27,7 @@ async def handle(stream: trio.SocketStream) -> None:
     if not isinstance(accepted, wsnegotiate.Accepted):
         return  # refused: the answer was sent and the stream closed
     # The hand-off: wsproto's frame layer, fed the bytes that followed the request.
-    connection = Connection(ConnectionType.SERVER, trailing_data=accepted.trailing_data)
+    connection = wsnegotiate.wsproto.connection(accepted)  # compresses as agreed
     async with stream:
         while True:
             for event in connection.events():

@@ -15,7 +15,8 @@ def test_all_names_are_exported_and_documented() -> None:
     assert public - ADAPTERS == set(wsnegotiate.__all__)
 
 
-ADAPTERS = {"aio", "trio"}  # public modules, imported on demand (trio is optional)
+# public modules, imported on demand (trio and wsproto are optional)
+ADAPTERS = {"aio", "trio", "wsproto"}
 
 
 def test_adapters_are_documented_modules() -> None:

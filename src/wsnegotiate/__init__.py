@@ -4,7 +4,9 @@ Bytes of an HTTP/1.1 upgrade request go in; out come the protocol ``Version``
 the peer speaks (any since hixie-75), a decision, and the exact bytes of the
 answer: a 101, or a 426/400 that advertises the versions this server speaks.
 The client side writes requests for any version, checks the answer, and
-retries with a version the server advertised (RFC 6455 §4.4).
+retries with a version the server advertised (RFC 6455 §4.4). permessage-deflate
+(RFC 7692) is negotiated on both sides and handed to wsproto by
+``wsnegotiate.wsproto.connection()``.
 """
 
 from ._client import ClientNegotiator as ClientNegotiator
@@ -16,6 +18,8 @@ from ._close import encode_close_payload as encode_close_payload
 from ._close import is_sendable as is_sendable
 from ._close import is_valid_received as is_valid_received
 from ._decide import decide as decide
+from ._deflate import DeflateOptions as DeflateOptions
+from ._deflate import DeflateParams as DeflateParams
 from ._detect import Detection as Detection
 from ._errors import Fault as Fault
 from ._errors import InvalidClosePayload as InvalidClosePayload
@@ -31,7 +35,10 @@ from ._events import NeedData as NeedData
 from ._events import Refused as Refused
 from ._events import Rejected as Rejected
 from ._events import Request as Request
+from ._headers import Extension as Extension
+from ._policy import BY_POLICY as BY_POLICY
 from ._policy import Policy as Policy
+from ._policy import PolicyChoice as PolicyChoice
 from ._server import ServerNegotiator as ServerNegotiator
 from ._server import State as State
 from ._server import negotiate as negotiate
@@ -40,6 +47,7 @@ from ._version import Version as Version
 __version__ = "0.1.0"
 
 __all__ = [
+    "BY_POLICY",
     "Accepted",
     "ClientNegotiator",
     "ClientState",
@@ -47,7 +55,10 @@ __all__ = [
     "ClosePayload",
     "Connected",
     "ConnectionClosed",
+    "DeflateOptions",
+    "DeflateParams",
     "Detection",
+    "Extension",
     "Fault",
     "InvalidClosePayload",
     "InvalidResponse",
@@ -55,6 +66,7 @@ __all__ = [
     "NeedData",
     "NoCommonVersion",
     "Policy",
+    "PolicyChoice",
     "ProtocolError",
     "Refused",
     "Rejected",

@@ -31,14 +31,16 @@ from dataclasses import dataclass
 import h11
 
 from ._answers import accept_token
+from ._deflate import PERMESSAGE_DEFLATE, DeflateOptions, DeflateParams, agreed, answer_fault
 from ._errors import Fault, InvalidResponse, LocalProtocolError, NoCommonVersion
 from ._events import Connected, NeedData, Refused
 from ._headers import (
+    Extension,
     extension_name,
     field_lines,
     has_token,
     parse_advertised,
-    parse_extension_list,
+    parse_extensions,
     parse_token_list,
     parse_version_value,
     quote_for_reason,
@@ -72,6 +74,7 @@ class _Offer:
     origin: str | None
     subprotocols: tuple[str, ...]
     extensions: tuple[str, ...]
+    deflate: DeflateOptions | None
     headers: tuple[tuple[str, str], ...]
     draft: int | None
     random: Random
@@ -103,6 +106,7 @@ class ClientNegotiator:
         origin: str | None = None,
         subprotocols: Iterable[str] = (),
         extensions: Iterable[str] = (),
+        deflate: DeflateOptions | bool = False,
         headers: Iterable[tuple[str, str]] = (),
         draft: int | None = None,
         random: Random = os.urandom,
@@ -116,12 +120,19 @@ class ClientNegotiator:
         if draft is not None and speak is not Version.Version0:
             raise LocalProtocolError("draft= goes with Version0 (hixie-76 / hybi-00..03) only")
         preference = tuple(dict.fromkeys([speak, *(_speak(v) for v in fallback)]))
+        options = DeflateOptions.for_client() if deflate is True else deflate or None
+        offers = tuple(extensions)
+        if options is not None:
+            if PERMESSAGE_DEFLATE in (extension_name(offer) for offer in offers):
+                raise LocalProtocolError("permessage-deflate: offer it with deflate=, not twice")
+            offers += (options.offer(),)
         offer = _Offer(
             host,
             target,
             origin,
             subprotocols,
-            tuple(extensions),
+            offers,
+            options,
             tuple(headers),
             draft,
             random,
@@ -316,10 +327,12 @@ class ClientNegotiator:
                 detail = f" {quote_for_reason(accept[0])} does not match the key"
                 raise fail("Sec-WebSocket-Accept", Fault.INVALID, detail)
         subprotocol = self._chosen_subprotocol(fields, fail)
-        extensions = self._accepted_extensions(fields, fail)
+        extensions, deflate = self._accepted_extensions(fields, fail)
         hixie = self.speaking in (Version.Version0, Version.VersionUnknown)
         raw = None if hixie else _raw(self.speaking)
-        return Connected(self.version, raw, subprotocol, extensions, 101, headers, bytes(trailing))
+        return Connected(
+            self.version, raw, subprotocol, extensions, 101, headers, bytes(trailing), deflate
+        )
 
     def _chosen_subprotocol(
         self, fields: dict[bytes, list[bytes]], fail: Callable[[str, Fault, str], InvalidResponse]
@@ -338,20 +351,33 @@ class ClientNegotiator:
 
     def _accepted_extensions(
         self, fields: dict[bytes, list[bytes]], fail: Callable[[str, Fault, str], InvalidResponse]
-    ) -> tuple[str, ...]:
+    ) -> tuple[tuple[str, ...], DeflateParams | None]:
+        """RFC 6455 §4.1 step 5: only extensions the client offered, each once; a
+        permessage-deflate answer that accepts the client's offer (RFC 7692 §7.1)."""
         values = fields.get(b"sec-websocket-extensions")
         if not values:
-            return ()
-        accepted = parse_extension_list(b", ".join(values))
-        if isinstance(accepted, int):
-            raise fail("Sec-WebSocket-Extensions", Fault.INVALID, f" at byte {accepted}")
+            return (), None
+        field = "Sec-WebSocket-Extensions"
+        parsed = parse_extensions(b", ".join(values))
+        if isinstance(parsed, int):
+            raise fail(field, Fault.INVALID, f" at byte {parsed}")
+        texts, answers = parsed
         offered = {extension_name(offer) for offer in self._offer.extensions}
-        for extension in accepted:  # RFC 6455 §4.1, the client's step 5
-            if extension_name(extension) not in offered:
-                raise fail(
-                    "Sec-WebSocket-Extensions", Fault.INVALID, f" {extension!r} was not offered"
-                )
-        return accepted
+        named: set[str] = set()
+        deflate = None
+        for text, answer in zip(texts, answers, strict=True):
+            name = answer.name.lower()
+            if name not in offered:
+                raise fail(field, Fault.INVALID, f" {text!r} was not offered")
+            if name in named:
+                raise fail(field, Fault.REPEATED, f": {name} answered twice")
+            named.add(name)
+            if name == PERMESSAGE_DEFLATE and self._offer.deflate is not None:
+                agreed_or_fault = _deflate_answer(answer, self._offer.deflate)
+                if isinstance(agreed_or_fault, str):
+                    raise fail(field, Fault.INVALID, f": {agreed_or_fault} (RFC 7692 §7.1)")
+                deflate = agreed_or_fault
+        return texts, deflate
 
     # -- RFC 6455 §4.4 -------------------------------------------------------------
 
@@ -376,6 +402,20 @@ class ClientNegotiator:
             advertised=advertised,
             tried=tried,
         )
+
+
+def _deflate_answer(answer: Extension, options: DeflateOptions) -> DeflateParams | str:
+    """The parameters of a permessage-deflate answer to this client's offer, or
+    why the answer must fail the connection."""
+    offer = parse_extensions(options.offer().encode())
+    assert not isinstance(offer, int)  # our own offer parses
+    fault = answer_fault(answer, offer[1][0])
+    if fault is not None:
+        return fault
+    params = agreed(answer, options, client=True)
+    if params.client_max_window_bits == 8:
+        return "client_max_window_bits=8 cannot be kept (zlib compresses within 9 bits)"
+    return params
 
 
 def _raw(speak: Speak) -> str:

@@ -26,9 +26,10 @@ from ._detect import VERSION, Detection, MarkerFault, detect
 from ._errors import Fault, RemoteProtocolError
 from ._events import Rejected, Request
 from ._headers import (
+    Extension,
     field_lines,
     has_token,
-    parse_extension_list,
+    parse_extensions,
     parse_token_list,
     quote_for_reason,
     valid_key,
@@ -193,23 +194,21 @@ def _origin(fields: dict[bytes, list[bytes]], version: Version, policy: Policy) 
     key = _KEYS[names[0]] if _KEYS[names[0]] in fields else _KEYS[names[1]]
     origin = _one_value(fields, key).decode("latin-1") if key in fields else None
     field = _NAMES[key]
-    if policy.origins is not None and (origin is None or origin.lower() not in policy.origins):
+    if not policy.allows_origin(origin):
         if origin is None:
-            raise failure(
-                403,
-                f"{names[0]}: missing; this server accepts listed origins only",
-                names[0],
-                Fault.MISSING,
-            )
+            reason = f"{names[0]}: missing; this server accepts listed origins only"
+            raise failure(403, reason, names[0], Fault.MISSING)
         reason = f"{field}: forbidden {quote_for_reason(origin.encode('latin-1'))}"
         raise failure(403, reason, field, Fault.FORBIDDEN)
     return origin
 
 
-def _offers(fields: dict[bytes, list[bytes]]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-    """Step 9: the offered subprotocols and extensions, in order, as sent."""
+def _offers(
+    fields: dict[bytes, list[bytes]],
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Extension, ...]]:
+    """Step 9: the offered subprotocols and extensions, in order, as sent; and the
+    extensions parsed."""
     subprotocols: tuple[str, ...] = ()
-    extensions: tuple[str, ...] = ()
     if b"sec-websocket-protocol" in fields:
         combined = b", ".join(fields[b"sec-websocket-protocol"])
         tokens = parse_token_list(combined)
@@ -218,18 +217,18 @@ def _offers(fields: dict[bytes, list[bytes]]) -> tuple[tuple[str, ...], tuple[st
             reason = f"Sec-WebSocket-Protocol: invalid value {shown}; expected tokens"
             raise failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
         subprotocols = tuple(t.decode("ascii") for t in tokens)
-    if b"sec-websocket-extensions" in fields:
-        values = fields[b"sec-websocket-extensions"]
-        combined = values[0] if len(values) == 1 else b", ".join(values)
-        offers = parse_extension_list(combined)
-        if isinstance(offers, int):
-            reason = (
-                f"Sec-WebSocket-Extensions: invalid value {quote_for_reason(combined)}"
-                f" at byte {offers} (RFC 6455 §9.1)"
-            )
-            raise failure(400, reason, "Sec-WebSocket-Extensions", Fault.INVALID)
-        extensions = offers
-    return subprotocols, extensions
+    if b"sec-websocket-extensions" not in fields:
+        return subprotocols, (), ()
+    values = fields[b"sec-websocket-extensions"]
+    combined = values[0] if len(values) == 1 else b", ".join(values)
+    parsed = parse_extensions(combined)
+    if isinstance(parsed, int):
+        reason = (
+            f"Sec-WebSocket-Extensions: invalid value {quote_for_reason(combined)}"
+            f" at byte {parsed} (RFC 6455 §9.1)"
+        )
+        raise failure(400, reason, "Sec-WebSocket-Extensions", Fault.INVALID)
+    return subprotocols, *parsed
 
 
 def decide(
@@ -257,7 +256,7 @@ def decide(
         if not valid_key(key):
             raise _field_failure("Sec-WebSocket-Key", Fault.INVALID, [key])
         origin = _origin(fields, detection.version, policy)
-        subprotocols, extensions = _offers(fields)
+        subprotocols, extensions, extension_offers = _offers(fields)
     except RemoteProtocolError as error:
         return rejected(error, detection)
     return Request(
@@ -271,6 +270,7 @@ def decide(
         subprotocols=subprotocols,
         extensions=extensions,
         headers=headers,
+        extension_offers=extension_offers,
     )
 
 

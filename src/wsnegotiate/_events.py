@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ._deflate import DeflateParams
 from ._detect import Detection
 from ._errors import RemoteProtocolError
+from ._headers import Extension
 from ._version import Version
 
 __all__ = [
@@ -42,8 +44,9 @@ class Request:
 
     Call ``accept()`` or ``reject()`` on the negotiator next. ``origin`` is
     ``Origin``, or ``Sec-WebSocket-Origin`` for versions below 13; ``subprotocols``
-    and ``extensions`` are the client's offers in order, as sent; ``headers`` are
-    all field lines with the casing they had on the wire.
+    and ``extensions`` are the client's offers in order, as sent, and
+    ``extension_offers`` the same offers parsed (name and parameters); ``headers``
+    are all field lines with the casing they had on the wire.
     """
 
     method: str
@@ -56,6 +59,7 @@ class Request:
     subprotocols: tuple[str, ...]
     extensions: tuple[str, ...]
     headers: tuple[tuple[bytes, bytes], ...]
+    extension_offers: tuple[Extension, ...] = ()
 
     @property
     def version(self) -> Version:
@@ -74,7 +78,10 @@ class Request:
 class Accepted:
     """The handshake succeeded: send ``response`` (the 101, whose header fields are
     ``headers``), then hand ``trailing_data`` (bytes the client sent after its
-    request) to the frame layer."""
+    request) to the frame layer. ``extensions`` are the accepted extensions as
+    answered; ``deflate`` the permessage-deflate parameters agreed, if any
+    (``wsnegotiate.wsproto.connection(accepted)`` gives a frame layer that
+    compresses exactly so)."""
 
     request: Request
     subprotocol: str | None
@@ -82,6 +89,7 @@ class Accepted:
     headers: tuple[tuple[str, str], ...]
     response: bytes
     trailing_data: bytes
+    deflate: DeflateParams | None = None
 
     @property
     def version(self) -> Version:
@@ -115,6 +123,7 @@ class Connected:
 
     ``trailing_data`` are the bytes the server sent after its 101 (after the
     16-byte challenge answer for hixie-76): the frame layer's first bytes.
+    ``deflate`` is the permessage-deflate the server agreed to, if any.
     """
 
     version: Version
@@ -124,6 +133,7 @@ class Connected:
     status: int
     headers: tuple[tuple[str, str], ...]
     trailing_data: bytes
+    deflate: DeflateParams | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,3 +151,9 @@ class Refused:
     body: bytes
     advertised: tuple[int, ...]
     ignored: tuple[str, ...]
+
+    @property
+    def advertised_nothing(self) -> bool:
+        """The server listed no version it speaks (RFC 6455 §4.2.2 asks it to when
+        it refuses one): ``retry()`` then tries the client's fallbacks in order."""
+        return not self.advertised

@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from dataclasses import dataclass
 
 __all__ = [
+    "Extension",
     "check_field_name",
     "check_field_value",
     "extension_name",
@@ -28,6 +30,7 @@ __all__ = [
     "has_token",
     "parse_advertised",
     "parse_extension_list",
+    "parse_extensions",
     "parse_token_list",
     "parse_version_value",
     "quote_for_reason",
@@ -85,28 +88,68 @@ def parse_token_list(value: bytes, *, protocols: bool = False) -> list[bytes] | 
     return elements
 
 
-# Browsers send a handful of distinct extension offers, so parses are remembered;
-# the memo stops growing at a fixed size, so a hostile peer cannot make it grow.
-_MEMO_LIMIT = 256
-_extension_memo: dict[bytes, tuple[str, ...] | int] = {}
+@dataclass(frozen=True, slots=True)
+class Extension:
+    """One element of ``Sec-WebSocket-Extensions`` (RFC 6455 §9.1): the extension
+    token and its parameters in order. A parameter without a value has ``None``; a
+    quoted-string value is given unquoted and unescaped (RFC 9110 §5.6.4)."""
+
+    name: str
+    params: tuple[tuple[str, str | None], ...] = ()
+
+    def __str__(self) -> str:
+        parts = [self.name]
+        for key, value in self.params:
+            if value is None:
+                parts.append(key)
+            elif _token_re.match(value.encode("latin-1", "replace")):
+                parts.append(f"{key}={value}")
+            else:
+                escaped = value.replace("\\", "\\\\").replace('"', '\\"')
+                parts.append(f'{key}="{escaped}"')
+        return "; ".join(parts)
 
 
-def parse_extension_list(value: bytes) -> tuple[str, ...] | int:
-    """Split ``Sec-WebSocket-Extensions`` into its offers, each kept as sent
-    (``permessage-deflate; client_max_window_bits``), empty elements dropped.
+_param_re = re.compile(
+    rb";[ \t]*(" + _TOKEN + rb")(?:[ \t]*=[ \t]*(?:(" + _TOKEN + rb")|(" + _QUOTED + rb")))?"
+)
+_unescape_re = re.compile(rb"\\(.)", re.DOTALL)
 
-    Returns the byte offset of the first fault instead when the grammar breaks.
-    """
+#: What a parse of one field value gives: each offer as sent, and as data; or the
+#: byte offset of the first fault.
+Parsed = tuple[tuple[str, ...], tuple[Extension, ...]] | int
+
+# Browsers send a handful of distinct, short offers (Chrome's is 42 bytes), so their
+# parses are remembered. A peer can fill the memo, but only with short values:
+# at most _MEMO_ENTRIES values of at most _MEMO_VALUE_BYTES each, a few hundred KiB
+# at the very worst, and longer values are parsed every time.
+_MEMO_ENTRIES = 256
+_MEMO_VALUE_BYTES = 128
+_extension_memo: dict[bytes, Parsed] = {}
+
+
+def parse_extensions(value: bytes) -> Parsed:
+    """Split ``Sec-WebSocket-Extensions`` into its offers, empty elements dropped:
+    each offer's text as sent (``permessage-deflate; client_max_window_bits``) and
+    its ``Extension``. Returns the byte offset of the first fault instead when the
+    grammar breaks."""
     parsed = _extension_memo.get(value)
     if parsed is None:
-        parsed = _parse_extension_list(value)
-        if len(_extension_memo) < _MEMO_LIMIT:
+        parsed = _parse_extensions(value)
+        if len(value) <= _MEMO_VALUE_BYTES and len(_extension_memo) < _MEMO_ENTRIES:
             _extension_memo[value] = parsed
     return parsed
 
 
-def _parse_extension_list(value: bytes) -> tuple[str, ...] | int:
-    offers: list[str] = []
+def parse_extension_list(value: bytes) -> tuple[str, ...] | int:
+    """The offers of ``parse_extensions`` as sent, or the offset of the first fault."""
+    parsed = parse_extensions(value)
+    return parsed if isinstance(parsed, int) else parsed[0]
+
+
+def _parse_extensions(value: bytes) -> Parsed:
+    texts: list[str] = []
+    offers: list[Extension] = []
     position, end = 0, len(value)
     while position < end:
         if value[position] in b" \t,":  # empty list elements and OWS
@@ -115,9 +158,28 @@ def _parse_extension_list(value: bytes) -> tuple[str, ...] | int:
         match = _extension_re.match(value, position)
         if match is None:
             return position
-        offers.append(match.group("ext").decode("latin-1"))
+        text = match.group("ext")
+        name_end = _token_prefix_re.match(text)
+        assert name_end is not None  # the element matched the grammar
+        params = tuple(
+            (key.decode("ascii"), _param_value(token, quoted))
+            for key, token, quoted in _param_re.findall(text, name_end.end())
+        )
+        texts.append(text.decode("latin-1"))
+        offers.append(Extension(name_end.group().decode("ascii"), params))
         position = match.end()
-    return tuple(offers)
+    return tuple(texts), tuple(offers)
+
+
+_token_prefix_re = re.compile(_TOKEN)
+
+
+def _param_value(token: bytes, quoted: bytes) -> str | None:
+    if token:
+        return token.decode("ascii")
+    if quoted:
+        return _unescape_re.sub(rb"\1", quoted[1:-1]).decode("latin-1")
+    return None
 
 
 def extension_name(offer: str) -> str:

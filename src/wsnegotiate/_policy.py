@@ -2,18 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import enum
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
+from ._deflate import DeflateOptions
 from ._errors import LocalProtocolError
 from ._headers import parse_token_list
 from ._version import Version
 
-__all__ = ["ACCEPTABLE_VERSIONS", "DEFAULT_POLICY", "Policy"]
+if TYPE_CHECKING:
+    from ._events import Request
+
+__all__ = ["ACCEPTABLE_VERSIONS", "BY_POLICY", "DEFAULT_POLICY", "Policy", "PolicyChoice"]
+
+
+class PolicyChoice(enum.Enum):
+    """``accept()``'s default subprotocol: whatever the policy picks."""
+
+    BY_POLICY = "by policy"
+
+
+BY_POLICY = PolicyChoice.BY_POLICY
 
 #: The versions a server may accept: the ones framed exactly like RFC 6455, so
 #: wsproto (or any RFC 6455 frame layer) serves them after the handshake.
 ACCEPTABLE_VERSIONS = frozenset({Version.Version13, Version.Version8, Version.Version7})
+
+_DEFLATE = DeflateOptions()  # permessage-deflate is on by default, as in websockets
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +46,12 @@ class Policy:
       origins allowed (RFC 6454), and a request without an origin is refused (403).
     - ``subprotocols``: the server's subprotocols, most preferred first; the first
       one the client offered is chosen (RFC 6455 §4.2.2).
+    - ``deflate``: the server's permessage-deflate wishes (RFC 7692); on by
+      default, ``None`` turns compression off.
+    - ``choose_subprotocol``: instead of ``subprotocols``, a callable that picks
+      one of ``request.subprotocols`` (or ``None``) for a request.
+    - ``check_origin``: instead of ``origins``, a callable that says whether an
+      origin (``None`` when the request has none) may connect; a refusal is a 403.
     """
 
     versions: tuple[Version, ...] = (Version.Version13,)
@@ -36,6 +59,9 @@ class Policy:
     max_request_bytes: int = 16 * 1024
     origins: frozenset[str] | None = None
     subprotocols: tuple[str, ...] = ()
+    deflate: DeflateOptions | None = _DEFLATE
+    choose_subprotocol: Callable[[Request], str | None] | None = None
+    check_origin: Callable[[str | None], bool] | None = None
     #: ``Sec-WebSocket-Version`` value advertised on refusals, e.g. ``"13, 8, 7"``.
     advertised: str = field(init=False, repr=False, compare=False)
 
@@ -47,6 +73,9 @@ class Policy:
         max_request_bytes: int = 16 * 1024,
         origins: Iterable[str] | None = None,
         subprotocols: Iterable[str] = (),
+        deflate: DeflateOptions | None = _DEFLATE,
+        choose_subprotocol: Callable[[Request], str | None] | None = None,
+        check_origin: Callable[[str | None], bool] | None = None,
     ) -> None:
         chosen = sorted({_acceptable(v) for v in versions}, reverse=True)
         if not chosen:
@@ -60,12 +89,19 @@ class Policy:
             if not name.isascii() or parse_token_list(name.encode()) != [name.encode()]:
                 raise LocalProtocolError(f"subprotocol {name!r} is not an RFC 9110 token")
         allowed = None if origins is None else frozenset(o.lower() for o in origins)
+        if allowed is not None and check_origin is not None:
+            raise LocalProtocolError("give origins or check_origin, not both")
+        if protocols and choose_subprotocol is not None:
+            raise LocalProtocolError("give subprotocols or choose_subprotocol, not both")
         setter = object.__setattr__
         setter(self, "versions", tuple(chosen))
         setter(self, "reject_status", reject_status)
         setter(self, "max_request_bytes", max_request_bytes)
         setter(self, "origins", allowed)
         setter(self, "subprotocols", protocols)
+        setter(self, "deflate", deflate)
+        setter(self, "choose_subprotocol", choose_subprotocol)
+        setter(self, "check_origin", check_origin)
         setter(self, "advertised", ", ".join(str(int(v)) for v in chosen))
 
     def select_subprotocol(self, offered: Iterable[str]) -> str | None:
@@ -74,6 +110,25 @@ class Policy:
             return None
         offers = set(offered)
         return next((p for p in self.subprotocols if p in offers), None)
+
+    def subprotocol_for(self, request: Request) -> str | None:
+        """The policy's subprotocol for ``request``: ``choose_subprotocol``'s pick,
+        which must be one the client offered (RFC 6455 §4.2.2), or the list's."""
+        if self.choose_subprotocol is None:
+            return self.select_subprotocol(request.subprotocols)
+        chosen = self.choose_subprotocol(request)
+        if chosen is not None and chosen not in request.subprotocols:
+            raise LocalProtocolError(
+                f"choose_subprotocol picked {chosen!r}, which the client did not offer; "
+                f"offers: {request.subprotocols}"
+            )
+        return chosen
+
+    def allows_origin(self, origin: str | None) -> bool:
+        """May a request with this origin (``None``: none sent) connect?"""
+        if self.check_origin is not None:
+            return self.check_origin(origin)
+        return self.origins is None or (origin is not None and origin.lower() in self.origins)
 
 
 def _acceptable(version: int) -> Version:
@@ -85,5 +140,6 @@ def _acceptable(version: int) -> Version:
     return Version(version)
 
 
-#: Version 13 only, refusals with 426, a 16 KiB head, any origin, no subprotocol.
+#: Version 13 only, refusals with 426, a 16 KiB head, any origin, no subprotocol,
+#: permessage-deflate with 12-bit windows.
 DEFAULT_POLICY = Policy()

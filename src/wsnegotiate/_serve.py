@@ -20,7 +20,9 @@ from ._policy import Policy
 __all__ = ["echo_server", "run"]
 
 import wsproto.events as frames
-from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.connection import ConnectionState
+
+from .wsproto import connection
 
 
 class _Echo:
@@ -30,7 +32,7 @@ class _Echo:
         self, accepted: Accepted, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         self.reader, self.writer = reader, writer
-        self.frames = Connection(ConnectionType.SERVER, trailing_data=accepted.trailing_data)
+        self.frames = connection(accepted)  # compressing as the handshake agreed
 
     def _send(self, event: frames.Event) -> None:
         if self.frames.state is not ConnectionState.CLOSED:

@@ -32,10 +32,18 @@ import h11
 
 from ._answers import rejection_body, rejection_headers, render, switching_protocols
 from ._decide import decide, failure, rejected
+from ._deflate import (
+    PERMESSAGE_DEFLATE,
+    DeflateOptions,
+    DeflateParams,
+    answer_fault,
+    negotiate_offers,
+)
+from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
-from ._headers import check_field_name, check_field_value, extension_name, parse_extension_list
-from ._policy import DEFAULT_POLICY, Policy
+from ._headers import Extension, check_field_name, check_field_value, parse_extensions
+from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
 
 __all__ = ["ServerNegotiator", "State", "negotiate"]
 
@@ -231,31 +239,41 @@ class ServerNegotiator:
 
     def accept(
         self,
-        subprotocol: str | None = None,
+        subprotocol: str | PolicyChoice | None = BY_POLICY,
         extensions: Iterable[str] = (),
         extra_headers: Iterable[tuple[str, str]] = (),
+        *,
+        deflate: bool = True,
     ) -> Accepted:
         """Accept the request: the 101 and the trailing data.
 
-        ``subprotocol=None`` takes the policy's choice among the client's offers.
-        ``extensions`` are the accepted extension answers (``permessage-deflate;
-        server_no_context_takeover``), each naming an extension the client offered.
+        ``subprotocol``: by default the policy's choice among the client's offers;
+        a name the client offered; or ``None`` for none. ``deflate=False`` declines
+        permessage-deflate for this request (the policy's ``deflate`` settles it
+        otherwise). ``extensions`` are extension answers of your own
+        (``permessage-deflate; server_no_context_takeover``), each accepting an
+        offer the client made; a permessage-deflate answer there replaces the
+        policy's.
         """
         self._check("accept")
         request = self._request
         assert request is not None  # DECIDING always has one
-        if subprotocol is None:
-            subprotocol = self.policy.select_subprotocol(request.subprotocols)
-        elif subprotocol not in request.subprotocols:  # RFC 6455 §4.1 step 6 on the client
-            raise LocalProtocolError(
+        if subprotocol is BY_POLICY:
+            subprotocol = self.policy.subprotocol_for(request)
+        elif subprotocol is not None and subprotocol not in request.subprotocols:
+            raise LocalProtocolError(  # RFC 6455 §4.1 step 6 on the client
                 f"subprotocol {subprotocol!r} was not offered; offers: {request.subprotocols}"
             )
-        accepted = tuple(extensions)
-        if accepted:
-            _check_extension_answers(accepted, request.extensions)
+        answers = tuple(extensions)
+        agreed = _checked_extension_answers(answers, request, self.policy) if answers else None
+        options = self.policy.deflate
+        if agreed is None and deflate and options is not None and request.extension_offers:
+            agreed = negotiate_offers(request.extension_offers, options)
+            if agreed is not None:
+                answers = (agreed.answer(),)
         extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS) if extra_headers else ()
-        headers, response = switching_protocols(request.key.encode(), subprotocol, accepted, extra)
-        event = Accepted(request, subprotocol, accepted, headers, response, self._trailing)
+        headers, response = switching_protocols(request.key.encode(), subprotocol, answers, extra)
+        event = Accepted(request, subprotocol, answers, headers, response, self._trailing, agreed)
         self._move("accept", event)
         self._trailing = b""
         return event
@@ -289,15 +307,45 @@ def _not_http(first: int) -> RemoteProtocolError:
     return failure(400, reason, None, Fault.MALFORMED)
 
 
-def _check_extension_answers(answers: tuple[str, ...], offers: tuple[str, ...]) -> None:
-    """Each accepted extension is well formed and was offered (RFC 6455 §9.1)."""
-    offered = {extension_name(offer) for offer in offers}
-    for answer in answers:
-        parsed = parse_extension_list(answer.encode("latin-1", "replace"))
-        if isinstance(parsed, int) or len(parsed) != 1:
-            raise LocalProtocolError(f"extension {answer!r} breaks RFC 6455 §9.1")
-        if extension_name(answer) not in offered:
-            raise LocalProtocolError(f"extension {answer!r} was not offered (RFC 6455 §9.1)")
+def _checked_extension_answers(
+    answers: tuple[str, ...], request: Request, policy: Policy
+) -> DeflateParams | None:
+    """A caller's extension answers: each one well-formed element (RFC 6455 §9.1)
+    answering an extension the client offered, no extension answered twice, and a
+    permessage-deflate answer one that accepts one of its offers (RFC 7692 §7.1).
+    Returns the permessage-deflate parameters so answered, if any."""
+    agreed = None
+    named: set[str] = set()
+    offers = {offer.name.lower() for offer in request.extension_offers}
+    for text in answers:
+        parsed = parse_extensions(text.encode("latin-1", "replace"))
+        if isinstance(parsed, int) or len(parsed[1]) != 1:
+            raise LocalProtocolError(f"extension {text!r} breaks RFC 6455 §9.1")
+        answer = parsed[1][0]
+        name = answer.name.lower()
+        if name not in offers:
+            raise LocalProtocolError(f"extension {text!r} was not offered (RFC 6455 §9.1)")
+        if name in named:
+            raise LocalProtocolError(f"extension {name} is answered twice")
+        named.add(name)
+        if name == PERMESSAGE_DEFLATE:
+            agreed = _deflate_answer(answer, text, request, policy)
+    return agreed
+
+
+def _deflate_answer(
+    answer: Extension, text: str, request: Request, policy: Policy
+) -> DeflateParams:
+    faults = [
+        answer_fault(answer, offer)
+        for offer in request.extension_offers
+        if offer.name.lower() == PERMESSAGE_DEFLATE
+    ]
+    if None not in faults:
+        raise LocalProtocolError(
+            f"extension {text!r} accepts no offer: {faults[0]} (RFC 7692 §7.1)"
+        )
+    return agreed_params(answer, policy.deflate or DeflateOptions(), client=False)
 
 
 def _checked_headers(

@@ -89,4 +89,8 @@ def test_chromium_talks_to_wsnegotiate_serve(tmp_path: Path) -> None:
             browser.close()
     assert result["received"] == ["hello chromium", [1, 2, 3]]
     assert (result["code"], result["reason"]) == (1000, "done")
-    assert (result["protocol"], result["extensions"]) == ("", "")  # none offered by the page
+    # no subprotocol offered by the page; Chromium offers permessage-deflate itself
+    assert (result["protocol"], result["extensions"]) == (
+        "",
+        "permessage-deflate; client_max_window_bits=12",
+    )
