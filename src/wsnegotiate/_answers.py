@@ -87,10 +87,14 @@ def switching_protocols(
 ) -> tuple[tuple[tuple[str, str], ...], bytes]:
     """The 101's header fields and its bytes."""
     token = accept_token(key)
-    if subprotocol is None and not extensions and not extra:  # the usual answer
-        return (*_BARE_101, ("Sec-WebSocket-Accept", token)), _BARE_101_HEAD + (
-            token.encode("ascii") + b"\r\n\r\n"
-        )
+    if subprotocol is None and not extra:  # the usual answers, written directly
+        head = _BARE_101_HEAD + token.encode("ascii") + b"\r\n"
+        if not extensions:
+            return (*_BARE_101, ("Sec-WebSocket-Accept", token)), head + b"\r\n"
+        answer = ", ".join(extensions)
+        field = ("Sec-WebSocket-Extensions", answer)
+        response = head + b"Sec-WebSocket-Extensions: " + answer.encode("latin-1") + b"\r\n\r\n"
+        return (*_BARE_101, ("Sec-WebSocket-Accept", token), field), response
     headers = [
         ("Upgrade", "websocket"),
         ("Connection", "Upgrade"),

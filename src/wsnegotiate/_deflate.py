@@ -27,7 +27,7 @@ Facts this module relies on (RFC 7692):
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ._errors import LocalProtocolError
 from ._headers import Extension
@@ -114,15 +114,21 @@ class DeflateParams:
     window_bits: int = 15
     memory_level: int = 8
 
-    def answer(self) -> str:
-        """The ``Sec-WebSocket-Extensions`` element of the answer."""
+    #: The answer's text, written once (the server reuses agreed parameters).
+    _text: str = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
         params: list[tuple[str, str | None]] = [
             (name, None) for name in _NO_TAKEOVER if getattr(self, name)
         ]
         params += [
             (name, str(bits)) for name in _WINDOW if (bits := getattr(self, name)) is not None
         ]
-        return str(Extension(PERMESSAGE_DEFLATE, tuple(params)))
+        object.__setattr__(self, "_text", str(Extension(PERMESSAGE_DEFLATE, tuple(params))))
+
+    def answer(self) -> str:
+        """The ``Sec-WebSocket-Extensions`` element of the answer."""
+        return self._text
 
     @property
     def server_window(self) -> int:

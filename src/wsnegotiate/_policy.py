@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ._deflate import DeflateOptions
+from ._deflate import DeflateOptions, DeflateParams, negotiate_offers
 from ._errors import LocalProtocolError
 from ._headers import parse_token_list
 from ._version import Version
@@ -64,6 +64,10 @@ class Policy:
     check_origin: Callable[[str | None], bool] | None = None
     #: ``Sec-WebSocket-Version`` value advertised on refusals, e.g. ``"13, 8, 7"``.
     advertised: str = field(init=False, repr=False, compare=False)
+    #: The permessage-deflate answers to offers already seen (see ``deflate_for``).
+    _deflate_memo: dict[tuple[str, ...], DeflateParams | None] = field(
+        init=False, repr=False, compare=False
+    )
 
     def __init__(
         self,
@@ -103,6 +107,7 @@ class Policy:
         setter(self, "choose_subprotocol", choose_subprotocol)
         setter(self, "check_origin", check_origin)
         setter(self, "advertised", ", ".join(str(int(v)) for v in chosen))
+        setter(self, "_deflate_memo", {})
 
     def select_subprotocol(self, offered: Iterable[str]) -> str | None:
         """The server's most preferred subprotocol among ``offered``, or ``None``."""
@@ -123,6 +128,21 @@ class Policy:
                 f"offers: {request.subprotocols}"
             )
         return chosen
+
+    def deflate_for(self, request: Request) -> DeflateParams | None:
+        """The permessage-deflate parameters the policy agrees to for ``request``'s
+        offers (RFC 7692 §7.1), or ``None``. Browsers send a handful of distinct
+        short offers, so answers are remembered per policy: only for offers of at
+        most 128 characters, and at most 256 of them, so a peer cannot grow it."""
+        if self.deflate is None or not request.extension_offers:
+            return None
+        offers = request.extensions
+        if offers in self._deflate_memo:
+            return self._deflate_memo[offers]
+        agreed = negotiate_offers(request.extension_offers, self.deflate)
+        if len(self._deflate_memo) < 256 and sum(map(len, offers)) <= 128:
+            self._deflate_memo[offers] = agreed
+        return agreed
 
     def allows_origin(self, origin: str | None) -> bool:
         """May a request with this origin (``None``: none sent) connect?"""

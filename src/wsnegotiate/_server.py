@@ -37,7 +37,6 @@ from ._deflate import (
     DeflateOptions,
     DeflateParams,
     answer_fault,
-    negotiate_offers,
 )
 from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
@@ -266,9 +265,8 @@ class ServerNegotiator:
             )
         answers = tuple(extensions)
         agreed = _checked_extension_answers(answers, request, self.policy) if answers else None
-        options = self.policy.deflate
-        if agreed is None and deflate and options is not None and request.extension_offers:
-            agreed = negotiate_offers(request.extension_offers, options)
+        if agreed is None and deflate:
+            agreed = self.policy.deflate_for(request)
             if agreed is not None:
                 answers = (agreed.answer(),)
         extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS) if extra_headers else ()
