@@ -469,8 +469,11 @@ def test_retry_needs_a_refusal_and_a_shared_version() -> None:
     with pytest.raises(ws.LocalProtocolError, match="retry\\(\\) follows a refusal"):
         client.retry()
     answer(client, response(status="404 Not Found"), eof=True)
-    with pytest.raises(ws.NoCommonVersion, match="nothing it listed"):
+    with pytest.raises(ws.NoCommonVersion) as info:
         client.retry()
+    assert str(info.value) == (
+        "no version to retry: the server advertised no versions; fallbacks left: none (tried 13)"
+    )
     hixie = ws.ClientNegotiator("h", "/", Version.VersionUnknown, fallback=[13])
     answer(hixie, response("Sec-WebSocket-Version: 13", status="426 Upgrade Required"), eof=True)
     assert hixie.retry().speaking is Version.Version13
@@ -478,6 +481,33 @@ def test_retry_needs_a_refusal_and_a_shared_version() -> None:
     answer(raw, response(status="400 Bad Request"), eof=True)
     with pytest.raises(ws.NoCommonVersion, match="tried no version"):
         raw.retry()
+
+
+def test_a_server_that_advertises_nothing_gets_the_fallbacks_in_order() -> None:
+    """A websockets server refuses version 7 with a 400 and no version list (against
+    RFC 6455 §4.2.2): the client tries its fallbacks in order, each once."""
+    client = ws.ClientNegotiator("h", "/chat", 7, fallback=[13, 8])
+    answer(client, response(status="400 Bad Request"), eof=True)
+    assert client.refused is not None and client.refused.advertised_nothing
+    second = client.retry()
+    assert second.speaking is Version.Version13
+    answer(second, response(status="400 Bad Request"), eof=True)
+    third = second.retry()
+    assert (third.speaking, third.tried) == (
+        Version.Version8,
+        (Version.Version7, Version.Version13, Version.Version8),
+    )
+    answer(third, response(status="400 Bad Request"), eof=True)
+    with pytest.raises(ws.NoCommonVersion) as info:
+        third.retry()
+    assert str(info.value) == (
+        "no version to retry: the server advertised no versions; "
+        "fallbacks left: none (tried 7, 13, 8)"
+    )
+    # a list, even one that names nothing the client speaks, is followed instead
+    listed = ws.ClientNegotiator("h", "/chat", 7, fallback=[13, 8])
+    answer(listed, response("Sec-WebSocket-Version: 8", status="426 Upgrade Required"), eof=True)
+    assert listed.retry().speaking is Version.Version8
 
 
 # -- against our own server ----------------------------------------------------------

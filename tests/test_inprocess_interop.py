@@ -75,5 +75,12 @@ def test_websockets_server_refusal_of_version_8_reads_as_refused() -> None:
     event = client.next_event()
     assert isinstance(event, ws.Refused)
     assert (event.status, event.advertised) == (400, ())  # websockets lists nothing
-    with pytest.raises(ws.NoCommonVersion):
-        client.retry()
+    assert event.advertised_nothing
+    retried = client.retry()  # the user's fallback, 13, on a new connection
+    server = ServerProtocol()
+    server.receive_data(retried.data_to_send())
+    [request] = server.events_received()
+    server.send_response(server.accept(request))  # type: ignore[arg-type]
+    retried.receive_data(b"".join(server.data_to_send()))
+    connected = retried.next_event()
+    assert isinstance(connected, ws.Connected) and connected.version is ws.Version.Version13

@@ -384,24 +384,27 @@ class ClientNegotiator:
     def retry(self) -> ClientNegotiator:
         """After ``Refused``: a new negotiator, for a new connection, speaking the
         first version in the client's preference (``version``, then ``fallback``)
-        that the server advertised and this chain has not tried. Raises
-        ``NoCommonVersion`` when there is none."""
+        that the server advertised and this chain has not tried (RFC 6455 §4.4).
+        When the server advertised nothing, the untried fallbacks are tried in
+        order, each once. Raises ``NoCommonVersion`` when none is left."""
         if self.state is not ClientState.REFUSED:
             raise LocalProtocolError(f"retry() follows a refusal, not state {self.state.name}")
         assert self.refused is not None  # REFUSED always has one
         advertised = self.refused.advertised
         for speak in self._offer.preference:
-            if isinstance(speak, Version) and speak in advertised and speak not in self.tried:
+            if not isinstance(speak, Version) or speak in self.tried:
+                continue
+            if speak in advertised or self.refused.advertised_nothing:
                 following = object.__new__(ClientNegotiator)
                 following._start(self._offer, speak, self.tried)
                 return following
         tried = tuple(_label(v) for v in self.tried)
-        raise NoCommonVersion(
-            f"no version to retry: the server speaks {list(advertised) or 'nothing it listed'}, "
-            f"this client tried {', '.join(tried)}",
-            advertised=advertised,
-            tried=tried,
-        )
+        listed = ", ".join(tried)
+        if advertised:
+            what = f"the server speaks {list(advertised)}, this client tried {listed}"
+        else:
+            what = f"the server advertised no versions; fallbacks left: none (tried {listed})"
+        raise NoCommonVersion(f"no version to retry: {what}", advertised=advertised, tried=tried)
 
 
 def _deflate_answer(answer: Extension, options: DeflateOptions) -> DeflateParams | str:

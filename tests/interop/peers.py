@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 import wsproto.events
-from wsproto.connection import Connection, ConnectionType
 
 import wsnegotiate as ws
+import wsnegotiate.wsproto
 
 ROOT = Path(__file__).parent.parent.parent
 NODE_MODULES = Path(
@@ -39,9 +39,19 @@ async def echo_once(
     connected: ws.Connected, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, text: str
 ) -> str:
     """One text message through wsproto's frame layer, fed the trailing bytes first."""
-    frames = Connection(ConnectionType.CLIENT, trailing_data=connected.trailing_data)
-    writer.write(frames.send(wsproto.events.TextMessage(data=text)))
-    received = ""
+    received, _ = await echo_counted(connected, reader, writer, text)
+    return received
+
+
+async def echo_counted(
+    connected: ws.Connected, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, text: str
+) -> tuple[str, int]:
+    """``echo_once``, compressing as the handshake agreed; also the bytes that
+    crossed the wire both ways for the message and its echo."""
+    frames = wsnegotiate.wsproto.connection(connected)
+    sent = frames.send(wsproto.events.TextMessage(data=text))
+    writer.write(sent)
+    wire, received = len(sent), ""
     while True:
         for event in frames.events():
             if isinstance(event, wsproto.events.TextMessage):
@@ -49,8 +59,12 @@ async def echo_once(
                 if event.message_finished:
                     writer.write(frames.send(wsproto.events.CloseConnection(code=1000)))
                     writer.close()
-                    return received
-        frames.receive_data(await asyncio.wait_for(reader.read(65536), 10) or None)
+                    return received, wire
+            elif isinstance(event, wsproto.events.CloseConnection):
+                raise AssertionError(f"closed before the echo: {event}")
+        data = await asyncio.wait_for(reader.read(65536), 10)
+        wire += len(data)
+        frames.receive_data(data or None)
 
 
 def node_ws_available() -> None:
@@ -61,12 +75,14 @@ def node_ws_available() -> None:
 
 
 @asynccontextmanager
-async def node_ws_server() -> AsyncIterator[int]:
-    """A Node ws echo server; yields its port."""
+async def node_ws_server(*args: str) -> AsyncIterator[int]:
+    """A Node ws echo server (``"deflate"``: agreeing to permessage-deflate); yields
+    its port."""
     node_ws_available()
     process = await asyncio.create_subprocess_exec(
         "node",
         str(Path(__file__).parent / "node_ws_server.js"),
+        *args,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         env={**os.environ, "NODE_PATH": str(NODE_MODULES)},

@@ -5,8 +5,9 @@ websockets and Node ws, whose answers the test knows from their documented behav
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Coroutine
-from contextlib import asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from functools import partial
 from typing import Any, TypeVar
 
 import pytest
@@ -16,9 +17,10 @@ import tornado.web
 import tornado.websocket
 import websockets
 from aiohttp import WSMsgType, web
-from peers import echo_once, handshake, node_ws_server
+from peers import echo_counted, echo_once, handshake, node_ws_server
 
 import wsnegotiate as ws
+from wsnegotiate._headers import parse_extensions
 from wsnegotiate._probe import ProbeRow, Target, probe
 
 
@@ -129,6 +131,20 @@ def test_tornado_lists_its_version_and_the_retry_lands() -> None:
     assert connected.version is ws.Version.Version13
 
 
+def test_websockets_lists_nothing_and_the_fallbacks_land() -> None:
+    # websockets 17 refuses version 7 with a 400 and no Sec-WebSocket-Version (against
+    # RFC 6455 §4.2.2); the user's fallbacks are tried in order instead.
+    async def scenario() -> tuple[ws.Refused, ws.ClientNegotiator, ws.Connected, str]:
+        async with websockets_server() as port:
+            refused, retry, connected, reader, writer = await refused_then_retried(port, 7)
+            return refused, retry, connected, await echo_once(connected, reader, writer, "hi")
+
+    refused, retry, connected, echoed = run(scenario())
+    assert (refused.status, refused.advertised, refused.advertised_nothing) == (400, (), True)
+    assert retry.tried == (ws.Version.Version7, ws.Version.Version13)
+    assert (connected.version, echoed) == (ws.Version.Version13, "hi")
+
+
 def test_node_ws_refuses_7_with_its_list_and_the_retry_ends_on_13() -> None:
     async def scenario() -> tuple[ws.Refused, ws.ClientNegotiator, ws.Connected, str]:
         async with node_ws_server() as port:
@@ -145,6 +161,45 @@ def test_node_ws_refuses_7_with_its_list_and_the_retry_ends_on_13() -> None:
     assert retry.tried == (ws.Version.Version7, ws.Version.Version13)
     assert connected.version is ws.Version.Version13
     assert echoed == "hello node"
+
+
+DEFLATE_SERVERS: dict[str, Callable[[], AbstractAsyncContextManager[int]]] = {
+    "websockets": websockets_server,
+    "aiohttp": aiohttp_server,
+    "node": partial(node_ws_server, "deflate"),
+}
+
+
+@pytest.mark.parametrize("name", DEFLATE_SERVERS)
+def test_deflate_agreed_with_real_servers(name: str) -> None:
+    """Our client offers permessage-deflate; the agreed parameters are the server's
+    answer, and a 1 MiB compressible message goes there and back compressed."""
+    text = ("all work and no play makes a dull message " * 25_000)[: 1 << 20]  # 1 MiB
+
+    async def scenario() -> tuple[ws.Connected, str, int]:
+        async with DEFLATE_SERVERS[name]() as port:
+            client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/", deflate=True)
+            event, reader, writer = await handshake(client, port)
+            assert isinstance(event, ws.Connected), event
+            return event, *await echo_counted(event, reader, writer, text)
+
+    connected, echoed, wire = run(scenario())
+    assert echoed == text
+    agreed = connected.deflate
+    assert agreed is not None
+    [answer] = connected.extensions  # as the server sent it
+    parsed = parse_extensions(answer.encode())
+    assert not isinstance(parsed, int)
+    assert dict(parsed[1][0].params) == {
+        **({"server_no_context_takeover": None} if agreed.server_no_context_takeover else {}),
+        **({"client_no_context_takeover": None} if agreed.client_no_context_takeover else {}),
+        **{
+            name: str(bits)
+            for name in ("server_max_window_bits", "client_max_window_bits")
+            if (bits := getattr(agreed, name)) is not None
+        },
+    }
+    assert wire < len(text) // 20, wire  # both ways, compressed
 
 
 REFUSED_WITHOUT_LIST = "refused without Sec-WebSocket-Version (RFC 6455 §4.2.2)"
