@@ -199,11 +199,11 @@ def test_key_faults_get_400(keys: list[str] | str, reason: str, fault: ws.Fault)
     [
         (
             raw_request([*UPGRADE, ("Sec-WebSocket-Key", KEY), ("Sec-WebSocket-Version", "13")]),
-            "malformed HTTP request: Missing mandatory Host: header",
+            "Host: missing (RFC 9112 §3.2)",
         ),
         (
             raw_request([("Host", "a"), ("Host", "b"), *UPGRADE]),
-            "malformed HTTP request: Found multiple Host: headers",
+            "Host: repeated (RFC 9112 §3.2: exactly one)",
         ),
         (
             raw_request(
@@ -227,11 +227,36 @@ def test_key_faults_get_400(keys: list[str] | str, reason: str, fault: ws.Fault)
         ),
         (
             b"GET /\r\nHost: a\r\n\r\n",
-            "malformed HTTP request: illegal request line: bytearray(b'GET /')",
+            "line 1: not a request line (method SP target SP HTTP/1.1, RFC 9112 §3)",
         ),
         (
-            b"GET / HTTP/1.1\r\nHost a\r\n\r\n",
-            "malformed HTTP request: illegal header line: bytearray(b'Host a')",
+            b"GET / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
+            "line 3: not a field line, no colon (RFC 9112 §5)",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nUpgrade : websocket\r\n\r\n",
+            "line 3: whitespace between the field name and the colon (RFC 9112 §5.1)",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nX(y): 1\r\n\r\n",
+            "line 3: the field name is not a token (RFC 9110 §5.1)",
+        ),
+        (
+            b"GET / HTTP/1.1\r\nHost: a\r\nX-A: b\x00c\r\n\r\n",
+            "line 3: control character 0x00 in the value of 'X-A'",
+        ),
+        (
+            b"GET / HTTP/1.1\r\n folded\r\nHost: a\r\n\r\n",
+            "line 2: a continuation (obs-fold) before any field line (RFC 9112 §5.2)",
+        ),
+        (
+            raw_request([("Host", "a"), ("Content-Length", "1"), ("Content-Length", "2")]),
+            "Content-Length: conflicting values",
+        ),
+        (
+            # h11 0.14 raised ValueError for this (CPython's integer digit limit)
+            raw_request([*rfc6455(), ("Content-Length", "9" * 5000)]),
+            "Content-Length: invalid value (RFC 9110 §8.6)",
         ),
     ],
 )
@@ -244,9 +269,8 @@ def test_h11_status_hints_are_kept() -> None:
     data = raw_request([*rfc6455(), ("Transfer-Encoding", "gzip")])
     result = outcome(data)
     assert isinstance(result, ws.Rejected) and result.status == 501
-    assert_rejection(
-        result, 501, "malformed HTTP request: Only Transfer-Encoding: chunked is supported"
-    )
+    assert_rejection(result, 501, "Transfer-Encoding: only chunked is implemented (RFC 9112 §6.1)")
+    assert result.error is not None and result.error.field == "Transfer-Encoding"
 
 
 @pytest.mark.parametrize("body", [("Content-Length", "5"), ("Transfer-Encoding", "chunked")])
@@ -377,3 +401,13 @@ def test_reason_never_breaks_the_response() -> None:
     assert isinstance(result, ws.Rejected)
     assert "\n" not in result.reason and "..." in result.reason
     assert_rejection(result, 400, result.reason)
+
+
+def test_a_fault_h11_names_in_words_of_its_own_is_still_a_plain_reason() -> None:
+    from wsnegotiate._head import describe_malformed
+
+    head = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"  # every line well formed
+    assert describe_malformed(head, "some future h11 message") == (
+        "malformed HTTP request head (RFC 9112)",
+        None,
+    )

@@ -153,16 +153,56 @@ def test_default_caller_rejection_is_403() -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        ((101, "x"), "4xx or 5xx"),
-        ((200, "x"), "4xx or 5xx"),
+        ((101, "x"), "4xx, 5xx or a redirect \\(301-308\\), not 101"),
+        ((200, "x"), "4xx, 5xx or a redirect \\(301-308\\), not 200"),
+        ((304, "x"), "not 304"),
+        ((302, "moved"), "a 302 redirect needs a Location header"),
         ((400, "two\nlines"), "one line"),
         ((400, "x", [("Content-Length", "1")]), "written by the negotiator"),
+        ((400, "x", [("Content-Type", "text/html")]), "written by the negotiator"),
     ],
 )
 def test_reject_refuses_bad_values(args: tuple[object, ...], message: str) -> None:
     negotiator, _ = deciding()
     with pytest.raises(ws.LocalProtocolError, match=message):
         negotiator.reject(*args)  # type: ignore[arg-type]
+    with pytest.raises(ws.LocalProtocolError, match="CR, LF, NUL"):
+        negotiator.reject(400, "x", content_type="text/html\r\nX-Injected: 1")
+    assert negotiator.state is State.DECIDING
+
+
+def test_reject_with_a_redirect() -> None:
+    negotiator, _ = deciding()
+    rejected = negotiator.reject(307, "use the new path", [("Location", "/v2/chat")])
+    status, headers, body = parse_response(rejected.response)
+    assert (status, body) == (307, b"use the new path\n")
+    assert headers == [
+        ("Connection", "close"),
+        ("Location", "/v2/chat"),
+        ("Content-Type", "text/plain; charset=utf-8"),
+        ("Content-Length", "17"),
+    ]
+    assert rejected.response.startswith(b"HTTP/1.1 307 Temporary Redirect\r\n")
+
+
+def test_reject_with_a_body_of_its_own() -> None:
+    negotiator, _ = deciding()
+    document = b'{"error": "quota exceeded", "retry_after": 30}'
+    rejected = negotiator.reject(
+        429,
+        "quota exceeded",
+        [("Retry-After", "30")],
+        body=document,
+        content_type="application/json",
+    )
+    status, headers, body = parse_response(rejected.response)
+    assert (status, body, rejected.reason) == (429, document, "quota exceeded")
+    assert headers == [
+        ("Connection", "close"),
+        ("Retry-After", "30"),
+        ("Content-Type", "application/json"),
+        ("Content-Length", str(len(document))),
+    ]
 
 
 def test_calls_out_of_state_are_local_errors() -> None:

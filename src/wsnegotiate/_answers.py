@@ -23,6 +23,11 @@ WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 REASON_PHRASES = {
     101: "Switching Protocols",
+    301: "Moved Permanently",
+    302: "Found",
+    303: "See Other",
+    307: "Temporary Redirect",
+    308: "Permanent Redirect",
     400: "Bad Request",
     401: "Unauthorized",
     403: "Forbidden",
@@ -50,20 +55,27 @@ def rejection_body(reason: str) -> bytes:
     return reason.encode("utf-8") + b"\n"
 
 
+TEXT_PLAIN = "text/plain; charset=utf-8"
+
+
 def rejection_headers(
-    status: int, reason: str, extra: Iterable[tuple[str, str]] = ()
+    status: int,
+    reason: str,
+    extra: Iterable[tuple[str, str]] = (),
+    *,
+    body: bytes | None = None,
+    content_type: str = TEXT_PLAIN,
 ) -> tuple[tuple[str, str], ...]:
-    """Every header field of a rejection, in the order they are sent."""
+    """Every header field of a rejection, in the order they are sent; the body is
+    the one-line ``reason`` unless one is given."""
     headers: list[tuple[str, str]] = []
     if status == 426:
         headers += [("Upgrade", "websocket"), ("Connection", "Upgrade, close")]
     else:
         headers.append(("Connection", "close"))
     headers += extra
-    headers += [
-        ("Content-Type", "text/plain; charset=utf-8"),
-        ("Content-Length", str(len(rejection_body(reason)))),
-    ]
+    length = len(rejection_body(reason) if body is None else body)
+    headers += [("Content-Type", content_type), ("Content-Length", str(length))]
     return tuple(headers)
 
 

@@ -30,7 +30,7 @@ from collections.abc import Iterable
 
 import h11
 
-from ._answers import rejection_body, rejection_headers, render, switching_protocols
+from ._answers import TEXT_PLAIN, rejection_body, rejection_headers, render, switching_protocols
 from ._decide import decide, failure, rejected
 from ._deflate import (
     PERMESSAGE_DEFLATE,
@@ -41,6 +41,7 @@ from ._deflate import (
 from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
+from ._head import describe_malformed
 from ._headers import Extension, check_field_name, check_field_value, parse_extensions
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
 
@@ -75,6 +76,7 @@ _TRANSITIONS: dict[tuple[State, str, type[Event]], State] = {
     (State.DECIDING, "reject", Rejected): State.CLOSED,
 }
 _ALLOWED = frozenset((state, call) for state, call, _ in _TRANSITIONS)
+_REDIRECTS = frozenset({301, 302, 303, 307, 308})
 
 _HEAD_END = re.compile(rb"\n\r?\n")
 _NEED_DATA = NeedData()
@@ -205,8 +207,8 @@ class ServerNegotiator:
             parsed = http.next_event()
         except h11.RemoteProtocolError as exc:
             self._trailing = b""
-            reason = f"malformed HTTP request: {str(exc)[:200]}"
-            return rejected(failure(exc.error_status_hint, reason, None, Fault.MALFORMED))
+            reason, field = describe_malformed(head, str(exc))
+            return rejected(failure(exc.error_status_hint, reason, field, Fault.MALFORMED))
         if not isinstance(parsed, h11.Request):  # pragma: no cover - h11 ends heads as we do
             self._trailing = b""
             return rejected(failure(400, "malformed HTTP request", None, Fault.MALFORMED))
@@ -277,17 +279,32 @@ class ServerNegotiator:
         return event
 
     def reject(
-        self, status: int = 403, reason: str = "Forbidden", headers: Iterable[tuple[str, str]] = ()
+        self,
+        status: int = 403,
+        reason: str = "Forbidden",
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        body: bytes | None = None,
+        content_type: str = TEXT_PLAIN,
     ) -> Rejected:
-        """Refuse the request with ``status`` (4xx or 5xx) and a one-line ``reason``."""
+        """Refuse the request with ``status`` and a one-line ``reason``, sent as the
+        body unless ``body`` (of ``content_type``) is given. ``status`` is 4xx or
+        5xx, or a redirect (301, 302, 303, 307, 308) with a ``Location`` header
+        (RFC 9110 §15.4). The connection closes after it either way."""
         self._check("reject")
-        if not 400 <= status <= 599:
-            raise LocalProtocolError(f"a rejection's status is 4xx or 5xx, not {status}")
+        redirect = status in _REDIRECTS
+        if not (redirect or 400 <= status <= 599):
+            raise LocalProtocolError(
+                f"a rejection's status is 4xx, 5xx or a redirect (301-308), not {status}"
+            )
         if "\n" in reason or "\r" in reason or "\x00" in reason:
             raise LocalProtocolError("a rejection's reason is one line")
         extra = _checked_headers(headers, forbidden=frozenset({"content-length", "content-type"}))
-        answer = rejection_headers(status, reason, extra)
-        response = render(status, answer, rejection_body(reason))
+        _checked_headers((("Content-Type", content_type),), forbidden=frozenset())
+        if redirect and not any(name.lower() == "location" for name, _ in extra):
+            raise LocalProtocolError(f"a {status} redirect needs a Location header")
+        answer = rejection_headers(status, reason, extra, body=body, content_type=content_type)
+        response = render(status, answer, rejection_body(reason) if body is None else body)
         assert self._request is not None
         event = Rejected(status, reason, answer, response, None, self._request.detection)
         self._move("reject", event)
