@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from typing import Any, TextIO
 
+from ._deflate import DeflateOptions, DeflateParams
 from ._detect import Detection
 from ._errors import LocalProtocolError
 from ._events import Accepted, NeedData, Rejected
@@ -39,6 +40,8 @@ def summary(outcome: Outcome) -> dict[str, Any]:
             "raw_version": None,
             "family": None,
             "advertised": None,
+            "subprotocol": None,
+            "extensions": None,
             "headers": [],
             "response": "",
             "trailing_data": "",
@@ -52,6 +55,8 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         trailing = b""
     headers = [list(header) for header in outcome.headers]
     advertised = next((v for n, v in headers if n == "Sec-WebSocket-Version"), None)
+    accepted = outcome if isinstance(outcome, Accepted) else None
+    deflate = accepted.deflate if accepted else None
     return {
         "status": status,
         "accepted": isinstance(outcome, Accepted),
@@ -60,9 +65,21 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         "raw_version": detection.raw_version if detection else None,
         "family": detection.family if detection else None,
         "advertised": advertised,
+        "subprotocol": accepted.subprotocol if accepted else None,
+        "extensions": None if deflate is None else {"permessage-deflate": _agreed(deflate)},
         "headers": headers,
         "response": outcome.response.decode("latin-1"),
         "trailing_data": trailing.hex(),
+    }
+
+
+def _agreed(deflate: DeflateParams) -> dict[str, bool | int | None]:
+    """The agreed permessage-deflate parameters, as ``check --json`` reports them."""
+    return {
+        "server_no_context_takeover": deflate.server_no_context_takeover,
+        "client_no_context_takeover": deflate.client_no_context_takeover,
+        "server_max_window_bits": deflate.server_max_window_bits,
+        "client_max_window_bits": deflate.client_max_window_bits,
     }
 
 
@@ -106,6 +123,12 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--origins", type=_csv, default=None, help="allowed origins")
     parser.add_argument("--reject-status", type=int, choices=(426, 400), default=426)
     parser.add_argument("--max-request-bytes", type=int, default=16 * 1024)
+    parser.add_argument(
+        "--deflate",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="agree to permessage-deflate (RFC 7692) when offered",
+    )
 
 
 def _policy(args: argparse.Namespace) -> Policy:
@@ -115,6 +138,7 @@ def _policy(args: argparse.Namespace) -> Policy:
         max_request_bytes=args.max_request_bytes,
         origins=args.origins,
         subprotocols=args.subprotocols,
+        deflate=DeflateOptions() if args.deflate else None,
     )
 
 
