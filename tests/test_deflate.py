@@ -4,7 +4,10 @@ and the hand-off to wsproto, which must compress exactly as agreed."""
 
 from __future__ import annotations
 
+import io
+import json
 import re
+from pathlib import Path
 
 import pytest
 import wsproto.events as frames
@@ -494,3 +497,23 @@ def _client_accepts(offer: str, answer: str) -> bool:
     if isinstance(parsed_offer, int):
         return False
     return answer_fault(parsed_answer[1][0], parsed_offer[1][0]) is None
+
+
+def test_check_json_reports_the_agreed_extension(tmp_path: Path) -> None:
+    from wsnegotiate._cli import main
+
+    capture = tmp_path / "chrome.http"
+    capture.write_bytes(sample("chrome"))
+    for flag, expected in (
+        ("--deflate", {"permessage-deflate": {
+            "server_no_context_takeover": False,
+            "client_no_context_takeover": False,
+            "server_max_window_bits": None,
+            "client_max_window_bits": 12,
+        }}),
+        ("--no-deflate", None),
+    ):  # fmt: skip
+        out = io.StringIO()
+        assert main(["check", str(capture), "--json", flag, "--subprotocols", "chat"], out) == 0
+        result = json.loads(out.getvalue())
+        assert (result["extensions"], result["subprotocol"]) == (expected, None)

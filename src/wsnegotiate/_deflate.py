@@ -57,8 +57,10 @@ class DeflateOptions:
       window (as a power of two) each side compresses with. The server's own
       window is never announced unless the client asked for a limit; the
       client's is asked for whenever the client offers the parameter.
-      Defaults 12 and 12: about 45 KiB per connection with ``memory_level`` 5
-      (wsproto's own defaults, 15 and zlib's 8, cost about 300 KiB).
+      Defaults 12 and 12: about 51 KiB of zlib state per server connection with
+      ``memory_level`` 5, against 303 KiB for wsproto's own defaults (15 and
+      zlib's 8), as ``benchmarks/deflate_memory.py`` measures. A client built
+      with ``deflate=True`` asks nothing of the server's window (``for_client``).
     - ``server_no_context_takeover`` / ``client_no_context_takeover``: reset the
       compressor after every message (less memory between messages, worse ratio).
     - ``memory_level``: zlib's ``memLevel`` (1-9) for this side's compressor.

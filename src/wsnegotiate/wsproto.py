@@ -6,8 +6,9 @@
 The ``Connection`` is fed the handshake's trailing data and compresses exactly
 as the handshake agreed (RFC 7692): wsproto is handed the agreed parameters and
 never negotiates itself. This side's compressor uses the window and zlib memory
-level of ``DeflateParams`` (12 bits and level 5 by default), so an idle
-connection holds about 45 KiB of zlib state instead of wsproto's 300 KiB.
+level of ``DeflateParams`` (12 bits and level 5 by default), so a connection
+holds about 51 KiB of zlib state instead of the 303 KiB of wsproto's defaults
+(``benchmarks/deflate_memory.py``).
 """
 
 from __future__ import annotations
