@@ -5,17 +5,13 @@ and the close code it saw."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import subprocess
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import aiohttp
 import websockets
 import wsproto
 import wsproto.events as frames
-from peers import NODE_MODULES, node_ws_available
+from peers import run_node
 
 Outcome = tuple[list[object], int | None]
 
@@ -66,17 +62,7 @@ async def with_wsproto(url: str) -> Outcome:
 
 
 def with_node(url: str) -> Outcome:
-    node_ws_available()
-    done = subprocess.run(
-        ["node", str(Path(__file__).parent / "node_ws_client.js"), url],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
-    result = json.loads(done.stdout)
-    assert "error" not in result, result
+    result = run_node("node_ws_client.js", url)
     return result["received"], result["code"]
 
 

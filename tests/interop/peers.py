@@ -4,12 +4,14 @@ always stopped, and a client loop that drives a ClientNegotiator over asyncio.""
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import shutil
 import subprocess
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 import wsproto.events
@@ -65,6 +67,23 @@ async def echo_counted(
         data = await asyncio.wait_for(reader.read(65536), 10)
         wire += len(data)
         frames.receive_data(data or None)
+
+
+def run_node(script: str, *args: str) -> dict[str, Any]:
+    """Run a Node script of this folder with Node's ws on its path; it prints one
+    JSON object, which must carry no ``error``."""
+    node_ws_available()
+    done = subprocess.run(
+        ["node", str(Path(__file__).parent / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    result: dict[str, Any] = json.loads(done.stdout)
+    assert "error" not in result, result
+    return result
 
 
 def node_ws_available() -> None:

@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from test_serve import serve
@@ -68,25 +69,28 @@ def page_server(root: Path) -> Iterator[int]:
             thread.join(10)
 
 
-def test_chromium_talks_to_wsnegotiate_serve(tmp_path: Path) -> None:
+def in_chromium(page: str, root: Path, url: str) -> Any:
+    """Serve ``page`` over HTTP from 127.0.0.1, open it in headless Chromium and
+    return what its ``exchange(url)`` resolves to."""
     playwright_api = pytest.importorskip(
         "playwright.sync_api", reason="Playwright (the dev extra) drives Chromium"
     )
     if not Path(CHROMIUM).exists():
         pytest.skip("Debian's chromium package is needed (.ci/run installs it)")
-    (tmp_path / "index.html").write_text(PAGE)
-    with (
-        serve("--subprotocols", "chat") as (_, ws_port),
-        page_server(tmp_path) as http_port,
-        playwright_api.sync_playwright() as playwright,
-    ):
+    (root / "index.html").write_text(page)
+    with page_server(root) as http_port, playwright_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
         try:
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{http_port}/index.html")
-            result = page.evaluate("url => exchange(url)", f"ws://127.0.0.1:{ws_port}/")
+            tab = browser.new_page()
+            tab.goto(f"http://127.0.0.1:{http_port}/index.html")
+            return tab.evaluate("url => exchange(url)", url)
         finally:
             browser.close()
+
+
+def test_chromium_talks_to_wsnegotiate_serve(tmp_path: Path) -> None:
+    with serve("--subprotocols", "chat") as (_, ws_port):
+        result = in_chromium(PAGE, tmp_path, f"ws://127.0.0.1:{ws_port}/")
     assert result["received"] == ["hello chromium", [1, 2, 3]]
     assert (result["code"], result["reason"]) == (1000, "done")
     # no subprotocol offered by the page; Chromium offers permessage-deflate itself

@@ -7,10 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
-import os
 import socket
-import subprocess
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -18,8 +15,8 @@ from pathlib import Path
 
 import pytest
 import websockets
-from peers import NODE_MODULES, node_ws_available
-from test_browser import CHROMIUM, FLAGS, page_server
+from peers import run_node
+from test_browser import in_chromium
 from test_serve import serve
 
 TEXT = ("all work and no play makes a dull message " * 25_000)[: 1 << 20]
@@ -93,21 +90,7 @@ def with_websockets(port: int) -> tuple[str, bool]:
 
 
 def with_node(port: int) -> tuple[str, bool]:
-    node_ws_available()
-    done = subprocess.run(
-        [
-            "node",
-            str(Path(__file__).parent / "node_ws_deflate_client.js"),
-            f"ws://127.0.0.1:{port}/",
-        ],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
-    result = json.loads(done.stdout)
-    assert "error" not in result, result
+    result = run_node("node_ws_deflate_client.js", f"ws://127.0.0.1:{port}/")
     return result["extensions"], result["echoed"]
 
 
@@ -131,20 +114,7 @@ function exchange(url) {
 
 
 def with_chromium(port: int, root: Path) -> tuple[str, bool]:
-    playwright_api = pytest.importorskip(
-        "playwright.sync_api", reason="Playwright (the dev extra) drives Chromium"
-    )
-    if not Path(CHROMIUM).exists():
-        pytest.skip("Debian's chromium package is needed (.ci/run installs it)")
-    (root / "index.html").write_text(PAGE)
-    with page_server(root) as http_port, playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
-        try:
-            page = browser.new_page()
-            page.goto(f"http://127.0.0.1:{http_port}/index.html")
-            result = page.evaluate("url => exchange(url)", f"ws://127.0.0.1:{port}/")
-        finally:
-            browser.close()
+    result = in_chromium(PAGE, root, f"ws://127.0.0.1:{port}/")
     return result["extensions"], result["echoed"]
 
 
