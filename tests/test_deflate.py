@@ -220,6 +220,13 @@ def test_caller_answers_one_extension_once() -> None:
         negotiator.accept(extensions=["x-a", "x-a; p"])
 
 
+def test_caller_answers_of_other_extensions_keep_the_policys_deflate() -> None:
+    negotiator = deciding("x-other; level=1, permessage-deflate")
+    result = negotiator.accept(extensions=["x-other"])
+    assert result.extensions == ("x-other", "permessage-deflate")
+    assert result.deflate is not None
+
+
 def test_caller_answer_replaces_the_policys() -> None:
     negotiator = deciding("permessage-deflate; client_max_window_bits, x-other")
     result = negotiator.accept(

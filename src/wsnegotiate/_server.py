@@ -270,7 +270,7 @@ class ServerNegotiator:
         if agreed is None and deflate:
             agreed = self.policy.deflate_for(request)
             if agreed is not None:
-                answers = (agreed.answer(),)
+                answers = (*answers, agreed.answer())
         extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS) if extra_headers else ()
         headers, response = switching_protocols(request.key.encode(), subprotocol, answers, extra)
         event = Accepted(request, subprotocol, answers, headers, response, self._trailing, agreed)
