@@ -30,18 +30,25 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
         return  # refused: the answer was written and the connection closed
     # The hand-off: wsproto's frame layer, fed the bytes that followed the request.
     connection = wsnegotiate.wsproto.connection(accepted)  # compresses as agreed
-    while True:
-        for event in connection.events():
-            if isinstance(event, frames.Message):  # text or binary, as it came
-                echo = type(event)(data=event.data, message_finished=event.message_finished)
-                writer.write(connection.send(echo))
-            elif isinstance(event, frames.Ping | frames.CloseConnection):
-                writer.write(connection.send(event.response()))  # pong; close with its code
-        await writer.drain()
-        if connection.state is ConnectionState.CLOSED:
-            break
-        connection.receive_data(await reader.read(65536) or None)
-    writer.close()
+    try:
+        while True:
+            for event in connection.events():
+                if isinstance(event, frames.Message):  # text or binary: the echo
+                    answer: frames.Event | None = type(event)(
+                        data=event.data, message_finished=event.message_finished
+                    )
+                else:  # a pong, a Close answered with its code; nothing after a vanished client
+                    answer = wsnegotiate.wsproto.required_reply(connection, event)
+                if answer is not None:
+                    writer.write(connection.send(answer))
+            await writer.drain()
+            if connection.state is ConnectionState.CLOSED:
+                break
+            connection.receive_data(await reader.read(65536) or None)  # None: EOF
+    except ConnectionError:
+        pass  # the client vanished: normal traffic, nothing to answer or log
+    finally:
+        writer.close()
 
 
 async def main(host: str = "127.0.0.1", port: int = 8765) -> None:

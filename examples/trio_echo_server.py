@@ -29,16 +29,23 @@ async def handle(stream: trio.SocketStream) -> None:
     # The hand-off: wsproto's frame layer, fed the bytes that followed the request.
     connection = wsnegotiate.wsproto.connection(accepted)  # compresses as agreed
     async with stream:
-        while True:
-            for event in connection.events():
-                if isinstance(event, frames.Message):  # text or binary, as it came
-                    echo = type(event)(data=event.data, message_finished=event.message_finished)
-                    await stream.send_all(connection.send(echo))
-                elif isinstance(event, frames.Ping | frames.CloseConnection):
-                    await stream.send_all(connection.send(event.response()))
-            if connection.state is ConnectionState.CLOSED:
-                break
-            connection.receive_data(await stream.receive_some(65536) or None)
+        try:
+            while True:
+                for event in connection.events():
+                    if isinstance(event, frames.Message):  # text or binary: the echo
+                        data, finished = event.data, event.message_finished
+                        answer: frames.Event | None = type(event)(
+                            data=data, message_finished=finished
+                        )
+                    else:  # a pong, a Close with its code; nothing after a vanished client
+                        answer = wsnegotiate.wsproto.required_reply(connection, event)
+                    if answer is not None:
+                        await stream.send_all(connection.send(answer))
+                if connection.state is ConnectionState.CLOSED:
+                    break
+                connection.receive_data(await stream.receive_some(65536) or None)  # None: EOF
+        except trio.BrokenResourceError:
+            pass  # the client vanished: normal traffic, nothing to answer or log
 
 
 async def main(host: str = "127.0.0.1", port: int = 8766) -> None:

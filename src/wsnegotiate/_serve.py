@@ -22,7 +22,7 @@ __all__ = ["echo_server", "run"]
 import wsproto.events as frames
 from wsproto.connection import ConnectionState
 
-from .wsproto import connection
+from .wsproto import connection, required_reply
 
 
 class _Echo:
@@ -45,10 +45,8 @@ class _Echo:
                     self._send(
                         type(event)(data=event.data, message_finished=event.message_finished)
                     )
-                elif isinstance(event, frames.Ping):
-                    self._send(event.response())
-                elif isinstance(event, frames.CloseConnection):
-                    self._send(event.response())  # the same code back (RFC 6455 §5.5.1)
+                elif (answer := required_reply(self.frames, event)) is not None:
+                    self._send(answer)  # a pong; a Close answered with its code
             await self.writer.drain()
             if self.frames.state is ConnectionState.CLOSED:
                 return

@@ -15,14 +15,15 @@ from __future__ import annotations
 
 import zlib
 
-from wsproto.connection import Connection, ConnectionType
+from wsproto.connection import Connection, ConnectionState, ConnectionType
+from wsproto.events import CloseConnection, Event, Ping
 from wsproto.extensions import Extension, PerMessageDeflate
 from wsproto.frame_protocol import FrameDecoder, FrameProtocol, Opcode, RsvBits
 
 from ._deflate import DeflateParams
 from ._events import Accepted, Connected
 
-__all__ = ["connection", "deflate_extension"]
+__all__ = ["connection", "deflate_extension", "required_reply"]
 
 
 class _AgreedDeflate(PerMessageDeflate):
@@ -83,3 +84,15 @@ def connection(event: Accepted | Connected) -> Connection:
         extensions=extensions,
         trailing_data=event.trailing_data,
     )
+
+
+def required_reply(connection: Connection, event: Event) -> Event | None:
+    """What RFC 6455 requires in answer to ``event``: the Pong to a Ping (§5.5.2),
+    the Close to a Close the peer sent (§5.5.1); ``None`` otherwise. That includes
+    the ``CloseConnection(1006)`` wsproto reports when TCP ended without a Close
+    frame: nobody waits for an answer to it, and sending one raises."""
+    if isinstance(event, Ping):
+        return event.response()
+    if isinstance(event, CloseConnection) and connection.state is ConnectionState.REMOTE_CLOSING:
+        return event.response()
+    return None
