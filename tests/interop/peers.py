@@ -86,11 +86,19 @@ def run_node(script: str, *args: str) -> dict[str, Any]:
     return result
 
 
+NODE_MISSING = (
+    f"Node and its ws package are needed (npm install --prefix {NODE_MODULES.parent} ws@8; "
+    ".ci/run does)"
+    if shutil.which("node") is None or not (NODE_MODULES / "ws").is_dir()
+    else None
+)
+#: For tests that cannot skip from inside (a skip raised in a trio nursery loses its reason).
+needs_node = pytest.mark.skipif(NODE_MISSING is not None, reason=NODE_MISSING or "")
+
+
 def node_ws_available() -> None:
-    if shutil.which("node") is None or not (NODE_MODULES / "ws").is_dir():
-        pytest.skip(
-            f"Node and its ws package are needed (npm install --prefix {NODE_MODULES.parent} ws@8; .ci/run does)"
-        )
+    if NODE_MISSING is not None:
+        pytest.skip(NODE_MISSING)
 
 
 @asynccontextmanager

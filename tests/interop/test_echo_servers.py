@@ -4,12 +4,17 @@ the trio server under the trio test runner."""
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from functools import partial
+from pathlib import Path
 
 import pytest
 import trio
 from clients import ASYNC_CLIENTS, expected, with_node
 from factory import load_example
+from peers import needs_node
 
 ASYNCIO_SERVER = load_example("asyncio_echo_server")
 TRIO_SERVER = load_example("trio_echo_server")
@@ -33,7 +38,7 @@ def test_asyncio_echo_server(client: str) -> None:
 
 
 @pytest.mark.trio
-@pytest.mark.parametrize("client", CLIENTS)
+@pytest.mark.parametrize("client", [*ASYNC_CLIENTS, pytest.param("node", marks=needs_node)])
 async def test_trio_echo_server(client: str) -> None:
     async with trio.open_nursery() as nursery:
         listeners = await nursery.start(
@@ -68,3 +73,31 @@ async def test_trio_server_refuses_with_its_list() -> None:
         nursery.cancel_scope.cancel()
     assert answer.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
     assert b"\r\nSec-WebSocket-Version: 13, 8, 7\r\n" in answer
+
+
+def test_every_skip_says_why(tmp_path: Path) -> None:
+    """Without Node's ws, the Node cases skip, each with its reason (under -rs)."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            __file__,
+            "-k",
+            "node",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "--no-cov",
+            "-q",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        cwd=Path(__file__).parent.parent.parent,
+        env={**os.environ, "CI": "", "WSNEGOTIATE_NODE_MODULES": str(tmp_path / "none")},
+    )
+    skips = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
+    assert len(skips) == 2, done.stdout
+    assert all("Node and its ws package are needed" in line for line in skips), skips
