@@ -9,11 +9,12 @@ import struct
 import pytest
 import trio
 import trio.testing
-from factory import h11_request, rfc6455
+from factory import h11_request, parse_response, rfc6455
 
 import wsnegotiate as ws
 import wsnegotiate.aio
 import wsnegotiate.trio
+from wsnegotiate.aio import OnRequest
 
 REQUEST = h11_request(rfc6455(extra=[("Sec-WebSocket-Protocol", "chat")]))
 FRAME = b"\x81\x80\x00\x00\x00\x00"
@@ -88,6 +89,23 @@ def test_asyncio_client_gone_before_a_request() -> None:
     assert run_asyncio(b"") == (None, b"")
     outcome, _ = run_asyncio(None)
     assert outcome is None or (isinstance(outcome, ws.Rejected) and outcome.status == 400)
+
+
+class _Writer:
+    """A writer that keeps what it was given."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.closed = False
+
+    def write(self, data: bytes) -> None:
+        self.data += data
+
+    async def drain(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
 
 
 class _BrokenWriter:
@@ -201,3 +219,91 @@ async def test_trio_resets(data: bytes, expected: type) -> None:
     stream = _BrokenStream(data)
     outcome = await wsnegotiate.trio.server_handshake(stream)
     assert isinstance(outcome, expected) and stream.closed
+
+
+# -- on_request that fails, for both adapters ---------------------------------------------
+
+
+class Boom(Exception):
+    pass
+
+
+def raises(negotiator: ws.ServerNegotiator, request: ws.Request) -> ws.Accepted:
+    raise Boom("the application failed")
+
+
+def returns_none(negotiator: ws.ServerNegotiator, request: ws.Request) -> None:
+    return None
+
+
+async def accepts_then_raises(negotiator: ws.ServerNegotiator, request: ws.Request) -> ws.Accepted:
+    negotiator.accept()
+    raise Boom("after accepting")
+
+
+FAILING: list[tuple[OnRequest, type[BaseException], str]] = [
+    (raises, Boom, "the application failed"),
+    (returns_none, ws.LocalProtocolError, "on_request returned NoneType; it must return"),  # type: ignore[list-item]
+    (accepts_then_raises, Boom, "after accepting"),
+]
+
+
+def assert_internal_error(answer: bytes) -> None:
+    status, headers, body = parse_response(answer)
+    assert (status, body) == (500, b"internal error while deciding\n")
+    assert ("Connection", "close") in headers
+
+
+@pytest.mark.parametrize(("on_request", "error", "message"), FAILING)
+def test_asyncio_failing_decision_answers_500_and_raises(
+    on_request: OnRequest, error: type[BaseException], message: str
+) -> None:
+    async def scenario() -> bytes:
+        reader = asyncio.StreamReader()
+        reader.feed_data(REQUEST)
+        writer = _Writer()
+        with pytest.raises(error, match=message):
+            await wsnegotiate.aio.server_handshake(reader, writer, on_request=on_request)  # type: ignore[arg-type]
+        assert writer.closed
+        return bytes(writer.data)
+
+    assert_internal_error(asyncio.run(scenario()))
+
+
+def test_asyncio_deadline_covers_the_decision() -> None:
+    async def slow(negotiator: ws.ServerNegotiator, request: ws.Request) -> ws.Accepted:
+        await asyncio.sleep(30)
+        return negotiator.accept()  # pragma: no cover - the deadline comes first
+
+    outcome, answer = run_asyncio(REQUEST, timeout=0.2, on_request=slow)
+    assert isinstance(outcome, ws.Rejected) and outcome.status == 503
+    assert outcome.reason == "no decision within the 0.2 s deadline"
+    assert answer == outcome.response
+
+
+@pytest.mark.trio
+@pytest.mark.parametrize(("on_request", "error", "message"), FAILING)
+async def test_trio_failing_decision_answers_500_and_raises(
+    on_request: OnRequest, error: type[BaseException], message: str
+) -> None:
+    client, server = trio.testing.memory_stream_pair()
+    await client.send_all(REQUEST)
+    with pytest.raises(error, match=message):
+        await wsnegotiate.trio.server_handshake(server, on_request=on_request)
+    answer = b""
+    while chunk := await client.receive_some():
+        answer += chunk
+    assert_internal_error(answer)
+
+
+@pytest.mark.trio
+async def test_trio_deadline_covers_the_decision(autojump_clock: trio.testing.MockClock) -> None:
+    async def slow(negotiator: ws.ServerNegotiator, request: ws.Request) -> ws.Accepted:
+        await trio.sleep(30)
+        return negotiator.accept()  # pragma: no cover - the deadline comes first
+
+    client, server = trio.testing.memory_stream_pair()
+    await client.send_all(REQUEST)
+    outcome = await wsnegotiate.trio.server_handshake(server, timeout=10, on_request=slow)
+    assert isinstance(outcome, ws.Rejected) and outcome.status == 503
+    assert await client.receive_some() == outcome.response

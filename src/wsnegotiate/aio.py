@@ -7,15 +7,16 @@
 
 Reads with a bounded buffer (the policy's size limit holds however the bytes
 arrive), writes the answer, and on a refusal closes the connection after the
-whole answer is written. A client that has not completed its request within
-``timeout`` seconds gets a 408 and is closed (slowloris).
+whole answer is written. ``timeout`` is a total deadline for the request and
+the decision: a client that has not completed its request by then gets a 408
+and is closed (slowloris), however it trickles its bytes.
 """
 
 from __future__ import annotations
 
 import asyncio
 
-from ._decision import OnRequest, take_decision
+from ._decision import OnRequest, failed_decision, take_decision
 from ._events import Accepted, NeedData, Rejected, Request
 from ._policy import Policy
 from ._server import ServerNegotiator
@@ -46,8 +47,16 @@ async def server_handshake(
     layer, which reads ``trailing_data`` first), ``Rejected`` (the answer is
     written and the connection closed), or ``None`` when the client went away
     before a request (the connection is closed).
+
+    ``timeout`` is a total deadline for the request and the decision, not an idle
+    timeout: a client still sending after it gets a 408, an ``on_request`` still
+    deciding gets the client a 503. If ``on_request`` raises, or returns anything
+    but an ``Accepted`` or ``Rejected``, the client gets a 500 and the error is
+    raised here (``LocalProtocolError`` for a wrong return).
     """
     negotiator = ServerNegotiator(policy)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
     request: Request | Rejected | None
     try:
         request = await asyncio.wait_for(_read_request(negotiator, reader, read_size), timeout)
@@ -55,11 +64,15 @@ async def server_handshake(
         request = negotiator.time_out(timeout)
     except ConnectionError:  # reset before a request: nobody to answer
         request = None
-    outcome = (
-        await take_decision(negotiator, request, on_request)
-        if isinstance(request, Request)
-        else request
-    )
+    outcome: Accepted | Rejected | None = request if not isinstance(request, Request) else None
+    error = None
+    if isinstance(request, Request):
+        decision = take_decision(negotiator, request, on_request)
+        try:
+            outcome, error = await asyncio.wait_for(decision, max(0.0, deadline - loop.time()))
+        except TimeoutError:
+            reason = f"no decision within the {timeout:g} s deadline"
+            outcome = failed_decision(negotiator, 503, reason)
     if outcome is not None:
         try:
             writer.write(outcome.response)
@@ -68,4 +81,6 @@ async def server_handshake(
             outcome = None if isinstance(outcome, Accepted) else outcome
     if not isinstance(outcome, Accepted):
         writer.close()
+    if error is not None:
+        raise error
     return outcome

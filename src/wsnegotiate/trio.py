@@ -6,15 +6,16 @@
             ...  # the frame layer: feed it accepted.trailing_data first
 
 Reads with a bounded buffer, writes the answer, and on a refusal closes the
-stream after the whole answer is sent. A client that has not completed its
-request within ``timeout`` seconds gets a 408 and is closed (slowloris).
+stream after the whole answer is sent. ``timeout`` is a total deadline for the
+request and the decision: a client that has not completed its request by then
+gets a 408 and is closed (slowloris), however it trickles its bytes.
 """
 
 from __future__ import annotations
 
 import trio
 
-from ._decision import OnRequest, take_decision
+from ._decision import OnRequest, failed_decision, take_decision
 from ._events import Accepted, NeedData, Rejected, Request
 from ._policy import Policy
 from ._server import ServerNegotiator
@@ -36,9 +37,17 @@ async def server_handshake(
     layer, which reads ``trailing_data`` first), ``Rejected`` (the answer is sent
     and the stream closed), or ``None`` when the client went away before a
     request (the stream is closed).
+
+    ``timeout`` is a total deadline for the request and the decision, not an idle
+    timeout: a client still sending after it gets a 408, an ``on_request`` still
+    deciding gets the client a 503. If ``on_request`` raises, or returns anything
+    but an ``Accepted`` or ``Rejected``, the client gets a 500 and the error is
+    raised here (``LocalProtocolError`` for a wrong return).
     """
     negotiator = ServerNegotiator(policy)
     request: Request | Rejected | None = None
+    outcome: Accepted | Rejected | None = None
+    error = None
     with trio.move_on_after(timeout) as deadline:
         try:
             while isinstance(event := negotiator.next_event(), NeedData):
@@ -46,13 +55,16 @@ async def server_handshake(
             request = event if isinstance(event, Request | Rejected) else None
         except trio.BrokenResourceError:  # reset before a request: nobody to answer
             request = None
+        if isinstance(request, Request):
+            outcome, error = await take_decision(negotiator, request, on_request)
+        else:
+            outcome = request
     if deadline.cancelled_caught:
-        request = negotiator.time_out(timeout)
-    outcome = (
-        await take_decision(negotiator, request, on_request)
-        if isinstance(request, Request)
-        else request
-    )
+        if request is None:
+            outcome = negotiator.time_out(timeout)
+        else:
+            reason = f"no decision within the {timeout:g} s deadline"
+            outcome = failed_decision(negotiator, 503, reason)
     if outcome is not None:
         try:
             await stream.send_all(outcome.response)
@@ -60,4 +72,6 @@ async def server_handshake(
             outcome = None if isinstance(outcome, Accepted) else outcome
     if not isinstance(outcome, Accepted):
         await stream.aclose()
+    if error is not None:
+        raise error
     return outcome
