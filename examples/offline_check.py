@@ -29,8 +29,15 @@ FIREFOX = (
 
 
 def main() -> int:
-    data = Path(sys.argv[1]).read_bytes() if len(sys.argv) > 1 else FIREFOX
     policy = wsnegotiate.Policy([13, 8], origins=["http://localhost:8000"])
+    data = FIREFOX
+    if len(sys.argv) > 1:
+        try:  # the head limit and a little more is all a capture can need
+            with Path(sys.argv[1]).open("rb") as capture:
+                data = capture.read(policy.max_request_bytes + 1)
+        except OSError as error:
+            print(f"cannot read {sys.argv[1]}: {error.strerror}", file=sys.stderr)
+            return 2
     outcome = wsnegotiate.negotiate(data, policy)
     if isinstance(outcome, wsnegotiate.NeedData):
         print("incomplete: the request head does not end with an empty line")

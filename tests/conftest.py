@@ -10,6 +10,14 @@ pytest.register_assert_rewrite("factory")
 IN_CI = os.environ.get("CI") == "true"
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """The coverage gate (``--cov-fail-under`` in addopts) belongs to the full run:
+    a run of chosen paths (``pytest tests/interop``) reports coverage but cannot
+    reach the gate, so it does not fail on it."""
+    if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
+        config.known_args_namespace.cov_fail_under = None
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import subprocess
@@ -197,3 +198,89 @@ def test_probe_cli_unreachable_and_bad_urls(capsys: pytest.CaptureFixture[str]) 
     for url in ("wss://example.com/", "http://example.com/", "ws:///nohost"):
         assert cli("probe", url)[0] == 2
         assert "wsnegotiate probe:" in capsys.readouterr().err
+
+
+# -- bounded input, plain lines, pipes, --version and --help ------------------------------
+
+
+def run_cli(
+    *argv: str, stdin: bytes | None = None, timeout: float = 20
+) -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run(
+        [sys.executable, "-m", "wsnegotiate", *argv],
+        input=stdin,
+        capture_output=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def test_check_reads_an_endless_input_only_up_to_the_limit() -> None:
+    """/dev/zero and an endless pipe are answered at once, with bounded memory."""
+    zero = run_cli("check", "/dev/zero", "--json")
+    assert zero.returncode == 1
+    assert json.loads(zero.stdout)["status"] == 400  # not HTTP: it starts with 0x00
+    endless = subprocess.Popen(
+        [sys.executable, "-m", "wsnegotiate", "check", "-", "--json"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+    )
+    assert endless.stdin is not None and endless.stdout is not None
+    endless.stdin.write(b"GET / HTTP/1.1\r\nX-Padding: ")
+    try:
+        for _ in range(1000):  # 64 MB, if it were all read; the answer comes at 16 KiB
+            endless.stdin.write(b"a" * 65536)
+    except BrokenPipeError:
+        pass  # check answered and stopped reading: the point
+    answer = json.loads(endless.stdout.read())
+    endless.stdout.close()
+    with contextlib.suppress(BrokenPipeError):
+        endless.stdin.close()
+    assert endless.wait(10) == 1
+    assert answer["status"] == 431
+
+
+def test_check_on_an_empty_or_truncated_input(tmp_path: Path) -> None:
+    empty = tmp_path / "empty.http"
+    empty.write_bytes(b"")
+    assert cli("check", str(empty)) == (1, "incomplete: the input is empty\n")
+    cut = tmp_path / "cut.http"
+    cut.write_bytes(b"GET / HTTP/1.1\r\nHost: a\r\n")
+    assert cli("check", str(cut)) == (
+        1,
+        "incomplete: the request head does not end (25 bytes read)\n",
+    )
+
+
+@pytest.mark.parametrize("argv", [["demo"], ["check", "-"]])
+def test_a_closed_pipe_is_no_traceback(argv: list[str]) -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wsnegotiate", *argv],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    process.stdout.close()  # the reader is gone before anything is written
+    _, err = process.communicate(h11_request(rfc6455("8")), timeout=20)
+    assert err == b""
+    assert process.returncode == 141
+
+
+def test_version_and_help() -> None:
+    from wsnegotiate import __version__
+
+    assert run_cli("--version").stdout.decode() == f"wsnegotiate {__version__}\n"
+    top = run_cli("--help").stdout.decode()
+    assert "check: exit codes: 0 accepted, 1 refused or incomplete" in top
+    check = run_cli("check", "--help").stdout.decode()
+    assert "(default: 16384)" in check and "(default: 426)" in check
+    assert "exit codes: 0 accepted" in check
+
+
+@pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
+def test_timeouts_must_be_positive(value: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli("probe", "ws://127.0.0.1:1/", "--timeout", value)
+    assert info.value.code == 2
+    assert "not a positive number of seconds" in capsys.readouterr().err

@@ -10,18 +10,20 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 from collections.abc import Sequence
-from typing import Any, TextIO
+from typing import Any, BinaryIO, TextIO
 
+from . import __version__
 from ._deflate import DeflateOptions, DeflateParams
 from ._detect import Detection
 from ._errors import LocalProtocolError
-from ._events import Accepted, NeedData, Rejected
+from ._events import Accepted, NeedData, Rejected, Request
 from ._policy import Policy
 from ._probe import parse_target, probe, table
 from ._samples import SAMPLES
-from ._server import negotiate
+from ._server import ServerNegotiator, negotiate
 from ._version import Version
 
 __all__ = ["main"]
@@ -94,25 +96,67 @@ def _versions(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(f"not a list of version numbers: {text!r}") from None
 
 
+_EXIT_CODES = {
+    "demo": "exit codes: 0 printed",
+    "check": "exit codes: 0 accepted, 1 refused or incomplete, 2 bad arguments or unreadable input",
+    "probe": "exit codes: 0 the server answered, 2 unreachable or not a ws:// URL",
+    "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments",
+}
+_BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
+
+
+def _positive_seconds(text: str) -> float:
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:  # also refuses nan
+        raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
+    return seconds
+
+
 def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
-        prog="wsnegotiate", description="WebSocket opening-handshake version negotiation."
+        prog="wsnegotiate",
+        description="WebSocket opening-handshake version negotiation.",
+        epilog="\n".join(
+            [
+                *(f"{name}: {codes}" for name, codes in _EXIT_CODES.items()),
+                f"any command: {_BROKEN_PIPE} when the reader of its output goes away",
+            ]
+        ),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
+    parser.add_argument("--version", action="version", version=f"wsnegotiate {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="negotiate the bundled sample requests")
+
+    def command(name: str, help: str) -> argparse.ArgumentParser:
+        return commands.add_parser(
+            name, help=help, description=help, epilog=_EXIT_CODES[name], formatter_class=formatter
+        )
+
+    demo = command("demo", "negotiate the bundled sample requests")
     _add_policy_options(demo)
-    check = commands.add_parser("check", help="negotiate one captured request")
+    check = command("check", "negotiate one captured request")
     check.add_argument("file", nargs="?", default="-", help="request bytes; - for stdin")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     _add_policy_options(check)
-    probe = commands.add_parser("probe", help="which versions does a live server accept?")
+    probe = command("probe", "which versions does a live server accept?")
     probe.add_argument("url", help="ws://HOST:PORT/PATH")
     probe.add_argument("--json", action="store_true", help="print one JSON object")
-    probe.add_argument("--timeout", type=float, default=5.0, help="seconds per handshake")
-    serve = commands.add_parser("serve", help="an asyncio echo server on the negotiator")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8765)
-    serve.add_argument("--handshake-timeout", type=float, default=10.0, help="seconds")
+    probe.add_argument(
+        "--timeout", type=_positive_seconds, default=5.0, help="seconds per handshake"
+    )
+    serve = command("serve", "an asyncio echo server on the negotiator")
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
+    serve.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    serve.add_argument(
+        "--handshake-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        help="seconds a client has to complete its request (then 408)",
+    )
     _add_policy_options(serve)
     return parser
 
@@ -121,8 +165,16 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--versions", type=_versions, default=[13], help="e.g. 13,8,7")
     parser.add_argument("--subprotocols", type=_csv, default=[], help="e.g. chat,superchat")
     parser.add_argument("--origins", type=_csv, default=None, help="allowed origins")
-    parser.add_argument("--reject-status", type=int, choices=(426, 400), default=426)
-    parser.add_argument("--max-request-bytes", type=int, default=16 * 1024)
+    parser.add_argument(
+        "--reject-status",
+        type=int,
+        choices=(426, 400),
+        default=426,
+        help="status for an unsupported version",
+    )
+    parser.add_argument(
+        "--max-request-bytes", type=int, default=16 * 1024, help="request head limit (431)"
+    )
     parser.add_argument(
         "--deflate",
         action=argparse.BooleanOptionalAction,
@@ -169,19 +221,51 @@ def _demo(policy: Policy, out: TextIO) -> int:
     return 0
 
 
+def _negotiate_stream(stream: BinaryIO, policy: Policy) -> tuple[Outcome, int]:
+    """``negotiate()`` over a file or pipe, read a chunk at a time until the
+    negotiator decides: at most the head limit and one chunk are ever read, so an
+    endless input (``/dev/zero``, a pipe that never ends) gets its 400 or 431.
+    Also returns how many bytes were read."""
+    negotiator = ServerNegotiator(policy)
+    event = negotiator.next_event()
+    read = 0
+    while isinstance(event, NeedData):
+        chunk = stream.read(_CHUNK)
+        if not chunk:
+            return event, read  # the capture ends before the head does
+        read += len(chunk)
+        negotiator.receive_data(chunk)
+        event = negotiator.next_event()
+    if isinstance(event, Request):
+        return negotiator.accept(), read
+    assert isinstance(event, Rejected)  # data came before end of file: never ConnectionClosed
+    return event, read
+
+
+_CHUNK = 64 * 1024
+
+
 def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
     try:
         if args.file == "-":
-            data = sys.stdin.buffer.read()
+            outcome, read = _negotiate_stream(sys.stdin.buffer, policy)
         else:
             with open(args.file, "rb") as stream:
-                data = stream.read()
+                outcome, read = _negotiate_stream(stream, policy)
     except OSError as exc:
         print(f"wsnegotiate check: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
-    result = summary(negotiate(data, policy))
+    result = summary(outcome)
+    if isinstance(outcome, NeedData):
+        result["reason"] = (
+            f"incomplete: the request head does not end ({read} bytes read)"
+            if read
+            else "incomplete: the input is empty"
+        )
     if args.json:
         print(json.dumps(result), file=out)
+    elif result["status"] is None:
+        print(result["reason"], file=out)
     else:
         print(f"{result['status']} {result['family'] or '-'} {result['reason']}", file=out)
         print(result["response"].replace("\r\n", "\n"), file=out, end="")
@@ -203,6 +287,16 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
+    try:
+        return _main(argv, out)
+    except BrokenPipeError:
+        # The reader went away (`wsnegotiate demo | head -1`): no traceback, and
+        # nothing more to flush at exit (the recipe of Python's signal docs).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return _BROKEN_PIPE
+
+
+def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     args = _parser().parse_args(argv)
     stream = out if out is not None else sys.stdout
     if args.command == "probe":
