@@ -1,4 +1,4 @@
-"""The README's 20-line server: the handshake on asyncio streams, then a hand-off.
+"""The README's small server: the handshake on asyncio streams, then a hand-off.
 
 Try: python examples/asyncio_server.py, then `curl -i http://127.0.0.1:8765/` (426).
 """
@@ -8,19 +8,24 @@ import asyncio
 import wsnegotiate
 
 POLICY = wsnegotiate.Policy([13, 8, 7], subprotocols=["chat"])
+DEADLINE = 10.0  # seconds for the whole request: a client that stalls gets a 408
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     negotiator = wsnegotiate.ServerNegotiator(POLICY)
     event = negotiator.next_event()
-    while isinstance(event, wsnegotiate.NeedData):
-        negotiator.receive_data(await reader.read(4096))  # b"" at EOF
-        event = negotiator.next_event()
+    try:
+        async with asyncio.timeout(DEADLINE):
+            while isinstance(event, wsnegotiate.NeedData):
+                negotiator.receive_data(await reader.read(4096))  # b"" at EOF
+                event = negotiator.next_event()
+    except TimeoutError:
+        event = negotiator.time_out(DEADLINE)
     if isinstance(event, wsnegotiate.Request):  # or: negotiator.reject(403, "go away")
         accepted = negotiator.accept()
         writer.write(accepted.response)
         print(accepted.version.name, accepted.subprotocol, accepted.trailing_data, flush=True)
-        # hand the stream and accepted.trailing_data to a frame layer (wsproto) here
+        # the frame layer from here on: wsnegotiate.wsproto.connection(accepted)
     elif isinstance(event, wsnegotiate.Rejected):
         writer.write(event.response)
     writer.close()

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import websockets
 from factory import load_example
 
@@ -43,6 +44,27 @@ def test_readme_server_handshakes_and_refuses() -> None:
     subprotocol, answer = asyncio.run(run())
     assert subprotocol == "chat"
     assert answer.startswith(b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\n")
+
+
+def test_readme_server_gives_a_stalled_client_408(monkeypatch: pytest.MonkeyPatch) -> None:
+    example = load_example("asyncio_server")
+    monkeypatch.setattr(example, "DEADLINE", 0.2)
+
+    async def run() -> bytes:
+        server = await asyncio.start_server(example.handle, "127.0.0.1", 0)
+        reader, writer = await asyncio.open_connection(
+            "127.0.0.1", server.sockets[0].getsockname()[1]
+        )
+        writer.write(b"GET /chat HTTP/1.1\r\nHost: a\r\n")  # and nothing more
+        answer = await asyncio.wait_for(reader.read(), 10)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return answer
+
+    answer = asyncio.run(run())
+    assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n")
+    assert answer.endswith(b"request head: incomplete after 0.2 s\n")
 
 
 def test_offline_check_example(tmp_path: Path) -> None:
