@@ -171,7 +171,8 @@ def test_probe_cli_against_a_live_server() -> None:
         "malformed",
         "none",
     ]
-    assert rows["rfc6455"] == {
+    accepted = rows["rfc6455"]
+    assert {k: v for k, v in accepted.items() if k not in ("headers", "status_line")} == {
         "family": "rfc6455",
         "sent": "13",
         "reached": True,
@@ -179,8 +180,13 @@ def test_probe_cli_against_a_live_server() -> None:
         "advertised": [],
         "accepted": True,
         "findings": [],
+        "body": "",
     }
-    assert rows["hybi-08"]["status"] == 400
+    assert accepted["status_line"] == "HTTP/1.1 101"
+    assert ["Upgrade", "websocket"] in accepted["headers"]
+    refused = rows["hybi-08"]
+    assert (refused["status"], refused["status_line"]) == (400, "HTTP/1.1 400 Bad Request")
+    assert refused["body"].startswith("Failed to open a WebSocket connection")
     lines = table.splitlines()
     assert lines[0].split() == ["family", "sent", "status", "advertised", "accepted", "findings"]
     assert lines[8].split()[:5] == ["rfc6455", "'13'", "101", "-", "yes"]

@@ -106,3 +106,58 @@ def test_a_101_a_client_must_reject() -> None:
 )
 def test_parse_target(url: str, target: Target) -> None:
     assert parse_target(url) == target
+
+
+def test_a_plain_http_server_is_no_websocket_endpoint() -> None:
+    rows = probe_with(
+        answering(b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n\r\nhello")
+    )
+    for row in rows.values():
+        assert row.status == 200 and not row.accepted
+        assert row.findings[0] == "200 to an upgrade request: the Upgrade was ignored"
+        assert (row.status_line, row.body) == ("HTTP/1.1 200 OK", "hello")
+        assert row.headers == [("Content-Type", "text/html"), ("Content-Length", "5")]
+
+
+def test_a_redirect_and_an_http10_answer() -> None:
+    redirect = probe_with(
+        answering(b"HTTP/1.1 302 Found\r\nLocation: /login\r\nContent-Length: 0\r\n\r\n")
+    )
+    assert redirect["rfc6455"].findings == ["redirected (302) to '/login' instead of an answer"]
+    old = probe_with(answering(b"HTTP/1.0 400 Bad Request\r\nSec-WebSocket-Version: 13\r\n\r\n"))
+    assert old["hybi-08"].findings == ["answered with HTTP/1.0 to an HTTP/1.1 request"]
+    assert old["hybi-08"].status_line == "HTTP/1.0 400 Bad Request"
+
+
+def test_a_refusal_that_advertises_what_it_refused() -> None:
+    rows = probe_with(
+        answering(
+            b"HTTP/1.1 426 Upgrade Required\r\nUpgrade: websocket\r\n"
+            b"Sec-WebSocket-Version: 13, 8\r\nContent-Length: 0\r\n\r\n"
+        )
+    )
+    assert rows["hybi-08"].findings == ["version 8 refused, yet advertised as supported"]
+    assert rows["rfc6455"].findings == ["version 13 refused, yet advertised as supported"]
+    assert rows["malformed"].findings == []  # '013' is not 13: refusing it is right
+    assert rows["hybi-07"].findings == []
+
+
+def test_exit_codes_say_whether_anything_answered(capsys: pytest.CaptureFixture[str]) -> None:
+    from wsnegotiate._cli import main
+
+    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()
+        writer.close()
+
+    async def run(handler: Handler) -> int:
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        url = f"ws://127.0.0.1:{server.sockets[0].getsockname()[1]}/"
+        try:
+            return await asyncio.to_thread(main, ["probe", url, "--timeout", "0.2"])
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    assert asyncio.run(run(silent)) == 1  # reached, but no row got an answer
+    assert asyncio.run(run(answering(b"HTTP/1.1 404 Not Found\r\n\r\n"))) == 0
+    capsys.readouterr()

@@ -1,8 +1,9 @@
 """The ``wsnegotiate`` command: ``demo``, ``check``, ``probe`` and ``serve`` (DESIGN.md).
 
 Exit codes of ``check``: 0 accepted, 1 refused or incomplete, 2 bad arguments or
-an unreadable input. ``probe``: 0 when the server answered, 2 when it could not
-be reached or the URL is not a ws:// URL.
+an unreadable input. ``probe``: 0 when the server answered, 1 when it was reached
+but answered no row, 2 when it could not be reached or the URL is not a ws://
+URL. Any command: 141 when the reader of its output went away.
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ def _versions(text: str) -> list[int]:
 _EXIT_CODES = {
     "demo": "exit codes: 0 printed",
     "check": "exit codes: 0 accepted, 1 refused or incomplete, 2 bad arguments or unreadable input",
-    "probe": "exit codes: 0 the server answered, 2 unreachable or not a ws:// URL",
+    "probe": "exit codes: 0 the server answered, 1 reached but no row got an answer, "
+    "2 unreachable or not a ws:// URL",
     "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments",
 }
 _BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
@@ -283,7 +285,9 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
         print(json.dumps({"url": args.url, "rows": [row.as_dict() for row in rows]}), file=out)
     else:
         print(_aligned(table(rows)), file=out)
-    return 0 if any(row.reached for row in rows) else 2
+    if not any(row.reached for row in rows):
+        return 2
+    return 0 if any(row.answered for row in rows) else 1
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:

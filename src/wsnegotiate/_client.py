@@ -288,7 +288,8 @@ class ClientNegotiator:
         advertised, ignored = parse_advertised(versions)
         reason = response.reason.decode("latin-1")
         body = bytes(self._body[: self._offer.max_response_bytes])
-        return Refused(response.status_code, reason, headers, body, advertised, ignored)
+        version = response.http_version.decode("ascii")
+        return Refused(response.status_code, reason, headers, body, advertised, ignored, version)
 
     def _connected(self, head: h11.InformationalResponse) -> NeedData | Connected:
         lines = head.headers.raw_items()
@@ -331,7 +332,15 @@ class ClientNegotiator:
         hixie = self.speaking in (Version.Version0, Version.VersionUnknown)
         raw = None if hixie else _raw(self.speaking)
         return Connected(
-            self.version, raw, subprotocol, extensions, 101, headers, bytes(trailing), deflate
+            self.version,
+            raw,
+            subprotocol,
+            extensions,
+            101,
+            headers,
+            bytes(trailing),
+            deflate,
+            head.http_version.decode("ascii"),
         )
 
     def _chosen_subprotocol(

@@ -134,6 +134,8 @@ class Connected:
     headers: tuple[tuple[str, str], ...]
     trailing_data: bytes
     deflate: DeflateParams | None = None
+    #: The HTTP version of the server's status line (``"1.1"``).
+    http_version: str = "1.1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,6 +153,8 @@ class Refused:
     body: bytes
     advertised: tuple[int, ...]
     ignored: tuple[str, ...]
+    #: The HTTP version of the server's status line (``"1.1"``; ``"1.0"`` is a finding).
+    http_version: str = "1.1"
 
     @property
     def advertised_nothing(self) -> bool:

@@ -5,8 +5,12 @@ checked the way a client of that version checks it (``ClientNegotiator``), and
 the rows carry findings where the answer breaks the RFCs:
 
 - a 426 without ``Upgrade`` (RFC 9110 §15.5.22: the server MUST send Upgrade);
-- a refused version without ``Sec-WebSocket-Version`` (RFC 6455 §4.2.2);
+- a refused version without ``Sec-WebSocket-Version`` (RFC 6455 §4.2.2), a
+  missing version refused without it too (a client reads it to retry, §4.4);
+- a refusal that advertises the very version it refused;
 - a malformed version accepted (RFC 6455 §4.3 grammar);
+- an answer that is not WebSocket at all: a 2xx (the Upgrade was ignored), a
+  redirect, an HTTP/1.0 status line to an HTTP/1.1 request;
 - a 101 whose answer a client must reject (RFC 6455 §4.1), or no answer at all.
 """
 
@@ -21,6 +25,7 @@ from urllib.parse import urlsplit
 from ._client import ClientNegotiator
 from ._errors import InvalidResponse
 from ._events import Connected, NeedData, Refused
+from ._headers import parse_version_value
 from ._version import Version
 
 __all__ = ["PROBES", "ProbeRow", "Target", "parse_target", "probe"]
@@ -79,9 +84,19 @@ class ProbeRow:
     advertised: list[int] = field(default_factory=list)
     accepted: bool = False
     findings: list[str] = field(default_factory=list)
+    #: What came back, for a reader to check: the status line, the header fields
+    #: as sent, and the first bytes of the body (escaped as latin-1 text).
+    status_line: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    body: str = ""
+
+    @property
+    def answered(self) -> bool:
+        """Did an HTTP answer come back (whatever it said)?"""
+        return self.status is not None
 
     def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        return {**asdict(self), "headers": [list(pair) for pair in self.headers]}
 
 
 async def _exchange(client: ClientNegotiator, target: Target) -> Connected | Refused:
@@ -120,21 +135,49 @@ async def _probe_one(probe: Probe, target: Target, timeout: float) -> ProbeRow:
         row.findings.append(f"{what}: {exc.reason}")
         return row
     row.status = event.status
+    row.headers = list(event.headers)
+    if event.http_version != "1.1":
+        row.findings.append(f"answered with HTTP/{event.http_version} to an HTTP/1.1 request")
     if isinstance(event, Connected):
+        row.status_line = f"HTTP/{event.http_version} 101"
         row.accepted = True
         if probe.family == "malformed":
             row.findings.append(f"malformed version {probe.sent!r} accepted (RFC 6455 §4.3)")
         return row
+    row.status_line = f"HTTP/{event.http_version} {event.status} {event.reason}".rstrip()
+    row.body = event.body[:_BODY_EXCERPT].decode("latin-1")
     row.advertised = list(event.advertised)
-    names = {name.lower() for name, _ in event.headers}
-    if event.status == 426 and "upgrade" not in names:
-        row.findings.append("426 without Upgrade (RFC 9110 §15.5.22)")
-    if probe.versioned and 400 <= event.status < 500 and "sec-websocket-version" not in names:
-        reason = f"version {probe.sent!r} refused without Sec-WebSocket-Version (RFC 6455 §4.2.2)"
-        row.findings.append(reason)
-    if event.ignored:
-        row.findings.append(f"Sec-WebSocket-Version lists garbage: {', '.join(event.ignored)}")
+    row.findings += _refusal_findings(probe, event)
     return row
+
+
+_BODY_EXCERPT = 200
+
+
+def _refusal_findings(probe: Probe, event: Refused) -> list[str]:
+    """What is wrong with a refusal, as a client of the probe's version sees it."""
+    findings = []
+    names = {name.lower(): value for name, value in event.headers}
+    if 200 <= event.status < 300:
+        findings.append(f"{event.status} to an upgrade request: the Upgrade was ignored")
+    elif 300 <= event.status < 400:
+        where = names.get("location", "nowhere")
+        findings.append(f"redirected ({event.status}) to {where!r} instead of an answer")
+    if event.status == 426 and "upgrade" not in names:
+        findings.append("426 without Upgrade (RFC 9110 §15.5.22)")
+    refused = 400 <= event.status < 500 and "sec-websocket-version" not in names
+    if probe.versioned and refused:
+        findings.append(
+            f"version {probe.sent!r} refused without Sec-WebSocket-Version (RFC 6455 §4.2.2)"
+        )
+    elif probe.family == "none" and refused:
+        findings.append("a missing version refused without Sec-WebSocket-Version (RFC 6455 §4.4)")
+    # by the strict grammar: "013" is not 13, and refusing it is right
+    if probe.sent and parse_version_value(probe.sent.encode()) in event.advertised:
+        findings.append(f"version {probe.sent} refused, yet advertised as supported")
+    if event.ignored:
+        findings.append(f"Sec-WebSocket-Version lists garbage: {', '.join(event.ignored)}")
+    return findings
 
 
 async def probe(target: Target, timeout: float = 5.0) -> list[ProbeRow]:
