@@ -117,6 +117,16 @@ def _positive_seconds(text: str) -> float:
     return seconds
 
 
+def _positive_int(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
+    return int(text)
+
+
+def _seconds_or_off(text: str) -> float:
+    return 0.0 if text.strip() in ("0", "0.0") else _positive_seconds(text)
+
+
 def _parser() -> argparse.ArgumentParser:
     formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(
@@ -158,6 +168,30 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         default=10.0,
         help="seconds a client has to complete its request (then 408)",
+    )
+    serve.add_argument(
+        "--ping-interval",
+        type=_seconds_or_off,
+        default=20.0,
+        help="seconds of quiet before a ping (0: never ping)",
+    )
+    serve.add_argument(
+        "--ping-timeout",
+        type=_positive_seconds,
+        default=20.0,
+        help="seconds a ping waits for an answer (then Close 1011)",
+    )
+    serve.add_argument(
+        "--close-timeout",
+        type=_positive_seconds,
+        default=10.0,
+        help="seconds our Close waits for the client's (then TCP closes)",
+    )
+    serve.add_argument(
+        "--max-connections",
+        type=_positive_int,
+        default=None,
+        help="open connections at most (default: the file-descriptor limit less 32)",
     )
     _add_policy_options(serve)
     return parser
@@ -314,11 +348,18 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
         return _demo(policy, stream)
     if args.command == "serve":
         try:
-            from ._serve import run  # wsproto, only when serving
+            from ._serve import ServeOptions, run  # wsproto, only when serving
         except ImportError:  # pragma: no cover - wsproto is in the serve and dev extras
             print(
                 "wsnegotiate serve needs wsproto: pip install 'wsnegotiate[serve]'", file=sys.stderr
             )
             return 2
-        return run(args.host, args.port, policy, args.handshake_timeout)
+        options = ServeOptions(
+            handshake_timeout=args.handshake_timeout,
+            ping_interval=args.ping_interval,
+            ping_timeout=args.ping_timeout,
+            close_timeout=args.close_timeout,
+            max_connections=args.max_connections,
+        )
+        return run(args.host, args.port, policy, options)
     return _check(args, policy, stream)

@@ -87,12 +87,18 @@ def connection(event: Accepted | Connected) -> Connection:
 
 
 def required_reply(connection: Connection, event: Event) -> Event | None:
-    """What RFC 6455 requires in answer to ``event``: the Pong to a Ping (§5.5.2),
-    the Close to a Close the peer sent (§5.5.1); ``None`` otherwise. That includes
-    the ``CloseConnection(1006)`` wsproto reports when TCP ended without a Close
-    frame: nobody waits for an answer to it, and sending one raises."""
+    """What RFC 6455 requires in answer to ``event``: the Pong to a Ping (§5.5.2);
+    the Close to a Close the peer sent (§5.5.1), or to the Close wsproto reports
+    for bytes it could not parse (1002, 1007: "Fail the WebSocket Connection",
+    §7.1.7); ``None`` otherwise. That includes the ``CloseConnection(1006)``
+    wsproto reports when TCP ended without a Close frame: nobody waits for an
+    answer to it, and sending one raises."""
     if isinstance(event, Ping):
         return event.response()
-    if isinstance(event, CloseConnection) and connection.state is ConnectionState.REMOTE_CLOSING:
+    if isinstance(event, CloseConnection) and connection.state in _ANSWERS_A_CLOSE:
         return event.response()
     return None
+
+
+# OPEN: wsproto failed to parse the peer's bytes; REMOTE_CLOSING: the peer's Close.
+_ANSWERS_A_CLOSE = (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import re
+import resource
 import selectors
 import signal
 import socket
@@ -28,12 +29,19 @@ def read_line(process: subprocess.Popen[str], timeout: float = 20) -> str:
 
 
 @contextmanager
-def serve(*options: str) -> Iterator[tuple[subprocess.Popen[str], int]]:
+def serve(*options: str, max_fds: int | None = None) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``wsnegotiate serve`` on a free port, optionally with RLIMIT_NOFILE lowered."""
+
+    def limit_fds() -> None:
+        if max_fds is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
+
     process = subprocess.Popen(
         [sys.executable, "-m", "wsnegotiate", "serve", "--port", "0", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=limit_fds,
     )
     try:
         line = read_line(process)

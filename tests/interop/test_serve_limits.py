@@ -1,0 +1,171 @@
+"""`wsnegotiate serve` lets go of every connection in time, and a flood of
+connections under a low file-descriptor limit costs bounded log lines and idle CPU.
+
+Keepalive: an open connection that goes quiet is pinged, then closed with 1011,
+then TCP closes. A frame that breaks the protocol gets Close 1002, and TCP closes
+when no Close comes back. A client that answers pings stays connected."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import websockets
+import wsproto.events as frames
+from test_serve import serve
+from wsproto.connection import Connection, ConnectionType
+
+import wsnegotiate as ws
+
+FAST = ("--ping-interval", "0.3", "--ping-timeout", "0.3", "--close-timeout", "0.3")
+
+
+def cpu_seconds(pid: int) -> float:
+    """The process's user and system CPU time so far (/proc/PID/stat)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+async def handshake(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter, bytes]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/")
+    writer.write(client.data_to_send())
+    while isinstance(event := client.next_event(), ws.NeedData):
+        client.receive_data(await asyncio.wait_for(reader.read(4096), 10))
+    assert isinstance(event, ws.Connected), event
+    return reader, writer, event.trailing_data
+
+
+async def frames_until_eof(reader: asyncio.StreamReader, trailing: bytes) -> list[frames.Event]:
+    """Everything the server sends, as frames, until it closes TCP; never answers."""
+    connection = Connection(ConnectionType.CLIENT, trailing_data=trailing)
+    seen: list[frames.Event] = []
+    while data := await asyncio.wait_for(reader.read(4096), 10):
+        connection.receive_data(data)
+        seen += connection.events()
+    return seen
+
+
+def test_a_quiet_connection_is_pinged_then_closed() -> None:
+    async def scenario(port: int) -> tuple[list[frames.Event], float]:
+        reader, writer, trailing = await handshake(port)
+        started = time.monotonic()
+        seen = await frames_until_eof(reader, trailing)
+        writer.close()
+        return seen, time.monotonic() - started
+
+    with serve(*FAST) as (_, port):
+        seen, took = asyncio.run(scenario(port))
+    assert [type(event) for event in seen] == [frames.Ping, frames.CloseConnection]
+    assert isinstance(seen[1], frames.CloseConnection)
+    assert (seen[1].code, seen[1].reason) == (1011, "ping timeout")
+    assert 0.8 < took < 5  # ping at 0.3 s, Close at 0.6 s, TCP closed at 0.9 s
+
+
+def test_fifty_idle_connections_are_all_let_go() -> None:
+    async def scenario(port: int) -> list[list[frames.Event]]:
+        connections = await asyncio.gather(*(handshake(port) for _ in range(50)))
+        seen = await asyncio.gather(*(frames_until_eof(r, t) for r, _, t in connections))
+        for _, writer, _ in connections:
+            writer.close()
+        return list(seen)
+
+    with serve(*FAST) as (process, port):
+        seen = asyncio.run(asyncio.wait_for(scenario(port), 30))
+        open_fds = len(os.listdir(f"/proc/{process.pid}/fd"))
+    assert len(seen) == 50
+    assert all(isinstance(events[-1], frames.CloseConnection) for events in seen)
+    assert open_fds < 20  # every connection's socket is closed
+
+
+def test_a_protocol_error_closes_tcp_when_no_close_comes_back() -> None:
+    async def scenario(port: int) -> list[frames.Event]:
+        reader, writer, trailing = await handshake(port)
+        writer.write(b"\x81\x05hello")  # unmasked: a client MUST mask (RFC 6455 §5.1)
+        seen = await frames_until_eof(reader, trailing)
+        writer.close()
+        return seen
+
+    with serve(*FAST) as (_, port):
+        seen = asyncio.run(scenario(port))
+    assert len(seen) == 1 and isinstance(seen[0], frames.CloseConnection)
+    assert seen[0].code == 1002
+
+
+def test_a_client_that_answers_pings_stays() -> None:
+    async def scenario(port: int) -> str:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as client:
+            await asyncio.sleep(1.5)  # five ping intervals; websockets answers each ping
+            await client.send("still here")
+            return str(await client.recv())
+
+    with serve(*FAST) as (_, port):
+        assert asyncio.run(scenario(port)) == "still here"
+
+
+def flood(port: int, count: int, hold: float) -> int:
+    """``count`` connections that send nothing, held ``hold`` seconds; returns how
+    many were let in by the kernel (the rest wait behind the backlog)."""
+
+    async def one() -> asyncio.StreamWriter | None:
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection("127.0.0.1", port), 1)
+        except (TimeoutError, OSError):
+            return None
+        return writer
+
+    async def scenario() -> int:
+        writers = [w for w in await asyncio.gather(*(one() for _ in range(count))) if w]
+        await asyncio.sleep(hold)
+        for writer in writers:
+            writer.transport.abort()
+        return len(writers)
+
+    return asyncio.run(scenario())
+
+
+def served(port: int) -> str:
+    async def scenario() -> str:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/") as client:
+            await client.send("after the flood")
+            return str(await client.recv())
+
+    return asyncio.run(asyncio.wait_for(scenario(), 20))
+
+
+def flood_report(*options: str) -> tuple[str, float, float, str]:
+    """serve under RLIMIT_NOFILE 64, flooded with 300 connections for 2 s: its log,
+    its CPU seconds during the flood and in the second after, and an echo after."""
+    with serve("--handshake-timeout", "30", *options, max_fds=64) as (process, port):
+        before = cpu_seconds(process.pid)
+        flood(port, 300, hold=2.0)
+        during = cpu_seconds(process.pid) - before
+        time.sleep(0.5)  # the server notices the closed connections
+        quiet = cpu_seconds(process.pid)
+        time.sleep(1.0)
+        after = cpu_seconds(process.pid) - quiet
+        echoed = served(port)
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    return err, during, after, echoed
+
+
+def test_flood_at_the_connection_cap() -> None:
+    err, during, after, echoed = flood_report()  # the cap: 64 descriptors less 32
+    assert err.splitlines() == [
+        "wsnegotiate serve: 32 connections open (the cap): not accepting until one closes"
+    ]
+    assert during < 1.0 and after < 0.1, (during, after)
+    assert echoed == "after the flood"
+
+
+def test_flood_out_of_file_descriptors() -> None:
+    err, during, after, echoed = flood_report("--max-connections", "1000")  # past the fd limit
+    lines = err.splitlines()
+    assert 1 <= len(lines) <= 2, lines  # once per 10 s, not once per attempt
+    assert lines[0].startswith("wsnegotiate serve: cannot accept: Too many open files;")
+    assert during < 1.0 and after < 0.1, (during, after)
+    assert echoed == "after the flood"
