@@ -1,0 +1,424 @@
+"""ASGI apps on wsnegotiate: a WebSocket protocol for uvicorn (``pip install
+'wsnegotiate[uvicorn]'``; uvicorn and wsproto are imported only here).
+
+    uvicorn app:app --ws wsnegotiate.uvicorn:WebSocketProtocol
+    uvicorn.run(app, ws=wsnegotiate.uvicorn.WebSocketProtocol)
+    uvicorn.run(app, ws=wsnegotiate.uvicorn.protocol(Policy([13, 8], origins=[...])))
+
+uvicorn parses the HTTP request, writes its head out again and hands it over. The
+handshake is wsnegotiate's: a request the policy refuses (an unsupported or
+malformed version, a bad key, no Host, a POST, a hixie-76 handshake, an origin
+not allowed) gets wsnegotiate's answer and the app is never called. The app sees
+the others, with ``scope["extensions"]["wsnegotiate"]``: ``version`` (a
+``Version``), ``raw_version`` and ``family``. Then the ASGI WebSocket protocol
+(spec 2.4) runs over wsproto frames: ``websocket.accept`` (subprotocol, headers),
+``receive``/``send`` of text and bytes, ``close`` with code and reason,
+``disconnect``, and the denial response (``websocket.http.response.start`` and
+``.body``) for an app that refuses with its own HTTP answer.
+
+Settings: uvicorn's own where they exist (``--ws-max-size``: a message past it
+closes with 1009; ``--ws-ping-interval`` and ``--ws-ping-timeout``: keepalive,
+closing with 1011; ``--ws-per-message-deflate``: permessage-deflate, negotiated by
+wsnegotiate); the rest from the environment, read when the server builds its
+first connection: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``; default ``13``) and
+``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated; others get a 403
+before the app runs); or a policy of your own through ``protocol()``.
+
+Two limits of uvicorn's hook (0.54): an HTTP/1.0 request reaches this class
+rewritten as HTTP/1.1, so it cannot be told apart; and bytes that came in the
+same read as the request head (a hixie-76 key3, a frame sent without waiting for
+the 101) are never handed over.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable
+from typing import Any, cast
+from urllib.parse import unquote
+
+import wsproto.events as frames
+from uvicorn.config import Config
+from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
+from uvicorn.server import ServerState
+from wsproto.connection import Connection, ConnectionState
+
+from ._answers import TEXT_PLAIN
+from ._deflate import DeflateOptions
+from ._errors import LocalProtocolError
+from ._events import Accepted, Rejected, Request
+from ._policy import Policy
+from ._server import ServerNegotiator, State
+from .wsproto import connection, required_reply
+
+__all__ = ["WebSocketProtocol", "policy_from", "protocol"]
+
+Message = dict[str, Any]
+
+log = logging.getLogger("uvicorn.error")
+
+_CLOSE_TIMEOUT = 10.0  # seconds our Close waits for the client's (as uvicorn's own)
+_PER_CONFIG: dict[int, tuple[Config, Policy]] = {}
+
+
+def policy_from(config: Config) -> Policy:
+    """The policy of a uvicorn server: versions and origins from the environment,
+    permessage-deflate as ``--ws-per-message-deflate`` says. Read once per server."""
+    known = _PER_CONFIG.get(id(config))
+    if known is not None and known[0] is config:
+        return known[1]
+    versions = os.environ.get("WSNEGOTIATE_VERSIONS", "13")
+    origins = os.environ.get("WSNEGOTIATE_ORIGINS")
+    policy = Policy(
+        [int(v) for v in versions.split(",") if v.strip()],
+        origins=None if origins is None else [o.strip() for o in origins.split(",") if o.strip()],
+        deflate=DeflateOptions() if config.ws_per_message_deflate else None,
+    )
+    _PER_CONFIG[id(config)] = (config, policy)
+    return policy
+
+
+def protocol(policy: Policy) -> type[WebSocketProtocol]:
+    """A ``WebSocketProtocol`` class that uses ``policy`` (instead of the
+    environment's): ``uvicorn.run(app, ws=protocol(policy))``."""
+    return type("WebSocketProtocol", (WebSocketProtocol,), {"policy": policy})
+
+
+class WebSocketProtocol(asyncio.Protocol):
+    """uvicorn's WebSocket protocol contract, with wsnegotiate's handshake."""
+
+    #: Set by ``protocol()``; ``None``: ``policy_from(config)``.
+    policy: Policy | None = None
+
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+    ) -> None:
+        if not config.loaded:
+            config.load()
+        self.config = config
+        self.app = cast(Callable[..., Any], config.loaded_app)
+        self.loop = _loop or asyncio.get_event_loop()
+        self.app_state = app_state
+        self.connections = cast(set[Any], server_state.connections)
+        self.tasks = server_state.tasks
+        self.default_headers = server_state.default_headers
+        self.negotiator = ServerNegotiator(self.policy or policy_from(config))
+        self.transport: asyncio.Transport = cast(asyncio.Transport, None)
+        self.queue: asyncio.Queue[Message] = asyncio.Queue()
+        self.frames: Connection | None = None
+        self.early = bytearray()  # bytes that came while the app decided
+        self.response: tuple[int, list[tuple[bytes, bytes]], bytearray] | None = None
+        self.close_sent = False
+        self.disconnected = False
+        self.read_paused = False
+        self.writable = asyncio.Event()
+        self.writable.set()
+        self.message: list[str | bytes] = []
+        self.message_size = 0
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        self.ping_payload: bytes | None = None
+
+    # -- the asyncio protocol ------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = cast(asyncio.Transport, transport)
+        self.connections.add(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._cancel_timers()
+        self.connections.discard(self)
+        if not self.disconnected:
+            self.disconnected = True
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": 1006})
+        self.writable.set()  # a paused transport that is lost never resumes
+
+    def pause_writing(self) -> None:
+        self.writable.clear()
+
+    def resume_writing(self) -> None:
+        self.writable.set()
+
+    def data_received(self, data: bytes) -> None:
+        if self.frames is not None:
+            self._frames_received(data)
+        elif self.negotiator.state is State.AWAITING_REQUEST:
+            self.negotiator.receive_data(data)
+            event = self.negotiator.next_event()
+            if isinstance(event, Rejected):
+                self._refuse(event)
+            elif isinstance(event, Request):
+                self._start_app(event)
+        else:  # the app is deciding: hold the bytes for the frame layer
+            self.early += data
+            self._pause_reading()
+
+    def shutdown(self) -> None:
+        """uvicorn stops: open connections get Close 1012 (service restart)."""
+        self._cancel_timers()
+        if self.frames is not None and self.frames.state is ConnectionState.OPEN:
+            self._disconnect(1012, "")
+            self._write(self.frames.send(frames.CloseConnection(code=1012)))
+        elif self.negotiator.state is State.DECIDING:
+            self._refuse(self.negotiator.reject(503, "the server is shutting down"))
+        self.transport.close()
+
+    # -- the handshake -------------------------------------------------------------
+
+    def _refuse(self, rejected: Rejected) -> None:
+        self._write(rejected.response)
+        self._disconnect(1006, "")
+        self.transport.close()
+
+    def _start_app(self, request: Request) -> None:
+        self._pause_reading()  # until the app accepts: bytes after the request wait
+        path, _, query = request.target.partition("?")
+        root = self.config.root_path
+        scope = {
+            "type": "websocket",
+            "asgi": {"version": self.config.asgi_version, "spec_version": "2.4"},
+            "http_version": "1.1",
+            "scheme": "wss" if is_ssl(self.transport) else "ws",
+            "server": get_local_addr(self.transport),
+            "client": get_remote_addr(self.transport),
+            "root_path": root,
+            "path": root + unquote(path),
+            "raw_path": root.encode("ascii") + path.encode("latin-1"),
+            "query_string": query.encode("latin-1"),
+            "headers": [(name.lower(), value) for name, value in request.headers],
+            "subprotocols": list(request.subprotocols),
+            "state": self.app_state.copy(),
+            "extensions": {
+                "websocket.http.response": {},
+                "wsnegotiate": {
+                    "version": request.version,
+                    "raw_version": request.raw_version,
+                    "family": request.family,
+                },
+            },
+        }
+        self.queue.put_nowait({"type": "websocket.connect"})
+        task = self.loop.create_task(self._run_app(scope))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _run_app(self, scope: dict[str, Any]) -> None:
+        try:
+            await self.app(scope, self.receive, self.send)
+        except ClientDisconnected:
+            pass
+        except BaseException:
+            log.exception("Exception in ASGI application\n")
+            self._fail_handshake()
+        else:
+            if self.negotiator.state is State.DECIDING and self.response is None:
+                log.error("ASGI callable returned without completing handshake.")
+            self._fail_handshake()
+        if self.frames is not None and self.frames.state is ConnectionState.OPEN:
+            self._close(1000, "")  # the app is done: close the WebSocket properly
+        elif "close" not in self.timers:
+            self.transport.close()
+
+    def _fail_handshake(self) -> None:
+        if self.negotiator.state is State.DECIDING and not self.transport.is_closing():
+            self._refuse(self.negotiator.reject(500, "Internal Server Error"))
+
+    # -- ASGI ----------------------------------------------------------------------
+
+    async def receive(self) -> Message:
+        message = await self.queue.get()
+        if self.read_paused and self.queue.empty() and self.frames is not None:
+            self.read_paused = False
+            self.transport.resume_reading()
+        return message
+
+    async def send(self, message: Message) -> None:
+        await self.writable.wait()
+        if self.disconnected and self.frames is None and self.response is None:
+            raise ClientDisconnected()
+        kind = message["type"]
+        if self.negotiator.state is State.DECIDING and self.response is None:
+            if kind == "websocket.accept":
+                self._accept(message)
+            elif kind == "websocket.close":  # before accepting: a 403 (as uvicorn does)
+                self._refuse(self.negotiator.reject(403, "Forbidden"))
+            elif kind == "websocket.http.response.start":
+                headers = [(bytes(n), bytes(v)) for n, v in message.get("headers", [])]
+                self.response = (int(message["status"]), headers, bytearray())
+            else:
+                raise RuntimeError(f"unexpected ASGI message {kind!r} before the handshake")
+        elif self.response is not None:
+            if kind != "websocket.http.response.body":
+                raise RuntimeError(f"expected 'websocket.http.response.body', got {kind!r}")
+            self.response[2].extend(message.get("body", b""))
+            if not message.get("more_body", False):
+                self._deny()
+        elif self.frames is not None and not self.close_sent:
+            if self.disconnected:
+                raise ClientDisconnected()
+            if kind == "websocket.send":
+                payload = message.get("bytes")
+                outgoing: frames.Event = (
+                    frames.TextMessage(data=message.get("text") or "")
+                    if payload is None
+                    else frames.BytesMessage(data=payload)
+                )
+                self._write(self.frames.send(outgoing))
+            elif kind == "websocket.close":
+                code, reason = message.get("code", 1000), message.get("reason") or ""
+                self._close(code, reason)
+            else:
+                raise RuntimeError(f"unexpected ASGI message {kind!r}")
+        elif self.disconnected or self.close_sent:
+            raise ClientDisconnected()
+        else:
+            raise RuntimeError(f"unexpected ASGI message {kind!r}")
+
+    def _accept(self, message: Message) -> None:
+        headers = [*self.default_headers, *message.get("headers", [])]
+        extra = [(bytes(n).decode("latin-1"), bytes(v).decode("latin-1")) for n, v in headers]
+        accepted: Accepted = self.negotiator.accept(
+            message.get("subprotocol"),
+            extra_headers=extra,
+            deflate=self.config.ws_per_message_deflate,
+        )
+        self._write(accepted.response)
+        self.frames = connection(accepted)
+        log.info('%s - "WebSocket %s" [accepted]', _client(self), accepted.request.target)
+        self._keepalive()
+        early, self.early = bytes(self.early), bytearray()
+        if early:
+            self._frames_received(early)
+        if self.read_paused and not self.disconnected:
+            self.read_paused = False
+            self.transport.resume_reading()
+
+    def _deny(self) -> None:
+        """The app's own HTTP answer (the denial response extension)."""
+        assert self.response is not None
+        status, headers, body = self.response
+        content_type = TEXT_PLAIN
+        extra = []
+        for name, value in headers:
+            key = name.decode("latin-1").lower()
+            if key == "content-type":
+                content_type = value.decode("latin-1")
+            elif key != "content-length":  # ours is counted
+                extra.append((name.decode("latin-1"), value.decode("latin-1")))
+        try:
+            rejected = self.negotiator.reject(
+                status,
+                "denied by the application",
+                extra,
+                body=bytes(body),
+                content_type=content_type,
+            )
+        except LocalProtocolError as error:
+            self._refuse(self.negotiator.reject(500, "Internal Server Error"))
+            raise RuntimeError(f"the denial response cannot be sent: {error}") from error
+        self._refuse(rejected)
+
+    # -- frames ----------------------------------------------------------------------
+
+    def _frames_received(self, data: bytes) -> None:
+        assert self.frames is not None
+        if self.frames.state is ConnectionState.CLOSED:
+            return
+        self.frames.receive_data(data)
+        self._ping_answered()  # any bytes from the peer show it is there
+        for event in self.frames.events():
+            if isinstance(event, frames.Message):
+                self._message(event)
+            elif isinstance(event, frames.CloseConnection):
+                self._closed_by_peer(event)
+            elif (answer := required_reply(self.frames, event)) is not None:
+                self._write(self.frames.send(answer))
+
+    def _message(self, event: frames.Message[Any]) -> None:
+        self.message.append(event.data)
+        data = event.data
+        self.message_size += len(data.encode() if isinstance(data, str) else data)
+        if self.message_size > self.config.ws_max_size:
+            self._close(1009, f"message larger than {self.config.ws_max_size} bytes")
+            return
+        if event.message_finished:
+            key = "text" if isinstance(event, frames.TextMessage) else "bytes"
+            whole = "".join(self.message) if key == "text" else b"".join(self.message)  # type: ignore[arg-type]
+            self.message, self.message_size = [], 0
+            self.queue.put_nowait({"type": "websocket.receive", key: whole})
+            self._pause_reading()  # until the app has read it (flow control)
+
+    def _closed_by_peer(self, event: frames.CloseConnection) -> None:
+        assert self.frames is not None
+        answer = required_reply(self.frames, event)
+        if answer is not None:  # the peer's Close, or a frame wsproto could not parse
+            self._write(self.frames.send(answer))
+        self._disconnect(event.code, event.reason or "")
+        self.transport.close()
+
+    def _close(self, code: int, reason: str) -> None:
+        assert self.frames is not None
+        self.close_sent = True
+        self._disconnect(code, reason)
+        self._write(self.frames.send(frames.CloseConnection(code=code, reason=reason)))
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()  # to read the client's Close
+        self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.close)
+
+    # -- keepalive -------------------------------------------------------------------
+
+    def _keepalive(self) -> None:
+        interval = self.config.ws_ping_interval
+        if interval:
+            self.timers["ping"] = self.loop.call_later(interval, self._ping)
+
+    def _ping(self) -> None:
+        if self.frames is None or self.frames.state is not ConnectionState.OPEN:
+            return
+        self.ping_payload = os.urandom(4)
+        self._write(self.frames.send(frames.Ping(payload=self.ping_payload)))
+        if self.config.ws_ping_timeout:
+            self.timers["pong"] = self.loop.call_later(self.config.ws_ping_timeout, self._silent)
+        self._keepalive()
+
+    def _ping_answered(self) -> None:
+        self.ping_payload = None
+        pong = self.timers.pop("pong", None)
+        if pong is not None:
+            pong.cancel()
+
+    def _silent(self) -> None:
+        if self.frames is not None and self.frames.state is ConnectionState.OPEN:
+            self._close(1011, "keepalive ping timeout")
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _write(self, data: bytes) -> None:
+        if not self.transport.is_closing():
+            self.transport.write(data)
+
+    def _disconnect(self, code: int, reason: str) -> None:
+        if not self.disconnected:
+            self.disconnected = True
+            self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+
+    def _pause_reading(self) -> None:
+        if not self.read_paused and not self.transport.is_closing():
+            self.read_paused = True
+            self.transport.pause_reading()
+
+    def _cancel_timers(self) -> None:
+        for timer in self.timers.values():
+            timer.cancel()
+        self.timers.clear()
+
+
+def _client(protocol: WebSocketProtocol) -> str:
+    client = get_remote_addr(protocol.transport)
+    return f"{client[0]}:{client[1]}" if client else "-"

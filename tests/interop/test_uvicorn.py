@@ -1,0 +1,292 @@
+"""ASGI apps on wsnegotiate: Starlette and FastAPI apps under a real uvicorn process
+on 127.0.0.1, started with `--ws wsnegotiate.uvicorn:WebSocketProtocol`, against
+real clients (websockets, Node ws, Chromium, our own client), and refusals read
+off the socket, which the app never sees."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+import websockets
+from factory import KEY, raw_request, rfc6455
+from peers import echo_once, handshake, run_node
+from test_browser import in_chromium
+
+import wsnegotiate as ws
+from wsnegotiate._samples import SAMPLES
+
+T = TypeVar("T")
+EXAMPLES = Path(__file__).parent.parent.parent / "examples"
+
+
+@contextmanager
+def uvicorn(app: str, *options: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``uvicorn APP --ws wsnegotiate.uvicorn:WebSocketProtocol`` on a free port."""
+    process = subprocess.Popen(
+        [
+            sys.executable, "-m", "uvicorn", app, "--app-dir", str(EXAMPLES),
+            "--host", "127.0.0.1", "--port", "0",
+            "--ws", "wsnegotiate.uvicorn:WebSocketProtocol", *options,
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    try:
+        log, found = b"", None
+        with selectors.DefaultSelector() as selector:  # unbuffered: no line waits unseen
+            selector.register(process.stderr, selectors.EVENT_READ)
+            while found is None and selector.select(30):
+                chunk = os.read(process.stderr.fileno(), 4096)
+                assert chunk, f"uvicorn exited before it listened: {log!r}"
+                log += chunk
+                found = re.search(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)", log)
+        assert found is not None, f"uvicorn printed no address: {log!r}"
+        port = int(found[1])
+        yield process, port
+    finally:
+        if process.poll() is None:
+            # SIGINT, which uvicorn re-raises after its graceful shutdown: Python turns
+            # it into KeyboardInterrupt, so the process exits through its atexit hooks
+            # (coverage's among them), where a re-raised SIGTERM would kill it outright.
+            process.send_signal(signal.SIGINT)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server fails the test
+            process.kill()
+            process.wait()
+        process.stderr.close()
+
+
+@pytest.fixture(scope="module")
+def starlette() -> Iterator[int]:
+    with uvicorn("starlette_app:app") as (_, port):
+        yield port
+
+
+def accepted_requests(port: int) -> int:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/calls", timeout=10) as answer:
+        return int(json.load(answer)["accepted_requests"])
+
+
+def run(coroutine: Coroutine[Any, Any, T]) -> T:
+    return asyncio.run(asyncio.wait_for(coroutine, 30))
+
+
+def test_text_binary_subprotocol_version_and_compression(starlette: int) -> None:
+    async def scenario() -> list[object]:
+        url = f"ws://127.0.0.1:{starlette}/echo"
+        async with websockets.connect(url, subprotocols=["chat"]) as client:  # type: ignore[list-item]
+            await client.send("hello uvicorn")
+            await client.send(b"\x01\x02\x03")
+            await client.send("version?")
+            got = [await client.recv(), await client.recv(), await client.recv()]
+            assert client.response is not None
+            return [*got, client.subprotocol, client.response.headers["Sec-WebSocket-Extensions"]]
+
+    assert run(scenario()) == [
+        "hello uvicorn",
+        b"\x01\x02\x03",
+        "Version13",
+        "chat",
+        "permessage-deflate; client_max_window_bits=12",
+    ]
+
+
+def test_the_app_closes_with_a_code_and_reason(starlette: int) -> None:
+    async def scenario() -> tuple[int | None, str | None]:
+        async with websockets.connect(f"ws://127.0.0.1:{starlette}/echo") as client:
+            await client.send("bye")
+            with pytest.raises(websockets.ConnectionClosed):
+                await client.recv()
+            return client.close_code, client.close_reason
+
+    assert run(scenario()) == (4000, "bye yourself")
+
+
+def test_the_client_closes_and_the_server_goes_on(starlette: int) -> None:
+    async def scenario() -> tuple[int | None, str]:
+        async with websockets.connect(f"ws://127.0.0.1:{starlette}/echo") as client:
+            await client.close(1001, "leaving")
+            code = client.close_code
+        async with websockets.connect(f"ws://127.0.0.1:{starlette}/echo") as client:
+            await client.send("again")
+            return code, str(await client.recv())
+
+    assert run(scenario()) == (1001, "again")
+
+
+def raw_exchange(port: int, data: bytes, *, head_only: bool = False) -> bytes:
+    """Send ``data``; read until the server closes, or only the answer's head."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(data)
+        answer = b""
+        while not (head_only and b"\r\n\r\n" in answer) and (chunk := sock.recv(65536)):
+            answer += chunk
+    return answer
+
+
+def test_a_denial_response_of_the_apps_own(starlette: int) -> None:
+    answer = raw_exchange(starlette, raw_request(rfc6455(), target="/private"))
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 401 Unauthorized\r\n")
+    assert b"\r\nConnection: close\r\n" in head
+    assert b"\r\nContent-Type: text/plain; charset=utf-8\r\n" in head
+    assert body == b"members only"
+
+
+def test_an_app_that_raises_before_accepting_gets_the_client_a_500(starlette: int) -> None:
+    answer = raw_exchange(starlette, raw_request(rfc6455(), target="/broken"))
+    assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n")
+    assert answer.endswith(b"\r\n\r\nInternal Server Error\n")
+
+    async def still_serving() -> str:
+        async with websockets.connect(f"ws://127.0.0.1:{starlette}/echo") as client:
+            await client.send("still here")
+            return str(await client.recv())
+
+    assert run(still_serving()) == "still here"
+
+
+REFUSALS = {
+    "version 8": raw_request(rfc6455("8")),
+    "version 7": raw_request(rfc6455("7")),
+    "version 0": raw_request(rfc6455("0")),
+    "version 14": raw_request(rfc6455("14")),
+    "013": raw_request(rfc6455("013")),
+    "bad key": raw_request(rfc6455(key="c2hvcnQ=")),
+    "POST": raw_request(rfc6455(), method="POST"),
+    "hixie-76": next(s.data for s in SAMPLES if s.name == "hixie-76"),
+}
+
+
+@pytest.mark.parametrize("name", REFUSALS)
+def test_refusals_are_wsnegotiates_and_never_reach_the_app(starlette: int, name: str) -> None:
+    before = accepted_requests(starlette)
+    data = (
+        REFUSALS[name].replace(b"GET /chat ", b"GET /echo ").replace(b"POST /chat", b"POST /echo")
+    )
+    expected = ws.negotiate(data.split(b"\r\n\r\n")[0] + b"\r\n\r\n")
+    assert isinstance(expected, ws.Rejected)
+    assert raw_exchange(starlette, data) == expected.response  # the exact answer
+    assert accepted_requests(starlette) == before
+
+
+def test_our_client_asks_for_8_then_retries_13(starlette: int) -> None:
+    async def scenario() -> tuple[ws.Refused, ws.Connected, str]:
+        client = ws.ClientNegotiator(f"127.0.0.1:{starlette}", "/echo", 8, fallback=[13])
+        refused, _, writer = await handshake(client, starlette)
+        writer.close()
+        assert isinstance(refused, ws.Refused)
+        retry = client.retry()
+        connected, reader, writer = await handshake(retry, starlette)
+        assert isinstance(connected, ws.Connected)
+        return refused, connected, await echo_once(connected, reader, writer, "after a retry")
+
+    refused, connected, echoed = run(scenario())
+    assert (refused.status, refused.advertised) == (426, (13,))
+    assert (connected.version, echoed) == (ws.Version.Version13, "after a retry")
+
+
+def test_node_ws_client(starlette: int) -> None:
+    result = run_node("node_ws_client.js", f"ws://127.0.0.1:{starlette}/echo")
+    assert (result["received"], result["code"]) == (["hello node", [1, 2, 3]], 1000)
+
+
+PAGE = """<!doctype html>
+<script>
+function exchange(url) {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, ["chat"]);
+    socket.binaryType = "arraybuffer";
+    const received = [];
+    socket.onopen = () => { socket.send("hello chromium"); socket.send(new Uint8Array([1, 2, 3]).buffer); };
+    socket.onmessage = (event) => {
+      received.push(typeof event.data === "string" ? event.data : Array.from(new Uint8Array(event.data)));
+      if (received.length === 2) socket.close(1000, "done");
+    };
+    socket.onclose = (event) => resolve({received, code: event.code, protocol: socket.protocol,
+                                          extensions: socket.extensions});
+    socket.onerror = () => reject(new Error("WebSocket error"));
+  });
+}
+</script>
+"""
+
+
+def test_chromium(starlette: int, tmp_path: Path) -> None:
+    result = in_chromium(PAGE, tmp_path, f"ws://127.0.0.1:{starlette}/echo")
+    assert result == {
+        "received": ["hello chromium", [1, 2, 3]],
+        "code": 1000,
+        "protocol": "chat",
+        "extensions": "permessage-deflate; client_max_window_bits=12",
+    }
+
+
+def test_fastapi_app() -> None:
+    async def scenario(port: int) -> str:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as client:
+            await client.send("hello fastapi")
+            return str(await client.recv())
+
+    with uvicorn("fastapi_app:app") as (_, port):
+        assert run(scenario(port)) == "hello fastapi"
+
+
+def test_shutdown_closes_open_connections_with_1012() -> None:
+    async def scenario(process: subprocess.Popen[bytes], port: int) -> int | None:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/echo") as client:
+            await client.send("hello")
+            await client.recv()
+            process.send_signal(signal.SIGINT)  # a graceful stop, as SIGTERM
+            with pytest.raises(websockets.ConnectionClosed):
+                await client.recv()
+            return client.close_code
+
+    with uvicorn("starlette_app:app") as (process, port):
+        assert run(scenario(process, port)) == 1012
+
+
+def test_uvicorns_settings_reach_the_policy() -> None:
+    async def too_large(port: int) -> tuple[int | None, str | None]:
+        async with websockets.connect(f"ws://127.0.0.1:{port}/echo", compression=None) as client:
+            await client.send("x" * 2000)
+            with pytest.raises(websockets.ConnectionClosedError):
+                await client.recv()
+            assert client.response is not None
+            assert "Sec-WebSocket-Extensions" not in client.response.headers
+            return client.close_code, client.close_reason
+
+    options = ("--ws-max-size", "1000", "--ws-per-message-deflate", "false")
+    with uvicorn("starlette_app:app", *options) as (_, port):
+        assert run(too_large(port)) == (1009, "message larger than 1000 bytes")
+
+
+def test_versions_and_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WSNEGOTIATE_VERSIONS", "13,8")
+    monkeypatch.setenv("WSNEGOTIATE_ORIGINS", "https://app.example")
+    with uvicorn("starlette_app:app") as (_, port):
+        eight = raw_request(rfc6455("8", extra=[("Sec-WebSocket-Origin", "https://app.example")]))
+        stranger = raw_request(rfc6455(extra=[("Origin", "https://evil.example")]))
+        assert raw_exchange(port, eight.replace(b"/chat", b"/echo"), head_only=True).startswith(
+            b"HTTP/1.1 101 Switching Protocols\r\n"
+        )
+        refused = raw_exchange(port, stranger.replace(b"/chat", b"/echo"))
+    assert refused.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert refused.endswith(b"Origin: forbidden 'https://evil.example'\n")
+    assert KEY  # the requests carry the RFC 6455 sample key
