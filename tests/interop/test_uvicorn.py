@@ -22,11 +22,13 @@ from typing import Any, TypeVar
 
 import pytest
 import websockets
+import wsproto.events
 from factory import KEY, raw_request, rfc6455
 from peers import echo_once, handshake, run_node
 from test_browser import in_chromium
 
 import wsnegotiate as ws
+import wsnegotiate.wsproto
 from wsnegotiate._samples import SAMPLES
 
 T = TypeVar("T")
@@ -36,15 +38,21 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 @contextmanager
 def uvicorn(app: str, *options: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """``uvicorn APP --ws wsnegotiate.uvicorn:WebSocketProtocol`` on a free port."""
-    process = subprocess.Popen(
+    with uvicorn_process(
         [
-            sys.executable, "-m", "uvicorn", app, "--app-dir", str(EXAMPLES),
-            "--host", "127.0.0.1", "--port", "0",
+            "-m", "uvicorn", app, "--app-dir", str(EXAMPLES), "--host", "127.0.0.1", "--port", "0",
             "--ws", "wsnegotiate.uvicorn:WebSocketProtocol", *options,
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )  # fmt: skip
+        ]
+    ) as running:  # fmt: skip
+        yield running
+
+
+@contextmanager
+def uvicorn_process(arguments: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A Python process that runs uvicorn; yields it and the port it listens on."""
+    process = subprocess.Popen(
+        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     assert process.stderr is not None
     try:
         log, found = b"", None
@@ -290,3 +298,42 @@ def test_versions_and_origins_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert refused.startswith(b"HTTP/1.1 403 Forbidden\r\n")
     assert refused.endswith(b"Origin: forbidden 'https://evil.example'\n")
     assert KEY  # the requests carry the RFC 6455 sample key
+
+
+def test_a_quiet_client_is_pinged_then_closed_with_1011() -> None:
+    async def scenario(port: int) -> list[object]:
+        client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/echo")
+        connected, reader, writer = await handshake(client, port)
+        assert isinstance(connected, ws.Connected)
+        frames = wsnegotiate.wsproto.connection(connected)
+        seen: list[object] = []
+        while data := await asyncio.wait_for(reader.read(4096), 10):  # never answers a ping
+            frames.receive_data(data)
+            seen += frames.events()
+        writer.close()
+        return seen
+
+    options = ("--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.2")
+    with uvicorn("starlette_app:app", *options) as (_, port):
+        seen = run(scenario(port))
+    assert [type(event).__name__ for event in seen] == ["Ping", "CloseConnection"]
+    close = seen[1]
+    assert isinstance(close, wsproto.events.CloseConnection)
+    assert (close.code, close.reason) == (1011, "keepalive ping timeout")
+
+
+def test_a_policy_of_your_own_through_protocol() -> None:
+    script = (
+        "import uvicorn, wsnegotiate, wsnegotiate.uvicorn\n"
+        "policy = wsnegotiate.Policy([13, 8, 7], origins=['https://app.example'])\n"
+        f"uvicorn.run('starlette_app:app', app_dir={str(EXAMPLES)!r}, host='127.0.0.1', port=0,\n"
+        "            ws=wsnegotiate.uvicorn.protocol(policy))\n"
+    )
+    seven = raw_request(rfc6455("7", extra=[("Sec-WebSocket-Origin", "https://app.example")]))
+    six = raw_request(rfc6455("6", extra=[("Sec-WebSocket-Origin", "https://app.example")]))
+    with uvicorn_process(["-c", script]) as (_, port):
+        accepted = raw_exchange(port, seven.replace(b"/chat", b"/echo"), head_only=True)
+        refused = raw_exchange(port, six.replace(b"/chat", b"/echo"))
+    assert accepted.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert refused.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
+    assert b"\r\nSec-WebSocket-Version: 13, 8, 7\r\n" in refused
