@@ -68,6 +68,7 @@ _TRANSITIONS: dict[tuple[State, str, type[Event]], State] = {
     (State.DECIDING, "reject", Rejected): State.CLOSED,
 }
 _ALLOWED = frozenset((state, call) for state, call, _ in _TRANSITIONS)
+_AWAITING = State.AWAITING_REQUEST
 
 _HEAD_END = re.compile(rb"\n\r?\n")
 _NEED_DATA = NeedData()
@@ -126,6 +127,31 @@ class ServerNegotiator:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes from the peer; ``b""`` means the peer closed its side."""
+        if self._state is not _AWAITING or self._fatal is not None or self._eof or not data:
+            self._receive_other(data)
+            return
+        buffer = self._buffer
+        if buffer:
+            if isinstance(buffer, bytes):
+                buffer = self._buffer = bytearray(buffer)
+            fresh = len(buffer)
+            buffer += data
+        else:  # the usual single chunk is kept as it came, without a copy
+            buffer = self._buffer = data if isinstance(data, bytes) else bytes(data)
+            fresh = 0
+            if buffer[0] < 0x21:  # RFC 9112 §2.2: a request line starts with a method token
+                self._fail(_not_http(buffer[0]))
+                return
+        # The head ends with a line feed and the bytes before ``fresh`` were scanned, so
+        # new bytes without one cannot end it: then only the size limit is checked, with
+        # no call (this saves most of the cost of a request fed a few bytes at a time).
+        if self._head_end is None and (
+            buffer.find(b"\n", fresh) >= 0 or len(buffer) > self.policy.max_request_bytes
+        ):
+            self._scan()
+
+    def _receive_other(self, data: bytes | bytearray | memoryview) -> None:
+        """``receive_data()`` once refused or closed, out of turn, or at end of file."""
         if self._state is State.CLOSED or self._fatal is not None:
             return  # refused: the rest of the connection is never parsed
         if self._state is not State.AWAITING_REQUEST:
@@ -135,23 +161,10 @@ class ServerNegotiator:
             )
         if self._eof:
             raise LocalProtocolError("receive_data() after end of file")
-        if not data:
-            self._eof = True
-            return
-        if self._buffer:
-            if isinstance(self._buffer, bytes):
-                self._buffer = bytearray(self._buffer)
-            self._buffer += data
-        else:  # the usual single chunk is kept as it came, without a copy
-            self._buffer = data if isinstance(data, bytes) else bytes(data)
-        if self._head_end is None:
-            self._scan()
+        self._eof = True  # b"": the peer closed its side
 
     def _scan(self) -> None:
         buffer, limit = self._buffer, self.policy.max_request_bytes
-        if buffer[0] < 0x21:  # RFC 9112 §2.2: a request line starts with a method token
-            self._fail(_not_http(buffer[0]))
-            return
         match = _HEAD_END.search(buffer, self._searched)
         end = match.end() if match else len(buffer)
         if end > limit:
