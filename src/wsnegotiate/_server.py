@@ -183,22 +183,28 @@ class ServerNegotiator:
 
     def next_event(self) -> NeedData | Request | Rejected | ConnectionClosed:
         """The next event: ``NeedData`` until the request head is complete."""
+        if (
+            self._state is _AWAITING
+            and self._head_end is None
+            and self._fatal is None
+            and not self._eof
+        ):  # still waiting: the row (AWAITING_REQUEST, next_event, NeedData) keeps the
+            # state, so no table lookups and no new event per partial chunk
+            return _NEED_DATA
         self._check("next_event")
-        event: NeedData | Request | Rejected | ConnectionClosed
+        event: Request | Rejected | ConnectionClosed
         if self._fatal is not None:
             event = self._fatal
         elif self._head_end is not None:
             event = self._parse(self._head_end)
-        elif self._eof and not self._buffer:
+        elif not self._buffer:  # end of file before any byte
             event = ConnectionClosed()
-        elif self._eof:
+        else:  # end of file inside the head
             reason = (
                 f"request head: incomplete (the connection closed after {len(self._buffer)} bytes)"
             )
             event = rejected(failure(400, reason, None, Fault.INCOMPLETE))
             self._buffer = b""
-        else:
-            event = _NEED_DATA
         self._move("next_event", event)
         return event
 
