@@ -209,7 +209,11 @@ class ServerNegotiator:
         return event
 
     def _parse(self, end: int) -> Request | Rejected:
-        head, self._trailing = bytes(self._buffer[:end]), bytes(self._buffer[end:])
+        buffer = self._buffer
+        if end == len(buffer) and isinstance(buffer, bytes):  # one chunk, nothing after
+            head, self._trailing = buffer, b""  # the head as it came: two copies saved
+        else:
+            head, self._trailing = bytes(buffer[:end]), bytes(buffer[end:])
         self._buffer = b""
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=max(end, 16384))
         http.receive_data(head)
