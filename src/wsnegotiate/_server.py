@@ -90,8 +90,8 @@ class ServerNegotiator:
     """One connection's server handshake. Not thread-safe; one per connection."""
 
     __slots__ = (
-        "_buffer", "_eof", "_fatal", "_head_end", "_request", "_searched", "_state",
-        "_trailing", "policy",
+        "_buffer", "_eof", "_fatal", "_head_end", "_receiving", "_request", "_searched",
+        "_state", "_trailing", "policy",
     )  # fmt: skip
 
     def __init__(self, policy: Policy | None = None) -> None:
@@ -104,6 +104,9 @@ class ServerNegotiator:
         self._fatal: Rejected | None = None
         self._request: Request | None = None
         self._trailing = b""
+        # AWAITING_REQUEST, not refused, not at end of file: one flag that the per-chunk
+        # fast paths test instead of three fields (kept by _move, _fail and end of file).
+        self._receiving = True
 
     @property
     def state(self) -> State:
@@ -122,12 +125,13 @@ class ServerNegotiator:
 
     def _move(self, call: str, event: Event) -> None:
         self._state = _TRANSITIONS[self._state, call, type(event)]
+        self._receiving = self._state is _AWAITING and self._receiving
 
     # -- bytes in ---------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes from the peer; ``b""`` means the peer closed its side."""
-        if self._state is not _AWAITING or self._fatal is not None or self._eof or not data:
+        if not (self._receiving and data):
             self._receive_other(data)
             return
         buffer = self._buffer
@@ -162,6 +166,7 @@ class ServerNegotiator:
         if self._eof:
             raise LocalProtocolError("receive_data() after end of file")
         self._eof = True  # b"": the peer closed its side
+        self._receiving = False
 
     def _scan(self) -> None:
         buffer, limit = self._buffer, self.policy.max_request_bytes
@@ -177,19 +182,16 @@ class ServerNegotiator:
 
     def _fail(self, error: RemoteProtocolError) -> None:
         self._fatal = rejected(error)
+        self._receiving = False
         self._buffer = b""  # store nothing after a fatal error
 
     # -- events out -------------------------------------------------------------
 
     def next_event(self) -> NeedData | Request | Rejected | ConnectionClosed:
         """The next event: ``NeedData`` until the request head is complete."""
-        if (
-            self._state is _AWAITING
-            and self._head_end is None
-            and self._fatal is None
-            and not self._eof
-        ):  # still waiting: the row (AWAITING_REQUEST, next_event, NeedData) keeps the
-            # state, so no table lookups and no new event per partial chunk
+        if self._receiving and self._head_end is None:
+            # Still waiting: the row (AWAITING_REQUEST, next_event, NeedData) keeps the
+            # state, so no table lookups and no new event per partial chunk.
             return _NEED_DATA
         self._check("next_event")
         event: Request | Rejected | ConnectionClosed
