@@ -77,6 +77,7 @@ _TRANSITIONS: dict[tuple[State, str, type[Event]], State] = {
 }
 _ALLOWED = frozenset((state, call) for state, call, _ in _TRANSITIONS)
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
+_AWAITING = State.AWAITING_REQUEST
 
 _HEAD_END = re.compile(rb"\n\r?\n")
 _NEED_DATA = NeedData()
@@ -98,8 +99,8 @@ class ServerNegotiator:
     """One connection's server handshake. Not thread-safe; one per connection."""
 
     __slots__ = (
-        "_buffer", "_eof", "_fatal", "_head_end", "_request", "_searched", "_state",
-        "_trailing", "policy",
+        "_buffer", "_eof", "_fatal", "_head_end", "_receiving", "_request", "_searched",
+        "_state", "_trailing", "policy",
     )  # fmt: skip
 
     def __init__(self, policy: Policy | None = None) -> None:
@@ -112,6 +113,9 @@ class ServerNegotiator:
         self._fatal: Rejected | None = None
         self._request: Request | None = None
         self._trailing = b""
+        # AWAITING_REQUEST, not refused, not at end of file: one flag that the per-chunk
+        # fast paths test instead of three fields (kept by _move, _fail and end of file).
+        self._receiving = True
 
     @property
     def state(self) -> State:
@@ -130,11 +134,37 @@ class ServerNegotiator:
 
     def _move(self, call: str, event: Event) -> None:
         self._state = _TRANSITIONS[self._state, call, type(event)]
+        self._receiving = self._state is _AWAITING and self._receiving
 
     # -- bytes in ---------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed bytes from the peer; ``b""`` means the peer closed its side."""
+        if not (self._receiving and data):
+            self._receive_other(data)
+            return
+        buffer = self._buffer
+        if buffer:
+            if isinstance(buffer, bytes):
+                buffer = self._buffer = bytearray(buffer)
+            fresh = len(buffer)
+            buffer += data
+        else:  # the usual single chunk is kept as it came, without a copy
+            buffer = self._buffer = data if isinstance(data, bytes) else bytes(data)
+            fresh = 0
+            if buffer[0] < 0x21:  # RFC 9112 §2.2: a request line starts with a method token
+                self._fail(_not_http(buffer[0]))
+                return
+        # The head ends with a line feed and the bytes before ``fresh`` were scanned, so
+        # new bytes without one cannot end it: then only the size limit is checked, with
+        # no call (this saves most of the cost of a request fed a few bytes at a time).
+        if self._head_end is None and (
+            buffer.find(b"\n", fresh) >= 0 or len(buffer) > self.policy.max_request_bytes
+        ):
+            self._scan()
+
+    def _receive_other(self, data: bytes | bytearray | memoryview) -> None:
+        """``receive_data()`` once refused or closed, out of turn, or at end of file."""
         if self._state is State.CLOSED or self._fatal is not None:
             return  # refused: the rest of the connection is never parsed
         if self._state is not State.AWAITING_REQUEST:
@@ -144,23 +174,11 @@ class ServerNegotiator:
             )
         if self._eof:
             raise LocalProtocolError("receive_data() after end of file")
-        if not data:
-            self._eof = True
-            return
-        if self._buffer:
-            if isinstance(self._buffer, bytes):
-                self._buffer = bytearray(self._buffer)
-            self._buffer += data
-        else:  # the usual single chunk is kept as it came, without a copy
-            self._buffer = data if isinstance(data, bytes) else bytes(data)
-        if self._head_end is None:
-            self._scan()
+        self._eof = True  # b"": the peer closed its side
+        self._receiving = False
 
     def _scan(self) -> None:
         buffer, limit = self._buffer, self.policy.max_request_bytes
-        if buffer[0] < 0x21:  # RFC 9112 §2.2: a request line starts with a method token
-            self._fail(_not_http(buffer[0]))
-            return
         match = _HEAD_END.search(buffer, self._searched)
         end = match.end() if match else len(buffer)
         if end > limit:
@@ -173,33 +191,40 @@ class ServerNegotiator:
 
     def _fail(self, error: RemoteProtocolError) -> None:
         self._fatal = rejected(error)
+        self._receiving = False
         self._buffer = b""  # store nothing after a fatal error
 
     # -- events out -------------------------------------------------------------
 
     def next_event(self) -> NeedData | Request | Rejected | ConnectionClosed:
         """The next event: ``NeedData`` until the request head is complete."""
+        if self._receiving and self._head_end is None:
+            # Still waiting: the row (AWAITING_REQUEST, next_event, NeedData) keeps the
+            # state, so no table lookups and no new event per partial chunk.
+            return _NEED_DATA
         self._check("next_event")
-        event: NeedData | Request | Rejected | ConnectionClosed
+        event: Request | Rejected | ConnectionClosed
         if self._fatal is not None:
             event = self._fatal
         elif self._head_end is not None:
             event = self._parse(self._head_end)
-        elif self._eof and not self._buffer:
+        elif not self._buffer:  # end of file before any byte
             event = ConnectionClosed()
-        elif self._eof:
+        else:  # end of file inside the head
             reason = (
                 f"request head: incomplete (the connection closed after {len(self._buffer)} bytes)"
             )
             event = rejected(failure(400, reason, None, Fault.INCOMPLETE))
             self._buffer = b""
-        else:
-            event = _NEED_DATA
         self._move("next_event", event)
         return event
 
     def _parse(self, end: int) -> Request | Rejected:
-        head, self._trailing = bytes(self._buffer[:end]), bytes(self._buffer[end:])
+        buffer = self._buffer
+        if end == len(buffer) and isinstance(buffer, bytes):  # one chunk, nothing after
+            head, self._trailing = buffer, b""  # the head as it came: two copies saved
+        else:
+            head, self._trailing = bytes(buffer[:end]), bytes(buffer[end:])
         self._buffer = b""
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=max(end, 16384))
         http.receive_data(head)

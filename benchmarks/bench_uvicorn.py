@@ -1,0 +1,119 @@
+"""The same Starlette app under uvicorn with each WebSocket class, side by side:
+handshakes per second (fresh connections, 20 at a time) and echo round trips per
+second (one connection, one message at a time), over 127.0.0.1, in one run. Each
+server is its own process; the load comes from this one. Prints medians of the
+rounds and ratios to ``--ws wsproto``.
+
+    python benchmarks/bench_uvicorn.py [--rounds 3] [--handshakes 1000] [--echoes 2000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import re
+import selectors
+import signal
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+EXAMPLES = Path(__file__).parent.parent / "examples"
+CLASSES = {
+    "wsproto": "wsproto",
+    "websockets": "websockets",
+    "wsnegotiate": "wsnegotiate.uvicorn:WebSocketProtocol",
+}
+REQUEST = (
+    b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+HELLO = b"\x81\x85\x00\x00\x00\x00hello"  # a masked text frame (an all-zero mask)
+ECHO = b"\x81\x05hello"
+
+
+def start_quiet(ws: str) -> tuple[subprocess.Popen[bytes], int]:
+    """uvicorn prints its address only at info level: start it so, then quiet."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "starlette_app:app", "--app-dir", str(EXAMPLES),
+         "--host", "127.0.0.1", "--port", "0", "--ws", ws, "--no-access-log",
+         "--ws-per-message-deflate", "false"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )  # fmt: skip
+    assert process.stderr is not None
+    log = b""
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stderr, selectors.EVENT_READ)
+        while selector.select(30):
+            log += os.read(process.stderr.fileno(), 4096)
+            if found := re.search(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)", log):
+                return process, int(found[1])
+    process.kill()
+    raise RuntimeError(f"uvicorn did not start: {log!r}")
+
+
+async def one_handshake(port: int) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(REQUEST)
+    head = await reader.readuntil(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    writer.transport.abort()
+
+
+async def handshakes(port: int, count: int, concurrency: int = 20) -> float:
+    limit = asyncio.Semaphore(concurrency)
+
+    async def bounded() -> None:
+        async with limit:
+            await one_handshake(port)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(bounded() for _ in range(count)))
+    return count / (time.perf_counter() - started)
+
+
+async def echoes(port: int, count: int) -> float:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(REQUEST)
+    await reader.readuntil(b"\r\n\r\n")
+    started = time.perf_counter()
+    for _ in range(count):
+        writer.write(HELLO)
+        assert await reader.readexactly(len(ECHO)) == ECHO
+    rate = count / (time.perf_counter() - started)
+    writer.write(b"\x88\x82\x00\x00\x00\x00\x03\xe8")  # Close 1000
+    writer.close()
+    return rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--handshakes", type=int, default=1000)
+    parser.add_argument("--echoes", type=int, default=2000)
+    args = parser.parse_args()
+    results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in CLASSES}
+    for _ in range(args.rounds):  # interleaved: every class in every round
+        for name, ws in CLASSES.items():
+            process, port = start_quiet(ws)
+            try:
+                asyncio.run(handshakes(port, 50))  # warm up
+                results[name][0].append(asyncio.run(handshakes(port, args.handshakes)))
+                results[name][1].append(asyncio.run(echoes(port, args.echoes)))
+            finally:
+                process.send_signal(signal.SIGINT)
+                process.wait(10)
+    base_h, base_e = (statistics.median(v) for v in results["wsproto"])
+    print(f"uvicorn, Starlette echo app, {args.rounds} rounds, medians; ratios to --ws wsproto")
+    print(f"{'--ws':<14}{'handshakes/s':>14}{'ratio':>8}{'echoes/s':>12}{'ratio':>8}")
+    for name, (hands, echo) in results.items():
+        h, e = statistics.median(hands), statistics.median(echo)
+        print(f"{name:<14}{h:>14,.0f}{h / base_h:>8.2f}{e:>12,.0f}{e / base_e:>8.2f}")
+
+
+if __name__ == "__main__":
+    main()

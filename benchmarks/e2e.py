@@ -1,0 +1,199 @@
+"""End to end: server CPU time per handshake and time to the 101, for
+``wsnegotiate serve``, the Node ws server, a websockets asyncio server and an
+aiohttp server, all on 127.0.0.1, driven by one load generator in a separate
+process (many short connections, bounded in count and time).
+
+The server's own CPU time (utime + stime from /proc/PID/stat, read before and
+after a trial) is what is compared: a load generator that saturates first cannot
+hide it. Trials alternate between the servers, round by round; medians are printed
+with ratios to the Node ws server.
+
+    python -m benchmarks.e2e [--connections 2000] [--concurrency 50] [--rounds 3]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from wsnegotiate._samples import SAMPLES
+
+ROOT = Path(__file__).resolve().parent.parent
+NODE_MODULES = Path(
+    os.environ.get("WSNEGOTIATE_NODE_MODULES", ROOT / ".cache" / "node" / "node_modules")
+)
+CHROME = next(sample.data for sample in SAMPLES if sample.name == "chrome")
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+# -- the load generator (its own process) -----------------------------------------
+
+
+async def _one(port: int, latencies: list[float]) -> None:
+    start = time.perf_counter()
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        writer.write(CHROME)
+        head = await reader.readuntil(b"\r\n\r\n")
+        if not head.startswith(b"HTTP/1.1 101 "):
+            raise RuntimeError(f"not a 101: {head[:40]!r}")
+        latencies.append(time.perf_counter() - start)
+    finally:
+        writer.close()
+
+
+async def load(port: int, connections: int, concurrency: int, limit: float) -> dict[str, float]:
+    latencies: list[float] = []
+    remaining = iter(range(connections))
+
+    async def worker() -> None:
+        for _ in remaining:
+            await asyncio.wait_for(_one(port, latencies), 10)
+
+    started = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))), limit)
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    return {
+        "count": len(latencies),
+        "seconds": elapsed,
+        "p50": latencies[len(latencies) // 2],
+        "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
+    }
+
+
+# -- servers and trials -------------------------------------------------------------
+
+
+@dataclass
+class Server:
+    name: str
+    process: subprocess.Popen[str]
+    port: int
+
+    def cpu_seconds(self) -> float:
+        """utime + stime of the server process (fields 14 and 15 of /proc/PID/stat)."""
+        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
+        fields = stat.rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / TICK
+
+    def stop(self) -> None:
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        self.process.terminate()
+        try:
+            self.process.wait(5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+def start(name: str, command: list[str], env: dict[str, str] | None = None) -> Server:
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=ROOT, env=env
+    )
+    assert process.stdout is not None
+    line = process.stdout.readline()
+    if "listening" not in line:
+        process.kill()
+        raise RuntimeError(f"{name} did not start: {line!r}")
+    port = int(line.rstrip().rstrip("/").rsplit(":", 1)[-1].split()[-1])
+    return Server(name, process, port)
+
+
+def servers() -> list[Server]:
+    started = [
+        start("wsnegotiate serve", [sys.executable, "-m", "wsnegotiate", "serve", "--port", "0"])
+    ]
+    if shutil.which("node") and (NODE_MODULES / "ws").is_dir():
+        script = ROOT / "tests" / "interop" / "node_ws_server.js"
+        env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
+        started.append(start("Node ws", ["node", str(script)], env))
+    else:
+        print(f"Node ws skipped: no node or no {NODE_MODULES / 'ws'}", file=sys.stderr)
+    for library in ("websockets", "aiohttp"):
+        started.append(start(library, [sys.executable, "-m", "benchmarks.e2e_servers", library]))
+    return started
+
+
+def trial(server: Server, connections: int, concurrency: int, limit: float) -> dict[str, float]:
+    before = server.cpu_seconds()
+    output = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.e2e",
+            "--load",
+            str(server.port),
+            "--connections",
+            str(connections),
+            "--concurrency",
+            str(concurrency),
+            "--limit",
+            str(limit),
+        ],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=limit + 30,
+    ).stdout
+    time.sleep(0.2)  # let the server finish closing the last connections
+    result: dict[str, float] = json.loads(output)
+    result["cpu"] = (server.cpu_seconds() - before) / result["count"]
+    return result
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--connections", type=int, default=2000)
+    parser.add_argument("--concurrency", type=int, default=50)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--limit", type=float, default=60.0, help="seconds per trial at most")
+    parser.add_argument("--load", type=int, metavar="PORT", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.load is not None:
+        coroutine = load(args.load, args.connections, args.concurrency, args.limit)
+        print(json.dumps(asyncio.run(coroutine)))
+        return
+    running = servers()
+    try:
+        for server in running:  # warm up: imports, caches, JIT
+            trial(server, 200, args.concurrency, args.limit)
+        results: dict[str, list[dict[str, float]]] = {server.name: [] for server in running}
+        for _ in range(args.rounds):
+            for server in running:
+                results[server.name].append(
+                    trial(server, args.connections, args.concurrency, args.limit)
+                )
+    finally:
+        for server in running:
+            server.stop()
+    medians = {
+        name: {key: statistics.median(t[key] for t in trials) for key in ("cpu", "p50", "p99")}
+        for name, trials in results.items()
+    }
+    base = medians.get("Node ws", medians["wsnegotiate serve"])["cpu"]
+    print(
+        f"{args.connections} connections at concurrency {args.concurrency}, "
+        f"{args.rounds} rounds, medians"
+    )
+    print(f"{'server':20}{'CPU µs/handshake':>18}{'x Node ws':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    for name, m in medians.items():
+        print(
+            f"{name:20}{m['cpu'] * 1e6:18.0f}{m['cpu'] / base:11.2f}"
+            f"{m['p50'] * 1e3:9.2f}{m['p99'] * 1e3:9.2f}"
+        )
+
+
+if __name__ == "__main__":
+    main()

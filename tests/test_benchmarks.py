@@ -1,0 +1,37 @@
+"""The benchmark suite runs: its quick mode writes the table and the chart with every
+case and every contender (the figures themselves are never asserted)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+CONTENDERS = ["bare h11", "floor", "wsnegotiate", "wsproto", "websockets"]
+
+
+def test_quick_suite_writes_table_and_chart(tmp_path: Path) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
+    table = (tmp_path / "handshake.md").read_text(encoding="utf-8").splitlines()
+    header = "| case | " + " | ".join(CONTENDERS) + " |"
+    assert table.count(header) == 2  # times, then memory
+    rows = {line.split(" | ")[0].removeprefix("| "): line for line in table if line[:2] == "| "}
+    for case in (
+        "RFC 6455 sample", "Chrome", "Firefox", "version 8 refused", "malformed",
+        "Chrome, 1-byte chunks", "Chrome, 7-byte chunks", "Chrome + 5 headers",
+        "Chrome + 20 headers", "Chrome + 50 headers", "Chrome + 100 headers",
+        "1 MiB garbage, 4 KiB chunks", "client: request, 101",
+        "peak, 1 MiB garbage in 4 KiB chunks", "idle connection, half a request",
+    ):  # fmt: skip
+        assert case in rows, case
+        assert rows[case].count(" | ") == len(CONTENDERS)
+    assert "(1.00x)" in rows["Chrome"].split(" | ")[1]  # ratios are to bare h11
+    assert rows["Chrome, 1-byte chunks"].split(" | ")[2] == "-"  # the floor reads whole heads
+    assert (tmp_path / "handshake.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
