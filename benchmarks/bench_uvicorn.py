@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
-import re
-import selectors
 import signal
+import socket
 import statistics
 import subprocess
 import sys
@@ -35,25 +33,27 @@ HELLO = b"\x81\x85\x00\x00\x00\x00hello"  # a masked text frame (an all-zero mas
 ECHO = b"\x81\x05hello"
 
 
-def start_quiet(ws: str) -> tuple[subprocess.Popen[bytes], int]:
-    """uvicorn prints its address only at info level: start it so, then quiet."""
+def start(ws: str) -> tuple[subprocess.Popen[bytes], int]:
+    """uvicorn on a free port, its logs off (a full log pipe would stall it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = int(probe.getsockname()[1])
     process = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", "starlette_app:app", "--app-dir", str(EXAMPLES),
-         "--host", "127.0.0.1", "--port", "0", "--ws", ws, "--no-access-log",
-         "--ws-per-message-deflate", "false"],
+         "--host", "127.0.0.1", "--port", str(port), "--ws", ws, "--log-level", "warning",
+         "--no-access-log", "--ws-per-message-deflate", "false"],
         stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
     )  # fmt: skip
-    assert process.stderr is not None
-    log = b""
-    with selectors.DefaultSelector() as selector:
-        selector.register(process.stderr, selectors.EVENT_READ)
-        while selector.select(30):
-            log += os.read(process.stderr.fileno(), 4096)
-            if found := re.search(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)", log):
-                return process, int(found[1])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return process, port
+        except OSError:
+            time.sleep(0.05)
     process.kill()
-    raise RuntimeError(f"uvicorn did not start: {log!r}")
+    raise RuntimeError(f"uvicorn --ws {ws} did not start")
 
 
 async def one_handshake(port: int) -> None:
@@ -99,7 +99,7 @@ def main() -> None:
     results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in CLASSES}
     for _ in range(args.rounds):  # interleaved: every class in every round
         for name, ws in CLASSES.items():
-            process, port = start_quiet(ws)
+            process, port = start(ws)
             try:
                 asyncio.run(handshakes(port, 50))  # warm up
                 results[name][0].append(asyncio.run(handshakes(port, args.handshakes)))

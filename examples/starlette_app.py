@@ -24,10 +24,11 @@ async def echo(websocket: WebSocket) -> None:
     accepted_requests += 1
     offered = websocket.scope["subprotocols"]
     await websocket.accept(subprotocol="chat" if "chat" in offered else None)
-    version = websocket.scope["extensions"]["wsnegotiate"]["version"]  # e.g. Version.Version13
+    negotiated = websocket.scope["extensions"].get("wsnegotiate")  # only with wsnegotiate's --ws
+    version = negotiated["version"] if negotiated else None  # e.g. Version.Version13
     while (message := await websocket.receive())["type"] == "websocket.receive":
         if message.get("text") == "version?":
-            await websocket.send_text(version.name)
+            await websocket.send_text(version.name if version else "unknown")
         elif message.get("text") == "bye":
             await websocket.close(4000, "bye yourself")
         elif message.get("text") is not None:
