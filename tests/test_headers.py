@@ -131,7 +131,7 @@ def test_the_extension_memo_is_bounded_in_bytes() -> None:
     import wsnegotiate as ws
     from wsnegotiate import _headers
 
-    policy = ws.Policy(max_request_bytes=40_000)
+    policy = ws.Policy(max_request_bytes=40_000, max_field_line_bytes=40_000, max_offers=2000)
     request = "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
     request += "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
     tracemalloc.start()

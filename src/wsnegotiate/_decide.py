@@ -14,7 +14,8 @@ that fails decides the answer:
    well formed but not accepted by the policy ...... 426 (or 400) + versions
 7. Sec-WebSocket-Key: one field line, base64 of 16 bytes (§4.2.1 item 5) else 400
 8. Origin (``Sec-WebSocket-Origin`` below version 13) against the policy  else 403
-9. Sec-WebSocket-Protocol and -Extensions by their grammars ............ else 400
+9. Sec-WebSocket-Protocol and -Extensions by their grammars, and at most
+   ``policy.max_offers`` offers in each ...................................... else 400
 """
 
 from __future__ import annotations
@@ -203,11 +204,16 @@ def _origin(fields: dict[bytes, list[bytes]], version: Version, policy: Policy) 
     return origin
 
 
+def _too_many_offers(field: str, count: int, limit: int) -> RemoteProtocolError:
+    reason = f"{field}: too many offers ({count}; the limit is {limit})"
+    return failure(400, reason, field, Fault.TOO_LARGE)
+
+
 def _offers(
-    fields: dict[bytes, list[bytes]],
+    fields: dict[bytes, list[bytes]], limit: int
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Extension, ...]]:
     """Step 9: the offered subprotocols and extensions, in order, as sent; and the
-    extensions parsed."""
+    extensions parsed. At most ``limit`` of each (the policy's ``max_offers``)."""
     subprotocols: tuple[str, ...] = ()
     if b"sec-websocket-protocol" in fields:
         combined = b", ".join(fields[b"sec-websocket-protocol"])
@@ -216,6 +222,8 @@ def _offers(
             shown = quote_for_reason(combined)
             reason = f"Sec-WebSocket-Protocol: invalid value {shown}; expected tokens"
             raise failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
+        if len(tokens) > limit:
+            raise _too_many_offers("Sec-WebSocket-Protocol", len(tokens), limit)
         subprotocols = tuple(t.decode("ascii") for t in tokens)
     if b"sec-websocket-extensions" not in fields:
         return subprotocols, (), ()
@@ -228,6 +236,8 @@ def _offers(
             f" at byte {parsed} (RFC 6455 §9.1)"
         )
         raise failure(400, reason, "Sec-WebSocket-Extensions", Fault.INVALID)
+    if len(parsed[0]) > limit:
+        raise _too_many_offers("Sec-WebSocket-Extensions", len(parsed[0]), limit)
     return subprotocols, *parsed
 
 
@@ -256,7 +266,7 @@ def decide(
         if not valid_key(key):
             raise _field_failure("Sec-WebSocket-Key", Fault.INVALID, [key])
         origin = _origin(fields, detection.version, policy)
-        subprotocols, extensions, extension_offers = _offers(fields)
+        subprotocols, extensions, extension_offers = _offers(fields, policy.max_offers)
     except RemoteProtocolError as error:
         return rejected(error, detection)
     return Request(

@@ -42,7 +42,7 @@ class Fault(enum.Enum):
     UNSUPPORTED = "unsupported"
     #: Well formed, but refused by policy (an origin).
     FORBIDDEN = "forbidden"
-    #: The request head exceeds the size limit.
+    #: The request exceeds one of the policy's limits (head size, field lines, offers).
     TOO_LARGE = "too large"
     #: The request method is not GET.
     NOT_ALLOWED = "not allowed"

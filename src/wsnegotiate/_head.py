@@ -1,4 +1,6 @@
-"""Why a request head that h11 refused is malformed, in our own words.
+"""What is wrong with a request head, in our own words: the policy's limits on
+its field lines, checked on the raw bytes before h11 parses them, and why a
+head that h11 refused is malformed.
 
 h11's messages carry the raw bytes of the line they refuse (``illegal header
 line: bytearray(b'Bad Header')``); a reason sent back to a peer must name the
@@ -22,7 +24,7 @@ import re
 
 from ._headers import quote_for_reason
 
-__all__ = ["describe_malformed"]
+__all__ = ["describe_malformed", "field_limit_fault"]
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
 _request_line_re = re.compile(_TOKEN + rb" [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]\Z")
@@ -41,6 +43,26 @@ _SEMANTIC = (
         "Transfer-Encoding: only chunked is implemented (RFC 9112 §6.1)",
     ),
 )
+
+
+def field_limit_fault(head: bytes, max_lines: int, max_line_bytes: int) -> str | None:
+    """The reason to send (431, RFC 6585 §5) when ``head`` has more than
+    ``max_lines`` field lines or one longer than ``max_line_bytes``, else ``None``.
+    Counting line feeds is one C call, and no line can be too long in a head
+    shorter than the limit, so a usual request costs one ``count`` here."""
+    fields = head.count(b"\n") - 2  # less the request line and the blank line
+    if fields > max_lines:
+        return f"request head: too many field lines ({fields}; the limit is {max_lines})"
+    if len(head) <= max_line_bytes:
+        return None
+    for number, line in enumerate(head.split(b"\n"), start=1):
+        if len(line.rstrip(b"\r")) > max_line_bytes:
+            what = "request line" if number == 1 else quote_for_reason(line.partition(b":")[0])
+            return (
+                f"line {number}: too long ({what}, more than {max_line_bytes} bytes; "
+                "the limit is per field line)"
+            )
+    return None
 
 
 def describe_malformed(head: bytes, h11_message: str) -> tuple[str, str | None]:

@@ -42,6 +42,10 @@ class Policy:
     - ``reject_status``: 426 (default, RFC 9110 §15.5.22) or 400 for an unsupported
       version; some clients (Qt's) read the list only from a 400 (RFC 6455 §4.4).
     - ``max_request_bytes``: the request head limit, however it is chunked (431).
+    - ``max_field_lines``: how many header field lines a request may have (431).
+    - ``max_field_line_bytes``: how long one header field line may be (431).
+    - ``max_offers``: how many subprotocols, and how many extensions, a request
+      may offer (400).
     - ``origins``: ``None`` accepts any origin; otherwise the exact serialized
       origins allowed (RFC 6454), and a request without an origin is refused (403).
     - ``subprotocols``: the server's subprotocols, most preferred first; the first
@@ -57,6 +61,9 @@ class Policy:
     versions: tuple[Version, ...] = (Version.Version13,)
     reject_status: int = 426
     max_request_bytes: int = 16 * 1024
+    max_field_lines: int = 100
+    max_field_line_bytes: int = 8 * 1024
+    max_offers: int = 32
     origins: frozenset[str] | None = None
     subprotocols: tuple[str, ...] = ()
     deflate: DeflateOptions | None = _DEFLATE
@@ -75,6 +82,9 @@ class Policy:
         *,
         reject_status: int = 426,
         max_request_bytes: int = 16 * 1024,
+        max_field_lines: int = 100,
+        max_field_line_bytes: int = 8 * 1024,
+        max_offers: int = 32,
         origins: Iterable[str] | None = None,
         subprotocols: Iterable[str] = (),
         deflate: DeflateOptions | None = _DEFLATE,
@@ -88,6 +98,12 @@ class Policy:
             raise LocalProtocolError(f"reject_status must be 426 or 400, not {reject_status}")
         if max_request_bytes < 64:
             raise LocalProtocolError("max_request_bytes below 64 cannot hold a handshake")
+        if max_field_lines < 4:  # Host, Upgrade, Connection, Sec-WebSocket-Key
+            raise LocalProtocolError("max_field_lines below 4 cannot hold a handshake")
+        if max_field_line_bytes < 64:
+            raise LocalProtocolError("max_field_line_bytes below 64 cannot hold a handshake")
+        if max_offers < 1:
+            raise LocalProtocolError("max_offers must be at least 1")
         protocols = tuple(subprotocols)
         for name in protocols:
             if not name.isascii() or parse_token_list(name.encode()) != [name.encode()]:
@@ -101,6 +117,9 @@ class Policy:
         setter(self, "versions", tuple(chosen))
         setter(self, "reject_status", reject_status)
         setter(self, "max_request_bytes", max_request_bytes)
+        setter(self, "max_field_lines", max_field_lines)
+        setter(self, "max_field_line_bytes", max_field_line_bytes)
+        setter(self, "max_offers", max_offers)
         setter(self, "origins", allowed)
         setter(self, "subprotocols", protocols)
         setter(self, "deflate", deflate)
@@ -160,6 +179,7 @@ def _acceptable(version: int) -> Version:
     return Version(version)
 
 
-#: Version 13 only, refusals with 426, a 16 KiB head, any origin, no subprotocol,
+#: Version 13 only, refusals with 426, a 16 KiB head of at most 100 field lines of
+#: at most 8 KiB each, 32 offers of each kind, any origin, no subprotocol,
 #: permessage-deflate with 12-bit windows.
 DEFAULT_POLICY = Policy()

@@ -41,7 +41,7 @@ from ._deflate import (
 from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
-from ._head import describe_malformed
+from ._head import describe_malformed, field_limit_fault
 from ._headers import Extension, check_field_name, check_field_value, parse_extensions
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
 
@@ -226,6 +226,11 @@ class ServerNegotiator:
         else:
             head, self._trailing = bytes(buffer[:end]), bytes(buffer[end:])
         self._buffer = b""
+        policy = self.policy
+        too_many = field_limit_fault(head, policy.max_field_lines, policy.max_field_line_bytes)
+        if too_many is not None:
+            self._trailing = b""
+            return rejected(failure(431, too_many, None, Fault.TOO_LARGE))
         http = h11.Connection(h11.SERVER, max_incomplete_event_size=max(end, 16384))
         http.receive_data(head)
         try:
@@ -242,7 +247,7 @@ class ServerNegotiator:
             parsed.target,
             parsed.http_version,
             parsed.headers.raw_items(),
-            self.policy,
+            policy,
         )
         if isinstance(result, Request):
             self._request = result
