@@ -3,6 +3,8 @@ past a limit gets the answer that names it, and nothing more is stored."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from factory import parse_response, raw_request, rfc6455
 
@@ -125,7 +127,7 @@ def test_offers_on_several_field_lines_count_together() -> None:
     ],
 )
 def test_limits_too_small_to_serve_are_refused_when_the_policy_is_built(
-    options: dict[str, int], message: str
+    options: dict[str, Any], message: str
 ) -> None:
     with pytest.raises(ws.LocalProtocolError, match=message):
         ws.Policy(**options)
