@@ -57,7 +57,7 @@ def test_one_field_line_past_the_limit_is_a_431(limit: int) -> None:
     event = refused(data + b"\x81\x80junk", ws.Policy(max_field_lines=limit))
     assert event.status == 431
     assert event.reason == f"request head: too many field lines ({limit + 1}; the limit is {limit})"
-    assert event.error.fault is ws.Fault.TOO_LARGE
+    assert event.error is not None and event.error.fault is ws.Fault.TOO_LARGE
 
 
 def test_many_tiny_field_lines_are_refused_before_h11_parses_them() -> None:
@@ -108,7 +108,7 @@ def test_offers_up_to_the_limit_pass_and_past_it_are_a_400(field: str, one: str)
     event = refused(request(5), ws.Policy(max_offers=4))
     assert event.status == 400
     assert event.reason == f"{field}: too many offers (5; the limit is 4)"
-    assert event.error.field == field
+    assert event.error is not None and event.error.field == field
     assert refused(request(33)).reason == f"{field}: too many offers (33; the limit is 32)"
 
 
