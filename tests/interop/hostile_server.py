@@ -1,0 +1,65 @@
+"""A server for test_hostile.py, run as its own process: ``serve``'s echo server, or
+uvicorn serving the Starlette example on wsnegotiate's protocol.
+
+    python hostile_server.py serve|uvicorn HANDSHAKE_TIMEOUT
+
+It prints ``listening PORT`` once bound, then ``tasks N`` (its asyncio tasks) on
+every SIGUSR1, so the test can check that nothing is left behind. SIGINT stops it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+
+
+async def serve(timeout: float) -> None:
+    from wsnegotiate import Policy
+    from wsnegotiate._serve import ServeOptions, echo_server
+
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
+    options = ServeOptions(handshake_timeout=timeout)
+    ready = lambda host, port: print(f"listening {port}", flush=True)  # noqa: E731
+    await echo_server("127.0.0.1", 0, Policy(), options, ready=ready, stop=stop)
+
+
+async def uvicorn() -> None:
+    import uvicorn
+
+    sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
+    from starlette_app import app
+
+    config = uvicorn.Config(
+        app,
+        host="127.0.0.1",
+        port=0,
+        ws="wsnegotiate.uvicorn:WebSocketProtocol",
+        log_level="warning",
+        lifespan="off",
+    )
+    server = uvicorn.Server(config)
+    running = asyncio.create_task(server.serve())
+    while not server.started:
+        if running.done():
+            await running  # it failed to start: say why
+        await asyncio.sleep(0.01)
+    port = server.servers[0].sockets[0].getsockname()[1]
+    print(f"listening {port}", flush=True)
+    await running
+
+
+async def main(kind: str, timeout: float) -> None:
+    def report() -> None:
+        print(f"tasks {len(asyncio.all_tasks())}", flush=True)
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
+    await (serve(timeout) if kind == "serve" else uvicorn())
+
+
+if __name__ == "__main__":
+    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT when it stops
+        asyncio.run(main(sys.argv[1], float(sys.argv[2])))

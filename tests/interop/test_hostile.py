@@ -1,0 +1,242 @@
+"""Hostile clients against `wsnegotiate serve` and against uvicorn on wsnegotiate's
+protocol, each a real process on 127.0.0.1: half requests that stall, clients
+that trickle, clients that leave mid-request, and a burst of handshakes. Every
+scenario is bounded in count and time, and afterwards the server's open file
+descriptors and asyncio tasks are back where they started.
+
+Figures (probe times, descriptor and task counts) are printed; run with ``-s``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import resource
+import selectors
+import signal
+import socket
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Coroutine, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import pytest
+from peers import handshake
+
+import wsnegotiate as ws
+
+T = TypeVar("T")
+SERVER = Path(__file__).with_name("hostile_server.py")
+DEADLINE = 3.0  # the server's handshake deadline, in seconds
+REQUEST = (  # a browser's request, to be sent in part
+    b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+HALF = REQUEST[: len(REQUEST) // 2]
+
+
+@dataclass
+class Server:
+    kind: str
+    process: subprocess.Popen[bytes]
+    port: int
+
+    def line(self, timeout: float = 10) -> str:
+        assert self.process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(self.process.stdout, selectors.EVENT_READ)
+            assert selector.select(timeout), "the server printed nothing"
+        return self.process.stdout.readline().decode()
+
+    def fds(self) -> int:
+        return len(os.listdir(f"/proc/{self.process.pid}/fd"))
+
+    def tasks(self) -> int:
+        self.process.send_signal(signal.SIGUSR1)
+        words = self.line().split()
+        assert words[0] == "tasks", words
+        return int(words[1])
+
+    def settled(self, fds: int, tasks: int, within: float = 10) -> tuple[int, int]:
+        """Wait until the server holds no more descriptors and tasks than given."""
+        end = time.monotonic() + within
+        while (now := (self.fds(), self.tasks())) > (fds, tasks) and time.monotonic() < end:
+            time.sleep(0.1)
+        return now
+
+
+@contextmanager
+def running(kind: str) -> Iterator[Server]:
+    process = subprocess.Popen(
+        [sys.executable, str(SERVER), kind, str(DEADLINE)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        server = Server(kind, process, 0)
+        words = server.line(30).split()
+        assert words[0] == "listening", words
+        server.port = int(words[1])
+        yield server
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server fails the test
+            process.kill()
+            process.wait()
+        assert process.stderr is not None and process.stdout is not None
+        errors = process.stderr.read().decode()
+        process.stderr.close()
+        process.stdout.close()
+        assert "Traceback" not in errors, errors
+
+
+@pytest.fixture(scope="module", autouse=True)
+def enough_descriptors() -> Iterator[None]:
+    """500 held connections need more than a default 1,024-descriptor soft limit
+    on both ends; the server process inherits the raised limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 4096 if hard == resource.RLIM_INFINITY else min(hard, 4096)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, wanted), hard))
+    yield
+    resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+
+
+@pytest.fixture(params=["serve", "uvicorn"])
+def server(request: pytest.FixtureRequest) -> Iterator[Server]:
+    with running(request.param) as started:
+        yield started
+
+
+def run(scenario: Coroutine[Any, Any, T]) -> T:
+    """A scenario on a fresh loop, bounded in time."""
+
+    async def bounded() -> T:
+        async with asyncio.timeout(60):
+            return await scenario
+
+    return asyncio.run(bounded())
+
+
+async def probe(port: int) -> float:
+    """One whole handshake; its duration in seconds."""
+    started = time.perf_counter()
+    event, _, writer = await handshake(ws.ClientNegotiator(f"127.0.0.1:{port}", "/echo"), port)
+    elapsed = time.perf_counter() - started
+    writer.close()
+    assert isinstance(event, ws.Connected), event
+    return elapsed
+
+
+async def connect(port: int, data: bytes) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    writer.write(data)
+    await writer.drain()
+    return reader, writer
+
+
+def test_500_stalled_half_requests_do_not_slow_a_probe(server: Server) -> None:
+    before = server.fds(), server.tasks()
+
+    async def scenario() -> tuple[list[float], int]:
+        stalled = [await connect(server.port, HALF) for _ in range(500)]
+        await asyncio.sleep(0.2)
+        held = server.fds()
+        times = []
+        for _ in range(10):  # a handshake every 0.2 s for 2 s, all 500 still held
+            times.append(await probe(server.port))
+            await asyncio.sleep(0.2)
+        for _, writer in stalled:
+            writer.close()
+        return times, held
+
+    times, held = run(scenario())
+    print(f"\n{server.kind}: probe max {max(times) * 1000:.1f} ms, "
+          f"fds {before[0]} -> {held} -> {server.settled(*before)}")  # fmt: skip
+    assert held >= before[0] + 500  # the stalled clients were really held
+    assert max(times) < 1.0
+    assert server.settled(*before) == before
+
+
+def test_100_tricklers_get_a_408_at_the_deadline() -> None:
+    """One byte every 300 ms: the handshake deadline is total, not idle, so each
+    trickler is answered 408 and closed about DEADLINE seconds after it came.
+    (uvicorn reads the request head itself and has no deadline for it: README.)"""
+
+    async def trickle(port: int) -> tuple[bytes, float]:
+        started = time.monotonic()
+        reader, writer = await connect(port, b"")
+        answer = b""
+        for byte in REQUEST:
+            writer.write(bytes([byte]))
+            try:
+                answer = await asyncio.wait_for(reader.read(4096), 0.3)
+            except TimeoutError:
+                continue
+            break
+        answer += await reader.read()  # until the server closes
+        writer.close()
+        return answer, time.monotonic() - started
+
+    with running("serve") as server:
+        before = server.fds(), server.tasks()
+
+        async def scenario() -> list[tuple[bytes, float]]:
+            return await asyncio.gather(*(trickle(server.port) for _ in range(100)))
+
+        results: list[tuple[bytes, float]] = run(scenario())
+        after = server.settled(*before)
+    durations = [elapsed for _, elapsed in results]
+    print(f"\ntricklers closed after {min(durations):.2f}-{max(durations):.2f} s; {after=}")
+    for answer, elapsed in results:
+        assert answer.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), answer
+        assert answer.endswith(b"request head: incomplete after 3 s\n")
+        assert DEADLINE <= elapsed < DEADLINE + 1.0
+    assert after == before
+
+
+def test_300_clients_that_leave_mid_request(server: Server) -> None:
+    before = server.fds(), server.tasks()
+
+    async def leave(index: int) -> None:
+        _, writer = await connect(server.port, REQUEST[: 10 + index % 100])
+        if index % 2:  # SO_LINGER 0: a reset instead of a FIN
+            sock = writer.get_extra_info("socket")
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        writer.close()
+
+    async def scenario() -> float:
+        await asyncio.gather(*(leave(i) for i in range(300)))
+        return await probe(server.port)
+
+    assert run(scenario()) < 1.0
+    assert server.settled(*before) == before
+
+
+def test_a_burst_of_2000_handshakes_at_concurrency_200(server: Server) -> None:
+    before = server.fds(), server.tasks()
+
+    async def scenario() -> list[float]:
+        limit = asyncio.Semaphore(200)
+
+        async def one() -> float:
+            async with limit:
+                return await probe(server.port)
+
+        return await asyncio.gather(*(one() for _ in range(2000)))
+
+    started = time.monotonic()
+    times: list[float] = run(scenario())
+    took = time.monotonic() - started
+    times.sort()
+    after = server.settled(*before)
+    print(f"\n{server.kind}: 2000 handshakes in {took:.1f} s, "
+          f"p50 {times[1000] * 1000:.1f} ms, p99 {times[1980] * 1000:.1f} ms; {after=}")  # fmt: skip
+    assert len(times) == 2000
+    assert after == before
