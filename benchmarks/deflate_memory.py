@@ -20,7 +20,7 @@ from wsproto.extensions import PerMessageDeflate
 
 import wsnegotiate
 import wsnegotiate.wsproto
-from wsnegotiate._samples import SAMPLES
+from wsnegotiate.cli.samples import SAMPLES
 
 CHROME = next(sample.data for sample in SAMPLES if sample.name == "chrome")
 MESSAGE = "all work and no play makes a dull message " * 400  # 17 kB

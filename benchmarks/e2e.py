@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from wsnegotiate._samples import SAMPLES
+from wsnegotiate.cli.samples import SAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = Path(

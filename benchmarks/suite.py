@@ -31,7 +31,7 @@ from wsproto.events import Request as WsprotoRequest
 from wsproto.utilities import RemoteProtocolError as WsprotoError
 
 import wsnegotiate
-from wsnegotiate._samples import SAMPLES
+from wsnegotiate.cli.samples import SAMPLES
 
 from .floor import floor_answer
 

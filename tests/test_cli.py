@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from factory import h11_request, rfc6455
 
-from wsnegotiate._cli import main
-from wsnegotiate._samples import SAMPLES
+from wsnegotiate.cli import main
+from wsnegotiate.cli.samples import SAMPLES
 
 
 def cli(*argv: str) -> tuple[int, str]:

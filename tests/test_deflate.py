@@ -20,7 +20,7 @@ from websockets.uri import parse_uri
 
 import wsnegotiate as ws
 import wsnegotiate.wsproto
-from wsnegotiate._samples import SAMPLES
+from wsnegotiate.cli.samples import SAMPLES
 
 HEAD_101 = (
     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -507,7 +507,7 @@ def _client_accepts(offer: str, answer: str) -> bool:
 
 
 def test_check_json_reports_the_agreed_extension(tmp_path: Path) -> None:
-    from wsnegotiate._cli import main
+    from wsnegotiate.cli import main
 
     capture = tmp_path / "chrome.http"
     capture.write_bytes(sample("chrome"))

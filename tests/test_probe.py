@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from wsnegotiate._probe import PROBES, ProbeRow, Target, parse_target, probe
+from wsnegotiate.cli.probe import PROBES, ProbeRow, Target, parse_target, probe
 
 Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
 
@@ -143,7 +143,7 @@ def test_a_refusal_that_advertises_what_it_refused() -> None:
 
 
 def test_exit_codes_say_whether_anything_answered(capsys: pytest.CaptureFixture[str]) -> None:
-    from wsnegotiate._cli import main
+    from wsnegotiate.cli import main
 
     async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await reader.read()

@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wsnegotiate as ws
-from wsnegotiate._samples import SAMPLES
+from wsnegotiate.cli.samples import SAMPLES
 
 Outcome = ws.Accepted | ws.Rejected | ws.NeedData | ws.ConnectionClosed
 

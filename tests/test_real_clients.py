@@ -17,7 +17,7 @@ from websockets.http11 import Response
 from websockets.uri import parse_uri
 
 import wsnegotiate as ws
-from wsnegotiate._samples import SAMPLES
+from wsnegotiate.cli.samples import SAMPLES
 
 CAPTURED = {sample.name: sample for sample in SAMPLES}
 

@@ -21,7 +21,7 @@ from peers import echo_counted, echo_once, handshake, node_ws_server
 
 import wsnegotiate as ws
 from wsnegotiate._headers import parse_extensions
-from wsnegotiate._probe import ProbeRow, Target, probe
+from wsnegotiate.cli.probe import ProbeRow, Target, probe
 
 
 @asynccontextmanager

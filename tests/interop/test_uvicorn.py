@@ -29,7 +29,7 @@ from test_browser import in_chromium
 
 import wsnegotiate as ws
 import wsnegotiate.wsproto
-from wsnegotiate._samples import SAMPLES
+from wsnegotiate.cli.samples import SAMPLES
 
 T = TypeVar("T")
 EXAMPLES = Path(__file__).parent.parent.parent / "examples"

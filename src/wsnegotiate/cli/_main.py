@@ -16,16 +16,16 @@ import sys
 from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
 
-from . import __version__
-from ._deflate import DeflateOptions, DeflateParams
-from ._detect import Detection
-from ._errors import LocalProtocolError
-from ._events import Accepted, NeedData, Rejected, Request
-from ._policy import Policy
-from ._probe import parse_target, probe, table
-from ._samples import SAMPLES
-from ._server import ServerNegotiator, negotiate
-from ._version import Version
+from .. import __version__
+from .._deflate import DeflateOptions, DeflateParams
+from .._detect import Detection
+from .._errors import LocalProtocolError
+from .._events import Accepted, NeedData, Rejected, Request
+from .._policy import Policy
+from .._server import ServerNegotiator, negotiate
+from .._version import Version
+from .probe import parse_target, probe, table
+from .samples import SAMPLES
 
 __all__ = ["main"]
 
@@ -348,7 +348,7 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
         return _demo(policy, stream)
     if args.command == "serve":
         try:
-            from ._serve import ServeOptions, run  # wsproto, only when serving
+            from .serve import ServeOptions, run  # wsproto, only when serving
         except ImportError:  # pragma: no cover - wsproto is in the serve and dev extras
             print(
                 "wsnegotiate serve needs wsproto: pip install 'wsnegotiate[serve]'", file=sys.stderr

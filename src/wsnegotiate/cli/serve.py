@@ -33,11 +33,11 @@ from dataclasses import dataclass
 import wsproto.events as frames
 from wsproto.connection import ConnectionState
 
-from . import aio
-from ._close import CloseCode
-from ._events import Accepted
-from ._policy import Policy
-from .wsproto import connection, required_reply
+from .. import aio
+from .._close import CloseCode
+from .._events import Accepted
+from .._policy import Policy
+from ..wsproto import connection, required_reply
 
 __all__ = ["ServeOptions", "default_max_connections", "echo_server", "run"]
 

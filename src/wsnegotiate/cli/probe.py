@@ -22,11 +22,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-from ._client import ClientNegotiator
-from ._errors import InvalidResponse
-from ._events import Connected, NeedData, Refused
-from ._headers import parse_version_value
-from ._version import Version
+from .._client import ClientNegotiator
+from .._errors import InvalidResponse
+from .._events import Connected, NeedData, Refused
+from .._headers import parse_version_value
+from .._version import Version
 
 __all__ = ["PROBES", "ProbeRow", "Target", "parse_target", "probe"]
 
