@@ -18,7 +18,7 @@ from pathlib import Path
 
 async def serve(timeout: float) -> None:
     from wsnegotiate import Policy
-    from wsnegotiate._serve import ServeOptions, echo_server
+    from wsnegotiate.cli.serve import ServeOptions, echo_server
 
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
