@@ -19,7 +19,7 @@ import asyncio
 from ._decision import OnRequest, failed_decision, take_decision
 from ._events import Accepted, NeedData, Rejected, Request
 from ._policy import Policy
-from ._server import ServerNegotiator
+from ._server import ServerNegotiator, State
 
 __all__ = ["OnRequest", "server_handshake"]
 
@@ -55,24 +55,23 @@ async def server_handshake(
     raised here (``LocalProtocolError`` for a wrong return).
     """
     negotiator = ServerNegotiator(policy)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    request: Request | Rejected | None
-    try:
-        request = await asyncio.wait_for(_read_request(negotiator, reader, read_size), timeout)
-    except TimeoutError:
-        request = negotiator.time_out(timeout)
-    except ConnectionError:  # reset before a request: nobody to answer
-        request = None
-    outcome: Accepted | Rejected | None = request if not isinstance(request, Request) else None
+    outcome: Accepted | Rejected | None = None
     error = None
-    if isinstance(request, Request):
-        decision = take_decision(negotiator, request, on_request)
-        try:
-            outcome, error = await asyncio.wait_for(decision, max(0.0, deadline - loop.time()))
-        except TimeoutError:
+    try:  # one deadline for the request and the decision, without a task of its own
+        async with asyncio.timeout(timeout):
+            request = await _read_request(negotiator, reader, read_size)
+            if isinstance(request, Request):
+                outcome, error = await take_decision(negotiator, request, on_request)
+            else:
+                outcome = request
+    except TimeoutError:
+        if negotiator.state is State.AWAITING_REQUEST:
+            outcome = negotiator.time_out(timeout)
+        else:
             reason = f"no decision within the {timeout:g} s deadline"
             outcome = failed_decision(negotiator, 503, reason)
+    except ConnectionError:  # reset before a request: nobody to answer
+        outcome = None
     if outcome is not None:
         try:
             writer.write(outcome.response)

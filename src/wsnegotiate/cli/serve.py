@@ -124,7 +124,8 @@ class _Echo:
                 return
             open_before = self.frames.state is ConnectionState.OPEN
             try:
-                data = await asyncio.wait_for(self.reader.read(65536), self._wait(pinged))
+                async with asyncio.timeout(self._wait(pinged)):  # no task per read
+                    data = await self.reader.read(65536)
             except TimeoutError:
                 if not open_before:
                     return  # no Close came back in time: drop TCP
