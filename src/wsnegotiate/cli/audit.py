@@ -35,6 +35,7 @@ LIMIT = 64 * 1024
 #: After a complete refusal, how long to wait to see whether the server closes.
 GRACE = 0.05
 _BODY_EXCERPT = 512
+#: What a report keeps of each answer (and of each response's head and body).
 _ANSWER_EXCERPT = 8 * 1024
 
 
@@ -57,7 +58,7 @@ class Result:
             "allowed": list(case.allowed),
             "request": self.request.decode("latin-1"),
             "got": _got(self.answer),
-            "answer": self.answer.raw[:_ANSWER_EXCERPT].decode("latin-1") if self.answer else "",
+            "answer": self.answer.raw.decode("latin-1") if self.answer else "",
             "verdict": self.verdict.value,
             "finding": self.finding,
         }
@@ -80,7 +81,7 @@ def _got(answer: Answer | None) -> dict[str, Any] | None:
         ],
         "ended": answer.ended.value,
         "seconds": None if answer.seconds is None else round(answer.seconds, 4),
-        "bytes": len(answer.raw),
+        "bytes": answer.read,
         "error": answer.error or answer.parse.error,
     }
 
@@ -209,7 +210,7 @@ async def run_case(target: Target, ctx: Context, case: Case, timeout: float) -> 
     sent = case.build(ctx)
     answer = await exchange(target, case, sent, timeout)
     verdict, finding = case.judge(ctx, sent, answer)
-    return Result(case, sent.data, answer, verdict, finding)
+    return Result(case, sent.data, answer.trimmed(_ANSWER_EXCERPT), verdict, finding)
 
 
 async def audit(
@@ -317,7 +318,7 @@ def as_html(report: Report) -> str:
             if result.case.group != group:
                 continue
             case, verdict = result.case, result.verdict.value
-            answer = result.answer.raw[:_ANSWER_EXCERPT].decode("latin-1") if result.answer else ""
+            answer = result.answer.raw.decode("latin-1") if result.answer else ""
             got = _got(result.answer)
             ended = f"connection {got['ended']}" if got else "not run"
             rows.append(

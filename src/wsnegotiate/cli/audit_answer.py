@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import enum
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 __all__ = ["Answer", "Ended", "Frame", "Parse", "Response", "parse_frame", "parse_responses"]
 
@@ -114,7 +114,7 @@ def _read_head(head: bytes) -> tuple[str, int, str, list[tuple[str, str]], list[
     lines, bare = _split_lines(head)
     match = _status_re.match(lines[0])
     if match is None:
-        return f"not an HTTP status line: {lines[0][:80]!r}"
+        return f"not an HTTP response: the status line is {lines[0][:80]!r}"
     faults = ["a line ends with a bare LF, not CRLF (RFC 9112 §2.2)"] if bare else []
     headers: list[tuple[str, str]] = []
     for line in lines[1:]:
@@ -238,10 +238,25 @@ class Answer:
     parse: Parse
     #: Why no connection could be made, when none could.
     error: str | None = None
+    #: How many bytes were read (``raw`` may be cut short once the case is judged).
+    size: int | None = None
+
+    @property
+    def read(self) -> int:
+        return len(self.raw) if self.size is None else self.size
 
     @property
     def final(self) -> Response | None:
         return self.parse.final
+
+    def trimmed(self, limit: int) -> Answer:
+        """The answer with every byte string cut to ``limit`` bytes: what a report
+        keeps once the case is judged, so a long audit holds little per case."""
+        responses = tuple(
+            replace(r, head=r.head[:limit], body=r.body[:limit]) for r in self.parse.responses
+        )
+        parse = replace(self.parse, responses=responses, rest=self.parse.rest[:limit])
+        return replace(self, raw=self.raw[:limit], parse=parse, size=self.read)
 
     @property
     def switched(self) -> Response | None:

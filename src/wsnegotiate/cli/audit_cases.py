@@ -242,13 +242,15 @@ def check_101(sent: Sent, answer: Answer) -> str | None:
     return None
 
 
-def _refusal_notes(response: Response) -> list[Judged]:
+def _refusal_notes(response: Response, sent: Sent) -> list[Judged]:
+    """What hinders a client in a refusal, though it refuses rightly."""
     notes: list[Judged] = []
     if response.status == 426 and not response.values("Upgrade"):
         notes.append((Verdict.WARN, "426 without Upgrade (RFC 9110 §15.5.22)"))
     if response.status == 405 and not response.values("Allow"):
         notes.append((Verdict.FAIL, "405 without Allow (RFC 9110 §15.5.6: MUST)"))
-    if response.http_version != "1.1":
+    asked_11 = sent.data.split(b"\n", 1)[0].rstrip(b"\r").endswith(b" HTTP/1.1")
+    if asked_11 and response.http_version != "1.1":
         notes.append((Verdict.WARN, f"answered HTTP/{response.http_version} to HTTP/1.1"))
     return notes
 
@@ -289,7 +291,7 @@ def refuses(*, exactly: int | None = None, any_answer: bool = False) -> Judge:
             return Verdict.FAIL, f"{final.status_line}, where the rule asks for {exactly}"
         if not any_answer and not 400 <= final.status < 500:
             return Verdict.WARN, f"{final.status_line}: not a 4xx for a client's fault"
-        return _worst([(Verdict.PASS, final.status_line), *_refusal_notes(final)])
+        return _worst([(Verdict.PASS, final.status_line), *_refusal_notes(final, sent)])
 
     return judge
 
@@ -326,7 +328,7 @@ def refuses_version(sent_value: str | None, *, may_speak: bool, missing_list: Ve
         number = parse_version_value(sent_value.encode()) if sent_value else None
         if number is not None and number in advertised:
             judged.append((Verdict.WARN, f"refused {number}, yet lists it as supported"))
-        return _worst([*judged, *_refusal_notes(final)])
+        return _worst([*judged, *_refusal_notes(final, sent)])
 
     return judge
 
@@ -353,7 +355,7 @@ def any_allowed(ctx: Context, sent: Sent, answer: Answer) -> Judged:
         if fault:
             return Verdict.FAIL, f"a 101 a client must reject: {fault}"
         return Verdict.PASS, "101"
-    return _worst([(Verdict.PASS, final.status_line), *_refusal_notes(final)])
+    return _worst([(Verdict.PASS, final.status_line), *_refusal_notes(final, sent)])
 
 
 def told(ctx: Context, sent: Sent, answer: Answer) -> Judged:
@@ -541,7 +543,8 @@ def one_answer(*, close: bool, verdict: Verdict) -> Judge:
         if close and answer.ended is not Ended.CLOSED:
             stayed = answer.ended.value
             return Verdict.FAIL, f"{final.status_line}, and the connection stayed {stayed}"
-        return _worst([(Verdict.PASS, f"{final.status_line}, one answer"), *_refusal_notes(final)])
+        notes = _refusal_notes(final, sent)
+        return _worst([(Verdict.PASS, f"{final.status_line}, one answer"), *notes])
 
     return judge
 
@@ -580,7 +583,8 @@ def origin_judge(foreign: bool) -> Judge:
                 )
             return Verdict.PASS, "101"
         if foreign:
-            return _worst([(Verdict.PASS, f"refused: {final.status_line}"), *_refusal_notes(final)])
+            notes = _refusal_notes(final, sent)
+            return _worst([(Verdict.PASS, f"refused: {final.status_line}"), *notes])
         return Verdict.INFO, f"refused: {final.status_line}"
 
     return judge
