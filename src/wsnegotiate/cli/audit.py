@@ -300,6 +300,7 @@ pre { background: #f7f7f7; padding: .5em; white-space: pre-wrap; word-break: bre
       max-height: 24em; overflow: auto; }
 details summary { cursor: pointer; color: #555; }
 .rule { color: #555; font-size: .9em; }
+td.wire { width: 30%; }
 """
 
 
@@ -329,7 +330,7 @@ def as_html(report: Report) -> str:
                 f"<td>{esc(result.finding)}"
                 f'<div class="rule">{esc(case.rule)}</div>'
                 f'<div class="rule">allowed: {esc("; ".join(case.allowed))}</div></td>'
-                f"<td><details><summary>request and answer ({esc(ended)})</summary>"
+                f'<td class="wire"><details><summary>request and answer ({esc(ended)})</summary>'
                 f"<pre>{esc(_shown(result.request.decode('latin-1')))}</pre>"
                 f"<pre>{esc(_shown(answer)) or '(nothing)'}</pre></details></td></tr>"
             )
