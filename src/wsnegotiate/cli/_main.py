@@ -1,4 +1,5 @@
-"""The ``wsnegotiate`` command: ``demo``, ``check``, ``probe`` and ``serve`` (DESIGN.md).
+"""The ``wsnegotiate`` command: ``demo``, ``check``, ``probe``, ``audit`` and ``serve``
+(DESIGN.md).
 
 Exit codes of ``check``: 0 accepted, 1 refused or incomplete, 2 bad arguments or
 an unreadable input. ``probe``: 0 when the server answered, 1 when it was reached
@@ -24,7 +25,10 @@ from .._events import Accepted, NeedData, Rejected, Request
 from .._policy import Policy
 from .._server import ServerNegotiator, negotiate
 from .._version import Version
-from .probe import parse_target, probe, table
+from .audit import as_html, as_json, as_junit, audit, exit_code, reachable, table
+from .audit_cases import GROUPS
+from .probe import parse_target, probe
+from .probe import table as probe_table
 from .samples import SAMPLES
 
 __all__ = ["main"]
@@ -103,6 +107,8 @@ _EXIT_CODES = {
     "probe": "exit codes: 0 the server answered, 1 reached but no row got an answer, "
     "2 unreachable or not a ws:// URL",
     "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments",
+    "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), "
+    "2 unreachable, not a ws:// URL, or an unwritable report file",
 }
 _BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
 
@@ -121,6 +127,17 @@ def _positive_int(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"not a positive whole number: {text!r}")
     return int(text)
+
+
+_GROUP_NAMES = ",".join(GROUPS)
+
+
+def _groups(text: str) -> list[str]:
+    groups = _csv(text)
+    unknown = [group for group in groups if group not in GROUPS]
+    if unknown or not groups:
+        raise argparse.ArgumentTypeError(f"not a list of groups ({_GROUP_NAMES}): {text!r}")
+    return groups
 
 
 def _seconds_or_off(text: str) -> float:
@@ -160,6 +177,20 @@ def _parser() -> argparse.ArgumentParser:
     probe.add_argument(
         "--timeout", type=_positive_seconds, default=5.0, help="seconds per handshake"
     )
+    audit = command("audit", "the handshake conformance suite, against a live server")
+    audit.add_argument("url", help="ws://HOST:PORT/PATH")
+    audit.add_argument(
+        "--timeout", type=_positive_seconds, default=5.0, help="seconds per case, at most"
+    )
+    audit.add_argument("--json", metavar="FILE", help="write the report as JSON")
+    audit.add_argument("--html", metavar="FILE", help="write the report as one HTML page")
+    audit.add_argument("--junit", metavar="FILE", help="write the report as JUnit XML")
+    audit.add_argument("--subprotocol", metavar="NAME", help="a subprotocol the server speaks")
+    audit.add_argument("--origin", metavar="URL", help="the Origin to send (http://HOST:PORT)")
+    audit.add_argument(
+        "--only", type=_groups, default=None, metavar="GROUP,...", help=f"groups: {_GROUP_NAMES}"
+    )
+    audit.add_argument("--strict", action="store_true", help="a warning fails too")
     serve = command("serve", "an asyncio echo server on the negotiator")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -318,10 +349,44 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
     if args.json:
         print(json.dumps({"url": args.url, "rows": [row.as_dict() for row in rows]}), file=out)
     else:
-        print(_aligned(table(rows)), file=out)
+        print(_aligned(probe_table(rows)), file=out)
     if not any(row.reached for row in rows):
         return 2
     return 0 if any(row.answered for row in rows) else 1
+
+
+def _audit(args: argparse.Namespace, out: TextIO) -> int:
+    try:
+        target = parse_target(args.url)
+    except ValueError as exc:
+        print(f"wsnegotiate audit: {exc}", file=sys.stderr)
+        return 2
+    unreachable = asyncio.run(reachable(target, args.timeout))
+    if unreachable is not None:
+        print(f"wsnegotiate audit: {args.url}: {unreachable}", file=sys.stderr)
+        return 2
+    report = asyncio.run(
+        audit(
+            target,
+            timeout=args.timeout,
+            subprotocol=args.subprotocol,
+            origin=args.origin,
+            groups=args.only,
+        )
+    )
+    writers = ((args.json, as_json), (args.html, as_html))
+    files = [(path, write(report)) for path, write in writers if path]
+    if args.junit:
+        files.append((args.junit, as_junit(report, strict=args.strict)))
+    for path, text in files:
+        try:
+            with open(path, "w", encoding="utf-8") as stream:
+                stream.write(text)
+        except OSError as exc:
+            print(f"wsnegotiate audit: cannot write {path}: {exc.strerror}", file=sys.stderr)
+            return 2
+    print(table(report, colour=out.isatty()), file=out)
+    return exit_code(report, strict=args.strict)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
@@ -339,6 +404,8 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
     stream = out if out is not None else sys.stdout
     if args.command == "probe":
         return _probe(args, stream)
+    if args.command == "audit":
+        return _audit(args, stream)
     try:
         policy = _policy(args)
     except LocalProtocolError as exc:
