@@ -256,14 +256,18 @@ def test_refusals_that_hinder_clients() -> None:
     said, got = findings(report), verdicts(report)
     assert said["version-14"] == (
         "HTTP/1.0 426 Upgrade Required; refused without Sec-WebSocket-Version; "
-        "426 without Upgrade (RFC 9110 §15.5.22); answered HTTP/1.0 to HTTP/1.1"
+        "426 without Upgrade (RFC 9110 §15.5.22: MUST); answered HTTP/1.0 to HTTP/1.1"
     )
     assert got["version-14"] is Verdict.FAIL
-    assert got["version-hixie-76"] is Verdict.WARN  # no list, but no version was asked for
-    assert got["key-missing"] is Verdict.WARN
+    assert got["version-hixie-76"] is Verdict.FAIL  # 426 without Upgrade: a MUST
+    assert got["key-missing"] is Verdict.FAIL
     assert said["http-no-host"] == "HTTP/1.0 426 Upgrade Required, where the rule asks for 400"
     assert got["101-valid"] is Verdict.FAIL and got["101-accept"] is Verdict.INFO
     assert got["upgrade-list"] is Verdict.WARN  # a SHOULD
+    plain = audit_with(answering(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
+    got = verdicts(plain)
+    assert got["version-hixie-76"] is Verdict.WARN  # no list, but no version was asked for
+    assert got["key-missing"] is Verdict.PASS  # a 400 is the answer to a missing key
 
 
 def test_a_refusal_that_lists_what_it_refused() -> None:

@@ -62,9 +62,13 @@ AIOHTTP_FAILS = {
 }
 
 #: tornado: no check of the key beyond its presence (RFC 6455 §4.2.1 item 5), a
-#: 101 to HTTP/1.0, 405 without Allow (RFC 9110 §15.5.6), and the absolute-form
-#: target routed as a path (404; RFC 9112 §3.2.2).
+#: 101 to HTTP/1.0, 405 without Allow (RFC 9110 §15.5.6), the absolute-form
+#: target routed as a path (404; RFC 9112 §3.2.2), and every version refusal a
+#: 426 without Upgrade (RFC 9110 §15.5.22), though it lists 13.
 TORNADO_FAILS = {
+    *(f"version-{v}" for v in ("0", "4", "5", "6", "7", "8", "9", "14", "255", "missing")),
+    *(f"version-{v}" for v in ("013", "plus-13", "13.0", "list", "1_3", "256", "non-ascii")),
+    *(f"version-{v}" for v in ("hixie-75", "hixie-76", "hybi-00", "repeated")),
     "key-15-bytes",
     "key-17-bytes",
     "key-not-base64",
@@ -79,8 +83,12 @@ TORNADO_FAILS = {
 
 #: Node ws (8): reads the version with JavaScript's unary plus, so 013, +13 and
 #: 13.0 are 13 (RFC 6455 §4.3); 101 to HTTP/1.0 and without a Host; 405 without
-#: Allow; and, with no handleProtocols, selects the first subprotocol offered.
+#: Allow; a 426 without Upgrade to a request that is no upgrade (RFC 9110
+#: §15.5.22); and, with no handleProtocols, selects the first subprotocol offered.
 NODE_FAILS = {
+    "upgrade-missing",
+    "connection-missing",
+    "connection-no-upgrade",
     "version-013",
     "version-plus-13",
     "version-13.0",

@@ -6,12 +6,12 @@ something legal, and edited as bytes where a case breaks a rule on purpose; the
 same negotiator then checks any 101 the way a client of that version must (RFC
 6455 §4.1), so its key is the one the request carried.
 
-Verdicts: ``fail`` breaks a MUST; ``warn`` breaks a SHOULD, or is legal but
-hinders clients (a 426 without ``Upgrade``, a refusal that lists no version to
-retry with); ``info`` is neither right nor wrong (a version the server speaks,
-an origin policy); ``pass`` is an answer the rule allows. Where the RFCs allow
-several answers, every one of them passes, and the case quotes the sentence that
-decides it.
+Verdicts: ``fail`` breaks a MUST (a 426 without ``Upgrade`` too: RFC 9110
+§15.5.22); ``warn`` breaks a SHOULD, or is legal but hinders clients (a refusal
+that lists no version to retry with); ``info`` is neither right nor wrong (a
+version the server speaks, an origin policy); ``pass`` is an answer the rule
+allows. Where the RFCs allow several answers, every one of them passes, and the
+case quotes the sentence that decides it.
 """
 
 from __future__ import annotations
@@ -246,7 +246,7 @@ def _refusal_notes(response: Response, sent: Sent) -> list[Judged]:
     """What hinders a client in a refusal, though it refuses rightly."""
     notes: list[Judged] = []
     if response.status == 426 and not response.values("Upgrade"):
-        notes.append((Verdict.WARN, "426 without Upgrade (RFC 9110 §15.5.22)"))
+        notes.append((Verdict.FAIL, "426 without Upgrade (RFC 9110 §15.5.22: MUST)"))
     if response.status == 405 and not response.values("Allow"):
         notes.append((Verdict.FAIL, "405 without Allow (RFC 9110 §15.5.6: MUST)"))
     asked_11 = sent.data.split(b"\n", 1)[0].rstrip(b"\r").endswith(b" HTTP/1.1")
