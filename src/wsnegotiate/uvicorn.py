@@ -239,6 +239,14 @@ class WebSocketProtocol(asyncio.Protocol):
 
     async def send(self, message: Message) -> None:
         await self.writable.wait()
+        layer = self.frames
+        if (  # the usual message, checked first
+            layer is not None
+            and message["type"] == "websocket.send"
+            and not (self.close_sent or self.disconnected)
+        ):
+            self._write(layer.send(_outgoing(message)))
+            return
         if self.disconnected and self.frames is None and self.response is None:
             raise ClientDisconnected()
         kind = message["type"]
@@ -261,15 +269,7 @@ class WebSocketProtocol(asyncio.Protocol):
         elif self.frames is not None and not self.close_sent:
             if self.disconnected:
                 raise ClientDisconnected()
-            if kind == "websocket.send":
-                payload = message.get("bytes")
-                outgoing: frames.Event = (
-                    frames.TextMessage(data=message.get("text") or "")
-                    if payload is None
-                    else frames.BytesMessage(data=payload)
-                )
-                self._write(self.frames.send(outgoing))
-            elif kind == "websocket.close":
+            if kind == "websocket.close":
                 code, reason = message.get("code", 1000), message.get("reason") or ""
                 self._close(code, reason)
             else:
@@ -340,17 +340,22 @@ class WebSocketProtocol(asyncio.Protocol):
                 self._write(self.frames.send(answer))
 
     def _message(self, event: frames.Message[Any]) -> None:
-        self.message.append(event.data)
-        data = event.data
-        self.message_size += len(data.encode() if isinstance(data, str) else data)
-        if self.message_size > self.config.ws_max_size:
-            self._close(1009, f"message larger than {self.config.ws_max_size} bytes")
+        data, limit = event.data, self.config.ws_max_size
+        whole = event.message_finished and not self.message  # one frame: the usual message
+        if isinstance(data, str) and not (whole and 4 * len(data) <= limit):
+            self.message_size += len(data.encode())
+        else:  # bytes, or one short text that fits however it encodes (UTF-8: 4 bytes a char)
+            self.message_size += len(data)
+        if self.message_size > limit:
+            self._close(1009, f"message larger than {limit} bytes")
             return
+        self.message.append(data)
         if event.message_finished:
             key = "text" if isinstance(event, frames.TextMessage) else "bytes"
-            whole = "".join(self.message) if key == "text" else b"".join(self.message)  # type: ignore[arg-type]
+            if not whole:
+                data = "".join(self.message) if key == "text" else b"".join(self.message)  # type: ignore[arg-type]
             self.message, self.message_size = [], 0
-            self.queue.put_nowait({"type": "websocket.receive", key: whole})
+            self.queue.put_nowait({"type": "websocket.receive", key: data})
             self._pause_reading()  # until the app has read it (flow control)
 
     def _closed_by_peer(self, event: frames.CloseConnection) -> None:
@@ -417,6 +422,14 @@ class WebSocketProtocol(asyncio.Protocol):
         for timer in self.timers.values():
             timer.cancel()
         self.timers.clear()
+
+
+def _outgoing(message: Message) -> frames.Event:
+    """The frame event for a ``websocket.send`` message."""
+    payload = message.get("bytes")
+    if payload is None:
+        return frames.TextMessage(data=message.get("text") or "")
+    return frames.BytesMessage(data=payload)
 
 
 def _client(protocol: WebSocketProtocol) -> str:

@@ -280,9 +280,23 @@ def test_uvicorns_settings_reach_the_policy() -> None:
             assert "Sec-WebSocket-Extensions" not in client.response.headers
             return client.close_code, client.close_reason
 
+    async def sized(port: int, message: str | list[str]) -> tuple[int | None, str]:
+        """Echo one message (fragments: a list); the close code, if it closed."""
+        async with websockets.connect(f"ws://127.0.0.1:{port}/echo", compression=None) as client:
+            await client.send(message)
+            try:
+                return None, str(await client.recv())
+            except websockets.ConnectionClosedError:
+                return client.close_code, ""
+
+    four = "\U0001f600"  # four bytes in UTF-8
     options = ("--ws-max-size", "1000", "--ws-per-message-deflate", "false")
     with uvicorn("starlette_app:app", *options) as (_, port):
         assert run(too_large(port)) == (1009, "message larger than 1000 bytes")
+        assert run(sized(port, four * 250)) == (None, four * 250)  # 1,000 bytes: the limit
+        assert run(sized(port, four * 251))[0] == 1009  # 251 characters, 1,004 bytes
+        assert run(sized(port, [four * 100, four * 100])) == (None, four * 200)
+        assert run(sized(port, [four * 200, four * 100, "x"]))[0] == 1009  # 1,201 bytes in all
 
 
 def test_versions_and_origins_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
