@@ -3,8 +3,11 @@ synthetic and pathological ones written by hand (h11 would refuse to write them)
 
 from __future__ import annotations
 
+import http.server
 import importlib.util
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
 
@@ -96,3 +99,23 @@ def load_example(name: str) -> ModuleType:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
+
+
+class QuietHandler(http.server.SimpleHTTPRequestHandler):
+    """Serves files, logging nothing."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
+
+
+@contextmanager
+def http_server(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> Iterator[int]:
+    """A plain HTTP server on 127.0.0.1 in a thread; yields its port, always stops."""
+    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
+        thread = threading.Thread(target=server.serve_forever, daemon=True)
+        thread.start()
+        try:
+            yield server.server_address[1]
+        finally:
+            server.shutdown()
+            thread.join(10)

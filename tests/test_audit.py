@@ -4,17 +4,16 @@ process (conformant, broken, hostile), the reports and the exit codes."""
 from __future__ import annotations
 
 import asyncio
-import http.server
 import json
 import os
-import threading
 import tracemalloc
 import xml.etree.ElementTree as ElementTree
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
 
 import pytest
+from factory import QuietHandler, http_server
 
 import wsnegotiate as ws
 import wsnegotiate.aio
@@ -376,7 +375,7 @@ def test_random_bytes_and_a_reset() -> None:
         assert result.verdict is Verdict.FAIL
 
 
-class _Plain(http.server.BaseHTTPRequestHandler):
+class _Plain(QuietHandler):
     def do_GET(self) -> None:
         body = b"<h1>hello</h1>"
         self.send_response(200)
@@ -384,20 +383,9 @@ class _Plain(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
 
-    def log_message(self, format: str, *args: object) -> None:
-        pass
 
-
-@contextmanager
-def plain_http() -> Iterator[int]:
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Plain) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield server.server_address[1]
-        finally:
-            server.shutdown()
-            thread.join(10)
+def plain_http() -> AbstractContextManager[int]:
+    return http_server(_Plain)
 
 
 def test_a_plain_http_server(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

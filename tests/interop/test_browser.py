@@ -5,15 +5,13 @@ sends text and binary, and reports the echoes back."""
 from __future__ import annotations
 
 import functools
-import http.server
 import shutil
-import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from factory import QuietHandler, http_server
 from test_serve import serve
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
@@ -51,22 +49,8 @@ function exchange(url) {
 """
 
 
-class _QuietHandler(http.server.SimpleHTTPRequestHandler):
-    def log_message(self, format: str, *args: object) -> None:
-        pass
-
-
-@contextmanager
-def page_server(root: Path) -> Iterator[int]:
-    handler = functools.partial(_QuietHandler, directory=str(root))
-    with http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler) as server:
-        thread = threading.Thread(target=server.serve_forever, daemon=True)
-        thread.start()
-        try:
-            yield server.server_address[1]
-        finally:
-            server.shutdown()
-            thread.join(10)
+def page_server(root: Path) -> AbstractContextManager[int]:
+    return http_server(functools.partial(QuietHandler, directory=str(root)))
 
 
 def in_chromium(page: str, root: Path, url: str) -> Any:

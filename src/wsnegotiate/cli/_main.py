@@ -27,7 +27,7 @@ from .._server import ServerNegotiator, negotiate
 from .._version import Version
 from .audit import as_html, as_json, as_junit, audit, exit_code, reachable, table
 from .audit_cases import GROUPS
-from .probe import parse_target, probe
+from .probe import Target, parse_target, probe
 from .probe import table as probe_table
 from .samples import SAMPLES
 
@@ -339,11 +339,17 @@ def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
     return 0 if result["accepted"] else 1
 
 
-def _probe(args: argparse.Namespace, out: TextIO) -> int:
+def _target(args: argparse.Namespace) -> Target | None:
+    """The ws:// URL of ``probe`` or ``audit``; ``None`` (said on stderr) if it is bad."""
     try:
-        target = parse_target(args.url)
+        return parse_target(args.url)
     except ValueError as exc:
-        print(f"wsnegotiate probe: {exc}", file=sys.stderr)
+        print(f"wsnegotiate {args.command}: {exc}", file=sys.stderr)
+        return None
+
+
+def _probe(args: argparse.Namespace, out: TextIO) -> int:
+    if (target := _target(args)) is None:
         return 2
     rows = asyncio.run(probe(target, args.timeout))
     if args.json:
@@ -356,10 +362,7 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
 
 
 def _audit(args: argparse.Namespace, out: TextIO) -> int:
-    try:
-        target = parse_target(args.url)
-    except ValueError as exc:
-        print(f"wsnegotiate audit: {exc}", file=sys.stderr)
+    if (target := _target(args)) is None:
         return 2
     unreachable = asyncio.run(reachable(target, args.timeout))
     if unreachable is not None:

@@ -223,6 +223,12 @@ def said(answer: Answer) -> str:
     }[answer.ended]
 
 
+def broken_101(sent: Sent, answer: Answer) -> Judged | None:
+    """A ``fail`` for a 101 that a client of the request's version must reject."""
+    fault = check_101(sent, answer)
+    return (Verdict.FAIL, f"a 101 a client must reject: {fault}") if fault else None
+
+
 def check_101(sent: Sent, answer: Answer) -> str | None:
     """Why a client of the request's version must reject the 101, or ``None``."""
     response = answer.switched
@@ -267,9 +273,8 @@ def accepts(level: Level) -> Judge:
         if final is None:
             return _no_answer(answer)
         if final.status == 101:
-            fault = check_101(sent, answer)
-            if fault:
-                return Verdict.FAIL, f"a 101 a client must reject: {fault}"
+            if (broken := broken_101(sent, answer)) is not None:
+                return broken
             return Verdict.PASS, "101"
         verdict = Verdict.FAIL if level is Level.MUST else Verdict.WARN
         return _worst([(verdict, f"a valid request refused: {final.status_line}")])
@@ -309,9 +314,8 @@ def refuses_version(sent_value: str | None, *, may_speak: bool, missing_list: Ve
             if not may_speak:
                 what = f"version {sent_value!r}" if sent_value else "a request without one version"
                 return Verdict.FAIL, f"accepted {what} (101)"
-            fault = check_101(sent, answer)
-            if fault:
-                return Verdict.FAIL, f"a 101 a client must reject: {fault}"
+            if (broken := broken_101(sent, answer)) is not None:
+                return broken
             return Verdict.INFO, "speaks it (a valid 101)"
         judged: list[Judged] = [(Verdict.PASS, final.status_line)]
         if not 400 <= final.status < 500:
@@ -351,9 +355,8 @@ def any_allowed(ctx: Context, sent: Sent, answer: Answer) -> Judged:
     if final is None:
         return _no_answer(answer, Verdict.WARN)
     if final.status == 101:
-        fault = check_101(sent, answer)
-        if fault:
-            return Verdict.FAIL, f"a 101 a client must reject: {fault}"
+        if (broken := broken_101(sent, answer)) is not None:
+            return broken
         return Verdict.PASS, "101"
     return _worst([(Verdict.PASS, final.status_line), *_refusal_notes(final, sent)])
 
@@ -425,9 +428,8 @@ def subprotocol(chosen: Callable[[Context], str | None], offered: str) -> Judge:
         if final.status != 101:
             verdict = Verdict.WARN if want else Verdict.INFO
             return verdict, f"refused: {final.status_line}"
-        fault = check_101(sent, answer)
-        if fault:
-            return Verdict.FAIL, f"a 101 a client must reject: {fault}"
+        if (broken := broken_101(sent, answer)) is not None:
+            return broken
         got = response_protocol(final)
         if got == want:
             return Verdict.PASS, f"selected {got!r}" if got else "selected none"
@@ -573,9 +575,8 @@ def origin_judge(foreign: bool) -> Judge:
         if final is None:
             return _no_answer(answer)
         if final.status == 101:
-            fault = check_101(sent, answer)
-            if fault:
-                return Verdict.FAIL, f"a 101 a client must reject: {fault}"
+            if (broken := broken_101(sent, answer)) is not None:
+                return broken
             if foreign:
                 return Verdict.INFO, (
                     "accepted a foreign origin: if the server trusts cookies, any page can "
