@@ -27,6 +27,7 @@ from fuzzlib import (
 )
 
 import wsnegotiate as ws
+from wsnegotiate._headers import parse_extensions
 from wsnegotiate._samples import SAMPLES
 
 Event = ws.NeedData | ws.Request | ws.Rejected | ws.ConnectionClosed | ws.Accepted
@@ -195,8 +196,18 @@ def check_accepted(
         assert event.subprotocol in event.request.subprotocols
     extensions = header_values(headers, b"sec-websocket-extensions")
     assert extensions == ([", ".join(event.extensions).encode()] if event.extensions else [])
-    if event.deflate is not None:
-        assert event.deflate.answer() in event.extensions
+    deflate = [
+        dict(offer[1][0].params)
+        for text in event.extensions
+        if not isinstance(offer := parse_extensions(text.encode("latin-1")), int)
+        and offer[1][0].name.lower() == "permessage-deflate"
+    ]
+    if event.deflate is None:
+        assert deflate == [], event.extensions
+    else:  # the answer as the caller wrote it (any case, any order) says what was agreed
+        agreed = parse_extensions(event.deflate.answer().encode())
+        assert not isinstance(agreed, int)
+        assert deflate == [dict(agreed[1][0].params)], (event.extensions, event.deflate)
     try:
         negotiator.receive_data(b"\x81\x00")
     except ws.LocalProtocolError:
