@@ -236,7 +236,23 @@ def check_chunking_changes_nothing(
 def seeds() -> list[bytes]:
     """Every bundled sample under every policy, with the usual and a few odd
     actions and chunkings, with a frame after the head."""
+    chrome = SAMPLES[0].data
+    odd = [  # the faults the samples do not show, each on the Chrome request
+        chrome.replace(b"GET", b"POST", 1),
+        chrome.replace(b"HTTP/1.1", b"HTTP/1.0", 1),
+        chrome.replace(b"\r\n\r\n", b"\r\nContent-Length: 5\r\n\r\nhello"),
+        chrome.replace(b"\r\n\r\n", b"\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
+        chrome.replace(b"Pragma: no-cache", b"Pragma: no\x01cache"),
+        chrome.replace(b"Pragma: no-cache", b"Pragma : no-cache"),
+        chrome.replace(b"Pragma: no-cache", b"Pragma: no-cache\r\n folded"),
+        chrome.replace(b"Pragma: no-cache", b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ=="),
+        chrome.replace(b"Pragma: no-cache", b"Sec-WebSocket-Protocol: chat, superchat"),
+        chrome.replace(b"\r\n", b"\n"),
+        b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+    ]
     found = []
+    for data in odd:
+        found += [bytes([policy, 0, 0, 0]) + data for policy in (0, 2)]
     for sample in SAMPLES:
         data = sample.data + b"\x81\x05hello"
         for policy in range(len(POLICIES)):
