@@ -79,6 +79,8 @@ def test_encode() -> None:
         (999, "", "may not be sent"),
         (1000, "x" * 124, "exceeds 125"),
         (1000, "é" * 62, "exceeds 125"),
+        # found by fuzz/close.py: a lone surrogate escaped as UnicodeEncodeError
+        (1000, "caf\udce9", "UTF-8 text .* surrogates not allowed at 3"),
     ],
 )
 def test_encode_refuses(code: int | None, reason: str, message: str) -> None:

@@ -120,8 +120,8 @@ def encode_close_payload(code: int | None, reason: str = "") -> bytes:
     """Build a Close payload: a 2-byte code then a UTF-8 reason (RFC 6455 §5.5.1).
 
     ``code=None`` gives the empty payload, which cannot carry a reason.
-    Raises ``LocalProtocolError`` for a code that may not be sent or a payload
-    over 125 bytes.
+    Raises ``LocalProtocolError`` for a code that may not be sent, a reason that
+    has no UTF-8 form (a lone surrogate) or a payload over 125 bytes.
     """
     if code is None:
         if reason:
@@ -129,7 +129,13 @@ def encode_close_payload(code: int | None, reason: str = "") -> bytes:
         return b""
     if not is_sendable(code):
         raise LocalProtocolError(f"close code {code} may not be sent (RFC 6455 §7.4)")
-    payload = code.to_bytes(2, "big") + reason.encode("utf-8")
+    try:
+        text = reason.encode("utf-8")
+    except UnicodeEncodeError as exc:  # a lone surrogate: no UTF-8 for it
+        raise LocalProtocolError(
+            f"a Close reason is UTF-8 text (RFC 6455 §5.5.1): {exc.reason} at {exc.start}"
+        ) from None
+    payload = code.to_bytes(2, "big") + text
     if len(payload) > MAX_CLOSE_PAYLOAD:
         raise LocalProtocolError(
             f"Close payload of {len(payload)} bytes exceeds {MAX_CLOSE_PAYLOAD} (RFC 6455 §5.5)"
