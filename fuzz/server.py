@@ -28,7 +28,7 @@ from fuzzlib import (
 
 import wsnegotiate as ws
 from wsnegotiate._headers import parse_extensions
-from wsnegotiate._samples import SAMPLES
+from wsnegotiate.cli.samples import SAMPLES
 
 Event = ws.NeedData | ws.Request | ws.Rejected | ws.ConnectionClosed | ws.Accepted
 
@@ -40,6 +40,7 @@ POLICIES = (
     ws.Policy(max_request_bytes=64),
     ws.Policy([13, 8], max_request_bytes=300, deflate=None),
     ws.Policy(deflate=None, reject_status=400),
+    ws.Policy([13, 8], max_field_lines=8, max_field_line_bytes=80, max_offers=2),
     ws.Policy(
         [7, 8, 13],
         deflate=ws.DeflateOptions(

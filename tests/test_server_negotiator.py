@@ -158,6 +158,7 @@ def test_default_caller_rejection_is_403() -> None:
         ((304, "x"), "not 304"),
         ((302, "moved"), "a 302 redirect needs a Location header"),
         ((400, "two\nlines"), "one line"),
+        ((400, "caf\udce9"), "must be UTF-8 text; character 3 is not"),  # a lone surrogate
         ((400, "x", [("Content-Length", "1")]), "written by the negotiator"),
         ((400, "x", [("Content-Type", "text/html")]), "written by the negotiator"),
     ],

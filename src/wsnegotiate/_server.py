@@ -329,6 +329,13 @@ class ServerNegotiator:
             )
         if "\n" in reason or "\r" in reason or "\x00" in reason:
             raise LocalProtocolError("a rejection's reason is one line")
+        if not reason.isascii():  # the body is UTF-8: a lone surrogate has no encoding
+            try:
+                reason.encode("utf-8")
+            except UnicodeEncodeError as error:
+                raise LocalProtocolError(
+                    f"a rejection's reason must be UTF-8 text; character {error.start} is not"
+                ) from None
         extra = _checked_headers(headers, forbidden=frozenset({"content-length", "content-type"}))
         _checked_headers((("Content-Type", content_type),), forbidden=frozenset())
         if redirect and not any(name.lower() == "location" for name, _ in extra):
