@@ -1,10 +1,11 @@
 """The same Starlette app under uvicorn with each WebSocket class, side by side:
 handshakes per second (fresh connections, 20 at a time) and echo round trips per
-second (one connection, one message at a time), over 127.0.0.1, in one run. Each
-server is its own process; the load comes from this one. Prints medians of the
-rounds and ratios to ``--ws wsproto``.
+second (one connection, one message at a time), over 127.0.0.1, in one run, and
+the server process's own CPU time for each (utime + stime, which a load generator
+sharing the machine cannot hide). Each server is its own process; the load comes
+from this one. Prints medians of the rounds and ratios to ``--ws wsproto``.
 
-    python benchmarks/bench_uvicorn.py [--rounds 3] [--handshakes 1000] [--echoes 2000]
+    python -m benchmarks.bench_uvicorn [--rounds 3] [--handshakes 1000] [--echoes 2000]
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from .e2e import cpu_seconds
 
 EXAMPLES = Path(__file__).parent.parent / "examples"
 CLASSES = {
@@ -96,23 +99,36 @@ def main() -> None:
     parser.add_argument("--handshakes", type=int, default=1000)
     parser.add_argument("--echoes", type=int, default=2000)
     args = parser.parse_args()
-    results: dict[str, tuple[list[float], list[float]]] = {name: ([], []) for name in CLASSES}
+    # class -> [handshakes/s, server µs per handshake, echoes/s, server µs per echo] by round
+    results: dict[str, list[list[float]]] = {name: [[], [], [], []] for name in CLASSES}
     for _ in range(args.rounds):  # interleaved: every class in every round
         for name, ws in CLASSES.items():
             process, port = start(ws)
             try:
                 asyncio.run(handshakes(port, 50))  # warm up
-                results[name][0].append(asyncio.run(handshakes(port, args.handshakes)))
-                results[name][1].append(asyncio.run(echoes(port, args.echoes)))
+                for column, (trial, count) in enumerate(
+                    [(handshakes, args.handshakes), (echoes, args.echoes)]
+                ):
+                    before = cpu_seconds(process.pid)
+                    results[name][2 * column].append(asyncio.run(trial(port, count)))
+                    used = cpu_seconds(process.pid) - before
+                    results[name][2 * column + 1].append(used / count * 1e6)
             finally:
                 process.send_signal(signal.SIGINT)
                 process.wait(10)
-    base_h, base_e = (statistics.median(v) for v in results["wsproto"])
+    base = [statistics.median(column) for column in results["wsproto"]]
     print(f"uvicorn, Starlette echo app, {args.rounds} rounds, medians; ratios to --ws wsproto")
-    print(f"{'--ws':<14}{'handshakes/s':>14}{'ratio':>8}{'echoes/s':>12}{'ratio':>8}")
-    for name, (hands, echo) in results.items():
-        h, e = statistics.median(hands), statistics.median(echo)
-        print(f"{name:<14}{h:>14,.0f}{h / base_h:>8.2f}{e:>12,.0f}{e / base_e:>8.2f}")
+    print(
+        f"{'--ws':<13}{'handshakes/s':>13}{'ratio':>7}{'CPU µs':>8}{'ratio':>7}"
+        f"{'echoes/s':>10}{'ratio':>7}{'CPU µs':>8}{'ratio':>7}"
+    )
+    for name, columns in results.items():
+        row = [statistics.median(column) for column in columns]
+        cells = "".join(
+            f"{value:>{13 if i == 0 else 10 if i == 2 else 8},.0f}{value / base[i]:>7.2f}"
+            for i, value in enumerate(row)
+        )
+        print(f"{name:<13}{cells}")
 
 
 if __name__ == "__main__":

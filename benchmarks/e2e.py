@@ -74,6 +74,13 @@ async def load(port: int, connections: int, concurrency: int, limit: float) -> d
 # -- servers and trials -------------------------------------------------------------
 
 
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process (fields 14 and 15 of /proc/PID/stat)."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    fields = stat.rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 @dataclass
 class Server:
     name: str
@@ -81,10 +88,7 @@ class Server:
     port: int
 
     def cpu_seconds(self) -> float:
-        """utime + stime of the server process (fields 14 and 15 of /proc/PID/stat)."""
-        stat = Path(f"/proc/{self.process.pid}/stat").read_text()
-        fields = stat.rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / TICK
+        return cpu_seconds(self.process.pid)
 
     def stop(self) -> None:
         if self.process.stdin is not None:

@@ -123,6 +123,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.message_size = 0
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.ping_payload: bytes | None = None
+        self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
 
     # -- the asyncio protocol ------------------------------------------------------
 
@@ -154,7 +155,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 self._refuse(event)
             elif isinstance(event, Request):
                 self._start_app(event)
-        else:  # the app is deciding: hold the bytes for the frame layer
+        else:  # the app is deciding: hold the bytes for the frame layer, and read no more
             self.early += data
             self._pause_reading()
 
@@ -176,7 +177,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.transport.close()
 
     def _start_app(self, request: Request) -> None:
-        self._pause_reading()  # until the app accepts: bytes after the request wait
+        self.client = get_remote_addr(self.transport)
         path, _, query = request.target.partition("?")
         root = self.config.root_path
         scope = {
@@ -185,7 +186,7 @@ class WebSocketProtocol(asyncio.Protocol):
             "http_version": "1.1",
             "scheme": "wss" if is_ssl(self.transport) else "ws",
             "server": get_local_addr(self.transport),
-            "client": get_remote_addr(self.transport),
+            "client": self.client,
             "root_path": root,
             "path": root + unquote(path),
             "raw_path": root.encode("ascii") + path.encode("latin-1"),
@@ -289,7 +290,8 @@ class WebSocketProtocol(asyncio.Protocol):
         )
         self._write(accepted.response)
         self.frames = connection(accepted)
-        log.info('%s - "WebSocket %s" [accepted]', _client(self), accepted.request.target)
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
+        log.info('%s - "WebSocket %s" [accepted]', client, accepted.request.target)
         self._keepalive()
         early, self.early = bytes(self.early), bytearray()
         if early:
@@ -371,6 +373,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.close_sent = True
         self._disconnect(code, reason)
         self._write(self.frames.send(frames.CloseConnection(code=code, reason=reason)))
+        if self.transport.is_closing():
+            return  # the connection is gone: no Close to wait for, no timer to hold us
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()  # to read the client's Close
@@ -430,8 +434,3 @@ def _outgoing(message: Message) -> frames.Event:
     if payload is None:
         return frames.TextMessage(data=message.get("text") or "")
     return frames.BytesMessage(data=payload)
-
-
-def _client(protocol: WebSocketProtocol) -> str:
-    client = get_remote_addr(protocol.transport)
-    return f"{client[0]}:{client[1]}" if client else "-"
