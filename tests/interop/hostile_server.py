@@ -3,14 +3,16 @@ uvicorn serving the Starlette example on wsnegotiate's protocol.
 
     python hostile_server.py serve|uvicorn HANDSHAKE_TIMEOUT
 
-It prints ``listening PORT`` once bound, then ``tasks N`` (its asyncio tasks) on
-every SIGUSR1, so the test can check that nothing is left behind. SIGINT stops it.
+It prints ``listening PORT`` once bound, then ``tasks N transports M`` (its asyncio
+tasks, and the connection transports still alive) on every SIGUSR1, so the test
+can check that nothing is left behind. SIGINT stops it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import sys
 from pathlib import Path
@@ -54,7 +56,9 @@ async def uvicorn() -> None:
 
 async def main(kind: str, timeout: float) -> None:
     def report() -> None:
-        print(f"tasks {len(asyncio.all_tasks())}", flush=True)
+        gc.collect()
+        alive = sum(isinstance(o, asyncio.Transport) for o in gc.get_objects())
+        print(f"tasks {len(asyncio.all_tasks())} transports {alive}", flush=True)
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
     await (serve(timeout) if kind == "serve" else uvicorn())

@@ -56,11 +56,15 @@ class Server:
     def fds(self) -> int:
         return len(os.listdir(f"/proc/{self.process.pid}/fd"))
 
-    def tasks(self) -> int:
+    def report(self) -> tuple[int, int]:
+        """The server's asyncio tasks, and the connection transports it still holds."""
         self.process.send_signal(signal.SIGUSR1)
         words = self.line().split()
-        assert words[0] == "tasks", words
-        return int(words[1])
+        assert words[0::2] == ["tasks", "transports"], words
+        return int(words[1]), int(words[3])
+
+    def tasks(self) -> int:
+        return self.report()[0]
 
     def settled(self, fds: int, tasks: int, within: float = 10) -> tuple[int, int]:
         """Wait until the server holds no more descriptors and tasks than given."""
@@ -240,3 +244,4 @@ def test_a_burst_of_2000_handshakes_at_concurrency_200(server: Server) -> None:
           f"p50 {times[1000] * 1000:.1f} ms, p99 {times[1980] * 1000:.1f} ms; {after=}")  # fmt: skip
     assert len(times) == 2000
     assert after == before
+    assert server.report()[1] == 0  # no transport held after its client left (a timer once did)
