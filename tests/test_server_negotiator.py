@@ -79,6 +79,17 @@ def test_bytes_like_input(kind: type) -> None:
     assert negotiator.accept().trailing_data == FRAME
 
 
+@pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
+def test_bytes_fed_after_a_complete_head_before_next_event_are_trailing_data(kind: type) -> None:
+    negotiator = ws.ServerNegotiator()
+    negotiator.receive_data(REQUEST)
+    negotiator.receive_data(kind(FRAME))  # the head is complete, not read yet
+    negotiator.receive_data(kind(FRAME))
+    negotiator.receive_data(b"")  # and the peer closed its side
+    assert isinstance(negotiator.next_event(), ws.Request)
+    assert negotiator.accept().trailing_data == FRAME + FRAME
+
+
 def test_trailing_data_is_handed_over_whole_and_once() -> None:
     negotiator, _ = deciding(REQUEST + FRAME + FRAME)
     assert negotiator.buffered == 2 * len(FRAME)

@@ -99,12 +99,13 @@ class ServerNegotiator:
     """One connection's server handshake. Not thread-safe; one per connection."""
 
     __slots__ = (
-        "_buffer", "_eof", "_fatal", "_head_end", "_receiving", "_request", "_searched",
-        "_state", "_trailing", "policy",
+        "_buffer", "_eof", "_fatal", "_head_end", "_limit", "_policy", "_receiving", "_request",
+        "_searched", "_state", "_trailing",
     )  # fmt: skip
 
     def __init__(self, policy: Policy | None = None) -> None:
-        self.policy = policy if policy is not None else DEFAULT_POLICY
+        self._policy = policy if policy is not None else DEFAULT_POLICY
+        self._limit = self._policy.max_request_bytes  # read on every chunk
         self._state = State.AWAITING_REQUEST
         self._buffer: bytes | bytearray = b""
         self._searched = 0  # where the next scan for the head's end starts
@@ -113,13 +114,19 @@ class ServerNegotiator:
         self._fatal: Rejected | None = None
         self._request: Request | None = None
         self._trailing = b""
-        # AWAITING_REQUEST, not refused, not at end of file: one flag that the per-chunk
-        # fast paths test instead of three fields (kept by _move, _fail and end of file).
+        # AWAITING_REQUEST, the head not complete, not refused, not at end of file: one
+        # flag that the per-chunk fast paths test instead of four fields (kept by _move,
+        # _scan, _fail and end of file).
         self._receiving = True
 
     @property
     def state(self) -> State:
         return self._state
+
+    @property
+    def policy(self) -> Policy:
+        """The policy this negotiator decides by (fixed when it is made)."""
+        return self._policy
 
     @property
     def buffered(self) -> int:
@@ -145,7 +152,7 @@ class ServerNegotiator:
             return
         buffer = self._buffer
         if buffer:
-            if isinstance(buffer, bytes):
+            if buffer.__class__ is bytes:  # the second chunk: from here on, one bytearray
                 buffer = self._buffer = bytearray(buffer)
             fresh = len(buffer)
             buffer += data
@@ -158,13 +165,12 @@ class ServerNegotiator:
         # The head ends with a line feed and the bytes before ``fresh`` were scanned, so
         # new bytes without one cannot end it: then only the size limit is checked, with
         # no call (this saves most of the cost of a request fed a few bytes at a time).
-        if self._head_end is None and (
-            buffer.find(b"\n", fresh) >= 0 or len(buffer) > self.policy.max_request_bytes
-        ):
+        if buffer.find(b"\n", fresh) >= 0 or len(buffer) > self._limit:
             self._scan()
 
     def _receive_other(self, data: bytes | bytearray | memoryview) -> None:
-        """``receive_data()`` once refused or closed, out of turn, or at end of file."""
+        """``receive_data()`` once refused or closed, out of turn, at end of file, or
+        after the head is complete (until ``next_event()`` reads it)."""
         if self._state is State.CLOSED or self._fatal is not None:
             return  # refused: the rest of the connection is never parsed
         if self._state is not State.AWAITING_REQUEST:
@@ -174,11 +180,14 @@ class ServerNegotiator:
             )
         if self._eof:
             raise LocalProtocolError("receive_data() after end of file")
+        if data:  # bytes after a complete head: trailing data, kept whole
+            self._buffer = bytearray(self._buffer) + data
+            return
         self._eof = True  # b"": the peer closed its side
         self._receiving = False
 
     def _scan(self) -> None:
-        buffer, limit = self._buffer, self.policy.max_request_bytes
+        buffer, limit = self._buffer, self._limit
         match = _HEAD_END.search(buffer, self._searched)
         end = match.end() if match else len(buffer)
         if end > limit:
@@ -186,6 +195,7 @@ class ServerNegotiator:
             self._fail(failure(431, reason, None, Fault.TOO_LARGE))
         elif match:
             self._head_end = end
+            self._receiving = False  # complete: next_event() reads it
         else:
             self._searched = max(0, end - 2)
 
@@ -198,7 +208,7 @@ class ServerNegotiator:
 
     def next_event(self) -> NeedData | Request | Rejected | ConnectionClosed:
         """The next event: ``NeedData`` until the request head is complete."""
-        if self._receiving and self._head_end is None:
+        if self._receiving:
             # Still waiting: the row (AWAITING_REQUEST, next_event, NeedData) keeps the
             # state, so no table lookups and no new event per partial chunk.
             return _NEED_DATA
@@ -226,7 +236,7 @@ class ServerNegotiator:
         else:
             head, self._trailing = bytes(buffer[:end]), bytes(buffer[end:])
         self._buffer = b""
-        policy = self.policy
+        policy = self._policy
         too_many = field_limit_fault(head, policy.max_field_lines, policy.max_field_line_bytes)
         if too_many is not None:
             self._trailing = b""
@@ -290,15 +300,15 @@ class ServerNegotiator:
         request = self._request
         assert request is not None  # DECIDING always has one
         if subprotocol is BY_POLICY:
-            subprotocol = self.policy.subprotocol_for(request)
+            subprotocol = self._policy.subprotocol_for(request)
         elif subprotocol is not None and subprotocol not in request.subprotocols:
             raise LocalProtocolError(  # RFC 6455 §4.1 step 6 on the client
                 f"subprotocol {subprotocol!r} was not offered; offers: {request.subprotocols}"
             )
         answers = tuple(extensions)
-        agreed = _checked_extension_answers(answers, request, self.policy) if answers else None
+        agreed = _checked_extension_answers(answers, request, self._policy) if answers else None
         if agreed is None and deflate:
-            agreed = self.policy.deflate_for(request)
+            agreed = self._policy.deflate_for(request)
             if agreed is not None:
                 answers = (*answers, agreed.answer())
         extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS) if extra_headers else ()
