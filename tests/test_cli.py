@@ -95,6 +95,26 @@ def test_check_json_options(tmp_path: Path) -> None:
     assert (code, result["status"]) == (1, 431)
 
 
+def test_check_takes_every_limit_of_the_policy(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    offers = h11_request(rfc6455(extra=[("Sec-WebSocket-Protocol", "a, b, c")]))
+    assert check_json(tmp_path, offers, "--max-offers", "3")[1]["status"] == 101
+    code, result = check_json(tmp_path, offers, "--max-offers", "2")
+    assert (code, result["reason"]) == (
+        1,
+        "Sec-WebSocket-Protocol: too many offers (3; the limit is 2)",
+    )
+    code, result = check_json(tmp_path, offers, "--max-field-lines", "5")
+    assert (code, result["status"]) == (1, 431)
+    code, result = check_json(tmp_path, offers, "--max-field-line-bytes", "64")
+    assert (code, result["status"]) == (0, 101)  # every line of it is shorter
+    capsys.readouterr()
+    path = tmp_path / "request.http"
+    assert cli("check", str(path), "--max-field-lines", "3") == (2, "")
+    assert "max_field_lines below 4" in capsys.readouterr().err
+
+
 def test_check_json_incomplete(tmp_path: Path) -> None:
     code, result = check_json(tmp_path, b"GET / HTTP/1.1\r\nHost: a\r\n")
     assert code == 1

@@ -239,9 +239,15 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
         default=426,
         help="status for an unsupported version",
     )
-    parser.add_argument(
-        "--max-request-bytes", type=int, default=16 * 1024, help="request head limit (431)"
-    )
+    defaults = Policy()
+    for option, help_text in (
+        ("--max-request-bytes", "request head limit (431)"),
+        ("--max-field-lines", "header field lines a request may have (431)"),
+        ("--max-field-line-bytes", "length of one field line (431)"),
+        ("--max-offers", "subprotocols, and extensions, a request may offer (400)"),
+    ):
+        name = option.removeprefix("--").replace("-", "_")
+        parser.add_argument(option, type=int, default=getattr(defaults, name), help=help_text)
     parser.add_argument(
         "--deflate",
         action=argparse.BooleanOptionalAction,
@@ -255,6 +261,9 @@ def _policy(args: argparse.Namespace) -> Policy:
         args.versions,
         reject_status=args.reject_status,
         max_request_bytes=args.max_request_bytes,
+        max_field_lines=args.max_field_lines,
+        max_field_line_bytes=args.max_field_line_bytes,
+        max_offers=args.max_offers,
         origins=args.origins,
         subprotocols=args.subprotocols,
         deflate=DeflateOptions() if args.deflate else None,
