@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import h11
 
@@ -119,3 +120,23 @@ def http_server(handler: Callable[..., http.server.BaseHTTPRequestHandler]) -> I
         finally:
             server.shutdown()
             thread.join(10)
+
+
+def mutate(draw: Callable[..., Any], data: bytes, alphabet: Sequence[int], edits: int) -> bytes:
+    """``data`` with 1 to ``edits`` bytes inserted, deleted or replaced (bytes of
+    ``alphabet``), each drawn with hypothesis's ``draw``."""
+    from hypothesis import strategies as st
+
+    mutated = bytearray(data)
+    for _ in range(draw(st.integers(1, edits))):
+        where = draw(st.integers(0, len(mutated)))
+        action = draw(st.sampled_from(["insert", "delete", "replace"]))
+        byte = draw(st.sampled_from(alphabet))
+        if action == "insert":
+            mutated.insert(where, byte)
+        elif where < len(mutated):
+            if action == "delete":
+                del mutated[where]
+            else:
+                mutated[where] = byte
+    return bytes(mutated)

@@ -11,6 +11,7 @@ from pathlib import Path
 from types import ModuleType
 
 import pytest
+from factory import mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -60,23 +61,12 @@ def inputs(draw: st.DrawFn, seeds: list[bytes]) -> bytes:
     kind = draw(st.sampled_from(["mutate", "splice", "random"]))
     if kind == "random":
         return draw(st.binary(max_size=400))
-    data = bytearray(draw(st.sampled_from(seeds)))
+    data = draw(st.sampled_from(seeds))
     if kind == "splice":
         other = draw(st.sampled_from(seeds))
         cut = draw(st.integers(0, len(data)))
-        return bytes(data[:cut]) + other[draw(st.integers(0, len(other))) :]
-    for _ in range(draw(st.integers(1, 8))):
-        where = draw(st.integers(0, len(data)))
-        byte = draw(st.sampled_from([0, 1, 9, 10, 13, 32, 34, 44, 59, 61, 92, 255, *b"A0,;=\\"]))
-        action = draw(st.sampled_from(["insert", "delete", "replace"]))
-        if action == "insert":
-            data.insert(where, byte)
-        elif where < len(data):
-            if action == "delete":
-                del data[where]
-            else:
-                data[where] = byte
-    return bytes(data)
+        return data[:cut] + other[draw(st.integers(0, len(other))) :]
+    return mutate(draw, data, [0, 1, 9, 10, 13, 32, 34, 44, 59, 61, 92, 255, *b"A0,;=\\"], 8)
 
 
 def _generated(name: str) -> Callable[[], None]:

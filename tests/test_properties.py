@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from itertools import pairwise
 
+from factory import mutate
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -77,19 +78,8 @@ def test_arbitrary_bytes_give_an_answer_or_need_data(blob: bytes, data: st.DataO
 
 @st.composite
 def mutated(draw: st.DrawFn) -> bytes:
-    data = bytearray(draw(st.sampled_from(SAMPLES)).data)
-    for _ in range(draw(st.integers(1, 6))):
-        where = draw(st.integers(0, len(data)))
-        action = draw(st.sampled_from(["insert", "delete", "replace"]))
-        byte = draw(st.sampled_from([0, 9, 10, 13, 32, 44, 58, 59, 61, 34, 255, *b'Aa0,;:="']))
-        if action == "insert":
-            data.insert(where, byte)
-        elif where < len(data):
-            if action == "delete":
-                del data[where]
-            else:
-                data[where] = byte
-    return bytes(data)
+    data = draw(st.sampled_from(SAMPLES)).data
+    return mutate(draw, data, [0, 9, 10, 13, 32, 44, 58, 59, 61, 34, 255, *b'Aa0,;:="'], 6)
 
 
 @given(mutated(), st.data())
