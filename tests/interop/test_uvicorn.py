@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import sys
+import time
 import urllib.request
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
@@ -146,6 +147,30 @@ def raw_exchange(port: int, data: bytes, *, head_only: bool = False) -> bytes:
         while not (head_only and b"\r\n\r\n" in answer) and (chunk := sock.recv(65536)):
             answer += chunk
     return answer
+
+
+def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> None:
+    request = raw_request(rfc6455()).replace(b"/chat", b"/")
+    masked = b"\x81\x85\x01\x02\x03\x04" + bytes(
+        b ^ m for b, m in zip(b"early", b"\x01\x02\x03\x04\x01", strict=True)
+    )
+    arguments = [
+        "-m", "uvicorn", "slow_accept_app:app", "--app-dir", str(Path(__file__).parent),
+        "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
+    ]  # fmt: skip
+    with (
+        uvicorn_process(arguments) as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        sock.sendall(request)
+        time.sleep(0.1)  # the app is still deciding
+        sock.sendall(masked)
+        answer = b""
+        while not answer.endswith(b"\x88\x02\x03\xe8") and (chunk := sock.recv(65536)):
+            answer += chunk  # until the app's Close (ours would follow; no need)
+    head, _, frames_sent = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert frames_sent == b"\x81\x05early" + b"\x88\x02\x03\xe8"  # the echo, then Close 1000
 
 
 def test_a_denial_response_of_the_apps_own(starlette: int) -> None:
