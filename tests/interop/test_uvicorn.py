@@ -151,9 +151,8 @@ def raw_exchange(port: int, data: bytes, *, head_only: bool = False) -> bytes:
 
 def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> None:
     request = raw_request(rfc6455()).replace(b"/chat", b"/")
-    masked = b"\x81\x85\x01\x02\x03\x04" + bytes(
-        b ^ m for b, m in zip(b"early", b"\x01\x02\x03\x04\x01", strict=True)
-    )
+    mask = b"\x01\x02\x03\x04"  # a client's frame is masked (RFC 6455 §5.3)
+    masked = b"\x81\x85" + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"early"))
     arguments = [
         "-m", "uvicorn", "slow_accept_app:app", "--app-dir", str(Path(__file__).parent),
         "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
