@@ -47,6 +47,7 @@ from wsproto.connection import Connection, ConnectionState
 
 from ._answers import TEXT_PLAIN
 from ._deflate import DeflateOptions
+from ._close import CloseCode
 from ._errors import LocalProtocolError
 from ._events import Accepted, Rejected, Request
 from ._policy import Policy
@@ -209,6 +210,7 @@ class WebSocketProtocol(asyncio.Protocol):
         task.add_done_callback(self.tasks.discard)
 
     async def _run_app(self, scope: dict[str, Any]) -> None:
+        code = CloseCode.CloseCodeNormal
         try:
             await self.app(scope, self.receive, self.send)
         except ClientDisconnected:
@@ -216,12 +218,13 @@ class WebSocketProtocol(asyncio.Protocol):
         except BaseException:
             log.exception("Exception in ASGI application\n")
             self._fail_handshake()
+            code = CloseCode.CloseCodeBadOperation  # 1011: the server failed (RFC 6455 §7.4.1)
         else:
             if self.negotiator.state is State.DECIDING and self.response is None:
                 log.error("ASGI callable returned without completing handshake.")
             self._fail_handshake()
         if self.frames is not None and self.frames.state is ConnectionState.OPEN:
-            self._close(1000, "")  # the app is done: close the WebSocket properly
+            self._close(code, "")  # the app is done: close the WebSocket properly
         elif "close" not in self.timers:
             self.transport.close()
 

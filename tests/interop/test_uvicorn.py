@@ -149,27 +149,52 @@ def raw_exchange(port: int, data: bytes, *, head_only: bool = False) -> bytes:
     return answer
 
 
+@contextmanager
+def bare_apps() -> Iterator[int]:
+    """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the port."""
+    arguments = [
+        "-m", "uvicorn", "asgi_apps:app", "--app-dir", str(Path(__file__).parent),
+        "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
+    ]  # fmt: skip
+    with uvicorn_process(arguments) as (_, port):
+        yield port
+
+
+def read_until(sock: socket.socket, end: bytes) -> bytes:
+    answer = b""
+    while not answer.endswith(end) and (chunk := sock.recv(65536)):
+        answer += chunk
+    return answer
+
+
 def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> None:
     request = raw_request(rfc6455()).replace(b"/chat", b"/")
     mask = b"\x01\x02\x03\x04"  # a client's frame is masked (RFC 6455 §5.3)
     masked = b"\x81\x85" + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"early"))
-    arguments = [
-        "-m", "uvicorn", "slow_accept_app:app", "--app-dir", str(Path(__file__).parent),
-        "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
-    ]  # fmt: skip
-    with (
-        uvicorn_process(arguments) as (_, port),
-        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
-    ):
+    with bare_apps() as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)
         time.sleep(0.1)  # the app is still deciding
         sock.sendall(masked)
-        answer = b""
-        while not answer.endswith(b"\x88\x02\x03\xe8") and (chunk := sock.recv(65536)):
-            answer += chunk  # until the app's Close (ours would follow; no need)
+        answer = read_until(sock, b"\x88\x02\x03\xe8")  # the app's Close (ours would follow)
     head, _, frames_sent = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
     assert frames_sent == b"\x81\x05early" + b"\x88\x02\x03\xe8"  # the echo, then Close 1000
+
+
+def test_apps_that_break_the_asgi_protocol() -> None:
+    """Before the handshake is settled, a 500 and the server serves on; after it, Close
+    1011 (the server failed, RFC 6455 §7.4.1), never a normal 1000."""
+    with bare_apps() as port:
+        for path in ("/send-first", "/return", "/denial-then-send"):
+            request = raw_request(rfc6455()).replace(b"/chat", path.encode())
+            answer = raw_exchange(port, request)
+            assert answer.startswith(b"HTTP/1.1 500 Internal Server Error\r\n"), path
+        request = raw_request(rfc6455()).replace(b"/chat", b"/unknown-after-accept")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(request)
+            answer = read_until(sock, b"\x88\x02\x03\xf3")
+        assert answer.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+        assert answer.endswith(b"\r\n\r\n\x88\x02\x03\xf3")  # Close 1011, nothing before it
 
 
 def test_a_denial_response_of_the_apps_own(starlette: int) -> None:

@@ -1,0 +1,36 @@
+"""Bare ASGI apps for test_uvicorn.py, by path:
+
+- ``/``: takes its time to accept, so the client's first frame arrives while it
+  decides; echoes one message, then closes;
+- ``/send-first``: sends a message before accepting;
+- ``/return``: returns without accepting or denying;
+- ``/denial-then-send``: starts a denial response, then sends a WebSocket message;
+- ``/unknown-after-accept``: accepts, then sends a message type that does not exist.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    assert scope["type"] == "websocket"
+    assert (await receive())["type"] == "websocket.connect"
+    path = scope["path"]
+    if path == "/send-first":
+        await send({"type": "websocket.send", "text": "too early"})
+    elif path == "/return":
+        return
+    elif path == "/denial-then-send":
+        await send({"type": "websocket.http.response.start", "status": 401, "headers": []})
+        await send({"type": "websocket.send", "text": "not a body"})
+    elif path == "/unknown-after-accept":
+        await send({"type": "websocket.accept"})
+        await send({"type": "websocket.shout", "text": "?"})
+    else:
+        await asyncio.sleep(0.3)  # deciding, while the client's first frame comes in
+        await send({"type": "websocket.accept"})
+        message = await receive()
+        await send({"type": "websocket.send", "text": message["text"]})
+        await send({"type": "websocket.close", "code": 1000})
