@@ -46,8 +46,8 @@ from uvicorn.server import ServerState
 from wsproto.connection import Connection, ConnectionState
 
 from ._answers import TEXT_PLAIN
-from ._deflate import DeflateOptions
 from ._close import CloseCode
+from ._deflate import DeflateOptions
 from ._errors import LocalProtocolError
 from ._events import Accepted, Rejected, Request
 from ._policy import Policy
