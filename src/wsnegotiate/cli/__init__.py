@@ -1,5 +1,5 @@
 """The tools: the ``wsnegotiate`` command (``demo``, ``check``, ``probe``,
-``serve``) and what they need of their own. All printing and all sockets of the
+``audit``, ``serve``) and what they need of their own. All printing and all sockets of the
 command line live in this sub-package; the protocol lives above it (DESIGN.md,
 "Layout")."""
 
