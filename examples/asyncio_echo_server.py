@@ -13,6 +13,7 @@ Try:
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import wsproto.events as frames
 from wsproto.connection import ConnectionState
@@ -58,4 +59,5 @@ async def main(host: str = "127.0.0.1", port: int = 8765) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it quietly
+        asyncio.run(main())

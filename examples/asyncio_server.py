@@ -4,6 +4,7 @@ Try: python examples/asyncio_server.py, then `curl -i http://127.0.0.1:8765/` (4
 """
 
 import asyncio
+import contextlib
 
 import wsnegotiate
 
@@ -37,4 +38,5 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it quietly
+        asyncio.run(main())

@@ -54,4 +54,7 @@ async def main(host: str = "127.0.0.1", port: int = 8766) -> None:
 
 
 if __name__ == "__main__":
-    trio.run(main)
+    try:
+        trio.run(main)
+    except* KeyboardInterrupt:  # Ctrl-C stops it quietly (trio groups it with the rest)
+        pass

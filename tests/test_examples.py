@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
+import socket
 import subprocess
 import sys
+import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -21,8 +25,10 @@ def test_readme_server_is_the_example() -> None:
     readme = (ROOT / "README.md").read_text()
     snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
     example = (ROOT / "examples" / "asyncio_server.py").read_text()
-    body = example[example.index("import asyncio") : example.index("\n\nif __name__")]
-    assert snippet == body + "\n\nasyncio.run(main())\n"
+    body, guard = example[example.index("import asyncio") :].split(
+        '\n\nif __name__ == "__main__":\n'
+    )
+    assert snippet == body + "\n\n" + textwrap.dedent(guard)
 
 
 def test_readme_server_handshakes_and_refuses() -> None:
@@ -143,3 +149,34 @@ def test_asyncio_client_example_falls_back() -> None:
     connected, failure = asyncio.run(run())
     assert isinstance(connected, ws.Connected) and connected.version is ws.Version.Version8
     assert isinstance(failure, ws.NoCommonVersion) and failure.advertised == (13, 8, 7)
+
+
+@pytest.mark.parametrize(
+    ("example", "port"),
+    [("asyncio_server", 8765), ("asyncio_echo_server", 8765), ("trio_echo_server", 8766)],
+)
+def test_ctrl_c_stops_a_server_example_quietly(example: str, port: int) -> None:
+    """SIGINT (Ctrl-C) ends the example with exit 0 and nothing on stderr, not a
+    KeyboardInterrupt traceback. The examples listen on their documented ports."""
+    process = subprocess.Popen(
+        [sys.executable, str(ROOT / "examples" / f"{example}.py")],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert process.poll() is None, process.stderr.read() if process.stderr else b""
+                assert time.monotonic() < deadline, f"{example} did not listen on {port}"
+                time.sleep(0.05)
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:  # pragma: no cover - a hung example fails the test
+            process.kill()
+            process.communicate()
+    assert (process.returncode, errors) == (0, b"")
