@@ -150,22 +150,24 @@ class ServerNegotiator:
         if not (self._receiving and data):
             self._receive_other(data)
             return
+        if data.__class__ is not bytes:
+            data = bytes(data)
         buffer = self._buffer
         if buffer:
             if buffer.__class__ is bytes:  # the second chunk: from here on, one bytearray
                 buffer = self._buffer = bytearray(buffer)
-            fresh = len(buffer)
             buffer += data
         else:  # the usual single chunk is kept as it came, without a copy
-            buffer = self._buffer = data if isinstance(data, bytes) else bytes(data)
-            fresh = 0
-            if buffer[0] < 0x21:  # RFC 9112 §2.2: a request line starts with a method token
-                self._fail(_not_http(buffer[0]))
+            buffer = self._buffer = data
+            if data[0] < 0x21:  # RFC 9112 §2.2: a request line starts with a method token
+                self._fail(_not_http(data[0]))
                 return
-        # The head ends with a line feed and the bytes before ``fresh`` were scanned, so
+        # The head ends with a line feed and the bytes before these were scanned, so
         # new bytes without one cannot end it: then only the size limit is checked, with
         # no call (this saves most of the cost of a request fed a few bytes at a time).
-        if buffer.find(b"\n", fresh) >= 0 or len(buffer) > self._limit:
+        # ``0x0A in data`` is one memchr; ``b"\n" in data`` first tries, and fails, to
+        # read b"\n" as an integer (an exception made and cleared per call).
+        if 0x0A in data or len(buffer) > self._limit:
             self._scan()
 
     def _receive_other(self, data: bytes | bytearray | memoryview) -> None:
