@@ -123,6 +123,9 @@ class _BrokenWriter:
     def close(self) -> None:
         self.closed = True
 
+    async def wait_closed(self) -> None:  # as asyncio's: the error that closed it
+        raise ConnectionResetError("peer gone")
+
 
 @pytest.mark.parametrize(
     ("data", "expected"), [(REQUEST, type(None)), (REQUEST.replace(b": 13", b": 8"), ws.Rejected)]
@@ -307,3 +310,40 @@ async def test_trio_deadline_covers_the_decision(autojump_clock: trio.testing.Mo
     outcome = await wsnegotiate.trio.server_handshake(server, timeout=10, on_request=slow)
     assert isinstance(outcome, ws.Rejected) and outcome.status == 503
     assert await client.receive_some() == outcome.response
+
+
+def test_asyncio_resets_leave_no_unretrieved_exception() -> None:
+    """A reset mid-request is stored twice by asyncio's streams: for the reader, and
+    in the future behind ``wait_closed()``. Left unretrieved, the second is logged
+    ("Future exception was never retrieved") whenever the garbage collector frees
+    that future before its protocol, which happens now and then under load. Whether
+    it is still pending is asyncio's private ``_log_traceback`` flag; no public API
+    tells without retrieving it."""
+    writers: list[asyncio.StreamWriter] = []
+    outcomes: list[object] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        outcomes.append(await wsnegotiate.aio.server_handshake(reader, writer))
+        writers.append(writer)
+
+    async def scenario() -> list[bool]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        for _ in range(5):
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+            writer.get_extra_info("socket").setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0)
+            )
+            writer.write(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            await writer.drain()
+            await asyncio.sleep(0.02)  # the server is inside its read when the reset comes
+            writer.transport.abort()
+        while len(writers) < 5:
+            await asyncio.sleep(0.01)
+        server.close()
+        await server.wait_closed()
+        return [w._protocol._closed._log_traceback for w in writers]  # type: ignore[attr-defined]
+
+    pending = asyncio.run(scenario())
+    assert outcomes == [None] * 5
+    assert pending == [False] * 5

@@ -15,6 +15,7 @@ and is closed (slowloris), however it trickles its bytes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 from ._decision import OnRequest, failed_decision, take_decision
 from ._events import Accepted, NeedData, Rejected, Request
@@ -57,6 +58,7 @@ async def server_handshake(
     negotiator = ServerNegotiator(policy)
     outcome: Accepted | Rejected | None = None
     error = None
+    lost = False
     try:  # one deadline for the request and the decision, without a task of its own
         async with asyncio.timeout(timeout):
             request = await _read_request(negotiator, reader, read_size)
@@ -71,15 +73,20 @@ async def server_handshake(
             reason = f"no decision within the {timeout:g} s deadline"
             outcome = failed_decision(negotiator, 503, reason)
     except ConnectionError:  # reset before a request: nobody to answer
-        outcome = None
+        outcome, lost = None, True
     if outcome is not None:
         try:
             writer.write(outcome.response)
             await writer.drain()
         except ConnectionError:  # gone while we answered: a refusal is still the outcome
-            outcome = None if isinstance(outcome, Accepted) else outcome
+            outcome, lost = (None if isinstance(outcome, Accepted) else outcome), True
     if not isinstance(outcome, Accepted):
         writer.close()
+    if lost:  # the streams keep the error for wait_closed() too: take it, or asyncio
+        # logs it when its future is freed. The connection is gone: this returns at once.
+        with contextlib.suppress(ConnectionError, TimeoutError):
+            async with asyncio.timeout(1.0):
+                await writer.wait_closed()
     if error is not None:
         raise error
     return outcome
