@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._answers import rejection_body, rejection_headers, render
+from ._answers import refusal_headers, refusal_response
 from ._detect import VERSION, Detection, MarkerFault, detect
 from ._errors import Fault, RemoteProtocolError
 from ._events import Rejected, Request
@@ -73,13 +73,13 @@ def failure(
     extra: tuple[tuple[str, str], ...] = (),
 ) -> RemoteProtocolError:
     """The error for a peer's fault, carrying every header of its answer."""
-    headers = rejection_headers(status, reason, extra)
+    headers = refusal_headers(status, reason, extra)
     return RemoteProtocolError(reason, status=status, headers=headers, field=field, fault=fault)
 
 
 def rejected(error: RemoteProtocolError, detection: Detection | None = None) -> Rejected:
     """The ``Rejected`` event, with the answer's bytes, for a peer's fault."""
-    body = render(error.status, error.headers, rejection_body(error.reason))
+    body = refusal_response(error.status, error.headers, error.reason)
     return Rejected(error.status, error.reason, error.headers, body, error, detection)
 
 
