@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from itertools import pairwise
 
@@ -10,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import wsnegotiate as ws
+from wsnegotiate._head import describe_malformed, line_fault
 from wsnegotiate.cli.samples import SAMPLES
 
 Outcome = ws.Accepted | ws.Rejected | ws.NeedData | ws.ConnectionClosed
@@ -98,3 +100,41 @@ def test_size_limit_holds_however_chunked(limit: int, extra: int, data: st.DataO
     head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + b"p" * (limit + extra)
     outcome = run(data.draw(split(head + b"\r\n\r\n")), ws.Policy(max_request_bytes=limit))
     assert isinstance(outcome, ws.Rejected) and outcome.status == 431
+
+
+def first_line_fault(head: bytes) -> str | None:
+    """The first fault of a head, read line by line: what the one-match scan in
+    ``describe_malformed`` must find."""
+    for number, line in enumerate(head.split(b"\n"), start=1):
+        fault = line_fault(number, line[:-1] if line.endswith(b"\r") else line)
+        if fault is not None or (number > 1 and not line.rstrip(b"\r")):
+            return fault
+    return None  # pragma: no cover - a head ends with its blank line
+
+
+_LINE_BYTES = [*b"Aa0-:;/. \t\r\x00\x08\x7f\x80\xff", 0x1F]
+head_lines = st.lists(
+    st.one_of(
+        st.sampled_from(
+            [b"Host: a", b"X: \tb\x80", b" fold", b"\tfold", b"X : a", b"X:", b"X: \x08", b"X:\x7f"]
+        ),
+        st.lists(st.sampled_from(_LINE_BYTES), max_size=8).map(bytes),
+    ),
+    max_size=6,
+)
+
+
+@settings(max_examples=500)
+@given(
+    st.sampled_from([b"GET / HTTP/1.1", b"GET  / HTTP/1.1", b"GET / HTTP/1.1\r", b"\x00GET / X"]),
+    head_lines,
+    st.sampled_from([b"\r\n", b"\n"]),
+)
+def test_the_line_to_blame_is_the_first_at_fault(
+    request_line: bytes, lines: list[bytes], ending: bytes
+) -> None:
+    head = ending.join([request_line, *(line for line in lines if line.strip(b"\r"))]) + ending * 2
+    if re.search(rb"\n\r?\n", head).end() != len(head):  # type: ignore[union-attr]
+        return  # a line of \r made the blank line come sooner: another head
+    reason, _ = describe_malformed(head, "")
+    assert reason == (first_line_fault(head) or "malformed HTTP request head (RFC 9112)")

@@ -24,12 +24,20 @@ import re
 
 from ._headers import quote_for_reason
 
-__all__ = ["describe_malformed", "field_limit_fault"]
+__all__ = ["describe_malformed", "field_limit_fault", "line_fault"]
 
 _TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_request_line_re = re.compile(_TOKEN + rb" [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]\Z")
+_REQUEST_LINE = _TOKEN + rb" [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]"
+_FIELD_VALUE = rb"[^\x00-\x08\x0a-\x1f\x7f]*"  # no control character but HTAB
+_request_line_re = re.compile(_REQUEST_LINE + rb"\Z")
 _token_re = re.compile(_TOKEN + rb"\Z")
 _control_re = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# The lines of a head up to its first fault, in one match: the request line, then
+# field lines, each followed by any continuation lines. Where the match ends is the
+# line to blame, or the blank line when every line is sound.
+_sound_lines_re = re.compile(
+    _REQUEST_LINE + rb"\r?\n(?:" + _TOKEN + rb":" + _FIELD_VALUE + rb"\r?\n(?:[ \t][^\n]*\n)*)*"
+)
 
 # h11's messages for faults beyond one line, and what to say instead.
 _SEMANTIC = (
@@ -67,8 +75,11 @@ def field_limit_fault(head: bytes, max_lines: int, max_line_bytes: int) -> str |
 
 def describe_malformed(head: bytes, h11_message: str) -> tuple[str, str | None]:
     """The reason to send for a head h11 refused, and the field to blame if one is."""
-    lines = [line[:-1] if line.endswith(b"\r") else line for line in head.split(b"\n")]
-    fault = _line_fault(lines)
+    match = _sound_lines_re.match(head)
+    start = match.end() if match else 0
+    end = head.find(b"\n", start)
+    line = head[start : end if end >= 0 else len(head)]
+    fault = line_fault(head.count(b"\n", 0, start) + 1, line[:-1] if line[-1:] == b"\r" else line)
     if fault is not None:
         return fault, None
     for prefix, field, reason in _SEMANTIC:
@@ -77,26 +88,29 @@ def describe_malformed(head: bytes, h11_message: str) -> tuple[str, str | None]:
     return "malformed HTTP request head (RFC 9112)", None
 
 
-def _line_fault(lines: list[bytes]) -> str | None:
-    if not _request_line_re.match(lines[0]):
+def line_fault(number: int, line: bytes) -> str | None:
+    """What is wrong with line ``number`` of a head (its line ending removed), where
+    the lines before it are sound; ``None`` for a sound line or the blank line."""
+    if number == 1:
+        if _request_line_re.match(line):
+            return None
         return "line 1: not a request line (method SP target SP HTTP/1.1, RFC 9112 §3)"
-    for number, line in enumerate(lines[1:], start=2):
-        if not line:
-            return None  # the blank line that ends the head
-        if line[0] in b" \t":
-            if number == 2:
-                return "line 2: a continuation (obs-fold) before any field line (RFC 9112 §5.2)"
-            continue
-        name, colon, value = line.partition(b":")
-        if not colon:
-            return f"line {number}: not a field line, no colon (RFC 9112 §5)"
-        if name[-1:] in (b" ", b"\t"):
-            return f"line {number}: whitespace between the field name and the colon (RFC 9112 §5.1)"
-        if not _token_re.match(name):
-            return f"line {number}: the field name is not a token (RFC 9110 §5.1)"
-        control = _control_re.search(value)
-        if control is not None:
-            shown = quote_for_reason(name)
-            char = control.group()[0]
-            return f"line {number}: control character 0x{char:02x} in the value of {shown}"
+    if not line:
+        return None  # the blank line that ends the head
+    if line[0] in b" \t":
+        if number == 2:
+            return "line 2: a continuation (obs-fold) before any field line (RFC 9112 §5.2)"
+        return None
+    name, colon, value = line.partition(b":")
+    if not colon:
+        return f"line {number}: not a field line, no colon (RFC 9112 §5)"
+    if name[-1:] in (b" ", b"\t"):
+        return f"line {number}: whitespace between the field name and the colon (RFC 9112 §5.1)"
+    if not _token_re.match(name):
+        return f"line {number}: the field name is not a token (RFC 9110 §5.1)"
+    control = _control_re.search(value)
+    if control is not None:
+        shown = quote_for_reason(name)
+        char = control.group()[0]
+        return f"line {number}: control character 0x{char:02x} in the value of {shown}"
     return None
