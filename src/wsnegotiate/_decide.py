@@ -116,8 +116,8 @@ def _one_value(fields: dict[bytes, list[bytes]], key: bytes) -> bytes:
 def _require_token(fields: dict[bytes, list[bytes]], key: bytes, token: bytes) -> None:
     """``token`` must be in the list-based field ``key`` (RFC 9110 §5.6.1), else 426."""
     values = fields.get(key)
-    if values and has_token(values, token):
-        return
+    if values and ((values[0].lower() == token and len(values) == 1) or has_token(values, token)):
+        return  # the usual single-token value, or a list that holds the token
     field = _NAMES[key]
     if not values:
         raise failure(
@@ -185,20 +185,23 @@ def _version_failure(
     return failure(policy.reject_status, reason, field, Fault.UNSUPPORTED, advertise)
 
 
-_ORIGIN_FIELDS = ("Origin", "Sec-WebSocket-Origin")
+_ORIGIN_KEYS = (b"origin", b"sec-websocket-origin")
+_ORIGIN_KEYS_BEFORE_13 = _ORIGIN_KEYS[::-1]
 
 
 def _origin(fields: dict[bytes, list[bytes]], version: Version, policy: Policy) -> str | None:
     """Step 8: RFC 6455 §4.1 sends Origin from version 13 on, hybi-07/08 sent
     Sec-WebSocket-Origin; either is read, the version's own name first."""
-    names = _ORIGIN_FIELDS if version >= Version.Version13 else _ORIGIN_FIELDS[::-1]
-    key = _KEYS[names[0]] if _KEYS[names[0]] in fields else _KEYS[names[1]]
+    keys = _ORIGIN_KEYS if version >= 13 else _ORIGIN_KEYS_BEFORE_13
+    key = keys[0] if keys[0] in fields else keys[1]
     origin = _one_value(fields, key).decode("latin-1") if key in fields else None
-    field = _NAMES[key]
+    if policy.origins is None and policy.check_origin is None:
+        return origin  # any origin: no call
     if not policy.allows_origin(origin):
         if origin is None:
-            reason = f"{names[0]}: missing; this server accepts listed origins only"
-            raise failure(403, reason, names[0], Fault.MISSING)
+            reason = f"{_NAMES[keys[0]]}: missing; this server accepts listed origins only"
+            raise failure(403, reason, _NAMES[keys[0]], Fault.MISSING)
+        field = _NAMES[key]
         reason = f"{field}: forbidden {quote_for_reason(origin.encode('latin-1'))}"
         raise failure(403, reason, field, Fault.FORBIDDEN)
     return origin

@@ -59,13 +59,20 @@ def _table(family_of: Callable[[int], tuple[Version, str]], marker: str) -> dict
 
 _BY_VERSION = _table(family_of_number, VERSION)
 _BY_DRAFT = _table(family_of_draft, DRAFT)
+# The same, by the number's one valid spelling (b"13"): a request's value is looked
+# up before it is parsed; only values that are not in it go through the grammar.
+_BY_VERSION_TEXT = {str(n).encode("ascii"): found for n, found in _BY_VERSION.items()}
+_BY_DRAFT_TEXT = {str(n).encode("ascii"): found for n, found in _BY_DRAFT.items()}
 
 
 def _read_number(
-    values: list[bytes], field: str, table: dict[int, Detection]
+    values: list[bytes], field: str, table: dict[int, Detection], by_text: dict[bytes, Detection]
 ) -> Detection | MarkerFault:
     if len(values) > 1:
         return MarkerFault(field, Fault.REPEATED)  # one field line only (§11.3.5)
+    found = by_text.get(values[0])
+    if found is not None:
+        return found
     if not values[0]:
         return MarkerFault(field, Fault.EMPTY)
     number = parse_version_value(values[0])
@@ -81,9 +88,11 @@ def detect(fields: dict[bytes, list[bytes]]) -> Detection | MarkerFault | None:
     request that forgot its version.
     """
     if b"sec-websocket-version" in fields:
-        return _read_number(fields[b"sec-websocket-version"], VERSION, _BY_VERSION)
+        return _read_number(
+            fields[b"sec-websocket-version"], VERSION, _BY_VERSION, _BY_VERSION_TEXT
+        )
     if b"sec-websocket-draft" in fields:
-        return _read_number(fields[b"sec-websocket-draft"], DRAFT, _BY_DRAFT)
+        return _read_number(fields[b"sec-websocket-draft"], DRAFT, _BY_DRAFT, _BY_DRAFT_TEXT)
     if b"sec-websocket-key1" in fields or b"sec-websocket-key2" in fields:
         return HIXIE_76
     if b"sec-websocket-key" in fields:
