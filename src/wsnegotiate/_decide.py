@@ -153,17 +153,10 @@ def _http_checks(
     return fields
 
 
-def _require_supported(
-    fields: dict[bytes, list[bytes]], found: Detection | MarkerFault | None, policy: Policy
-) -> None:
-    """Step 6: a detection the policy accepts, else the failure that says why not."""
-    if not (isinstance(found, Detection) and found.version in policy.versions):
-        raise _version_failure(fields, found, policy)
-
-
 def _version_failure(
     fields: dict[bytes, list[bytes]], found: Detection | MarkerFault | None, policy: Policy
 ) -> RemoteProtocolError:
+    """Step 6 failed: the error that says why."""
     advertise = (("Sec-WebSocket-Version", policy.advertised),)
     supported = f"supported: {policy.advertised}"
     if found is None:
@@ -262,9 +255,12 @@ def decide(
     except RemoteProtocolError as error:
         return rejected(error)
     found = detect(fields)
-    detection = found if isinstance(found, Detection) else _malformed(fields, found)
+    if isinstance(found, Detection) and found.version in policy.versions:
+        detection = found
+    else:  # step 6: the version markers are broken, missing or not the policy's
+        detection = found if isinstance(found, Detection) else _malformed(fields, found)
+        return rejected(_version_failure(fields, found, policy), detection)
     try:
-        _require_supported(fields, found, policy)
         key = _one_value(fields, b"sec-websocket-key")
         if not valid_key(key):
             raise _field_failure("Sec-WebSocket-Key", Fault.INVALID, [key])
