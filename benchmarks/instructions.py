@@ -1,0 +1,134 @@
+"""The suite's server cases counted in CPU instructions instead of seconds: the
+same contenders and bytes, run under valgrind's callgrind, so the figures do not
+move with the machine's load or its other processes (timings on a shared
+2-core machine do). Instructions are not time: code with more cache misses runs
+fewer of them per second. Both tables together say where the time goes.
+
+    python -m benchmarks.instructions [--calls 100] [--out benchmarks/results]
+
+Needs valgrind (Debian: ``apt-get install valgrind``). One run takes a minute or two.
+How: each contender runs ``calls`` times (a tenth as many for the cases fed in
+small chunks) inside one ``functools.reduce`` call; callgrind counts only inside
+that C function and writes one total per call, from which an empty run of the
+same loop is subtracted. Enough calls that the garbage collector's share lands in
+the counts as it does in a server.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from .suite import CONTENDERS, SERVER_CASES, SERVERS, Chunks
+
+_NOTHING = "nothing"  # the loop around the contenders, measured on its own
+
+
+def _nothing(chunks: Chunks) -> object:
+    return chunks
+
+
+def _measure_in_this_process(calls: int) -> None:
+    """The child, under callgrind: one ``reduce`` per (case, contender), in the
+    order printed as JSON on standard output."""
+    plan = [(case.name, _NOTHING) for case in SERVER_CASES]
+    plan += [(case.name, name) for case in SERVER_CASES for name in case.contenders]
+    cases = {case.name: case for case in SERVER_CASES}
+    print(json.dumps(plan), flush=True)
+    for case_name, name in plan:
+        function = _nothing if name == _NOTHING else SERVERS[name]
+        chunks = cases[case_name].chunks
+        for _ in range(5):  # first calls fill caches (regexes, memos): not per handshake
+            function(chunks)
+        functools.reduce(lambda _, __: function(chunks), range(_calls(calls, chunks)), None)
+
+
+def _calls(calls: int, chunks: Chunks) -> int:
+    return calls if len(chunks) == 1 else max(1, calls // 10)
+
+
+def count(calls: int) -> dict[str, dict[str, int]]:
+    """Instructions per handshake: case -> contender -> count."""
+    with tempfile.TemporaryDirectory() as directory:
+        output = Path(directory) / "callgrind.out"
+        child = subprocess.run(
+            [
+                "valgrind",
+                "--tool=callgrind",
+                "--collect-atstart=no",
+                "--toggle-collect=functools_reduce",
+                "--dump-after=functools_reduce",
+                f"--callgrind-out-file={output}",
+                sys.executable,
+                "-m",
+                "benchmarks.instructions",
+                "--child",
+                str(calls),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        plan = json.loads(child.stdout.splitlines()[0])
+        totals = [_total(Path(f"{output}.{n}")) for n in range(1, len(plan) + 1)]
+    cases = {case.name: case for case in SERVER_CASES}
+    measured = list(zip(plan, totals, strict=True))
+    loops = {case: total for (case, name), total in measured if name == _NOTHING}
+    counts: dict[str, dict[str, int]] = {}
+    for (case, name), total in measured:
+        if name != _NOTHING:
+            number = _calls(calls, cases[case].chunks)
+            counts.setdefault(case, {})[name] = (total - loops[case]) // number
+    return counts
+
+
+def _total(dump: Path) -> int:
+    for line in dump.read_text().splitlines():
+        if line.startswith("totals:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"{dump}: no totals line")
+
+
+def markdown(counts: dict[str, dict[str, int]], calls: int) -> str:
+    lines = [
+        f"Instructions per handshake (callgrind, {calls} calls each), and the ratio to bare h11.",
+        "",
+        "| case | " + " | ".join(CONTENDERS) + " |",
+        "|" + "---|" * (len(CONTENDERS) + 1),
+    ]
+    for case, by_name in counts.items():
+        base = by_name["bare h11"]
+        cells = [
+            f"{by_name[n] / 1000:,.1f}k ({by_name[n] / base:.2f}x)" if n in by_name else "-"
+            for n in CONTENDERS
+        ]
+        lines.append(f"| {case} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--calls", type=int, default=100, help="calls counted per contender")
+    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        _measure_in_this_process(args.child)
+        return
+    if shutil.which("valgrind") is None:
+        sys.exit("benchmarks.instructions needs valgrind (apt-get install valgrind)")
+    table = markdown(count(args.calls), args.calls)
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "instructions.md").write_text(table, encoding="utf-8")
+    print(table, end="")
+    print(f"wrote {args.out / 'instructions.md'}")
+
+
+if __name__ == "__main__":
+    main()
