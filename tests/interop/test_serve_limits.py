@@ -13,9 +13,10 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
 import websockets
 import wsproto.events as frames
-from test_serve import serve
+from test_serve import LOOPS, serve
 from wsproto.connection import Connection, ConnectionType
 
 import wsnegotiate as ws
@@ -49,7 +50,8 @@ async def frames_until_eof(reader: asyncio.StreamReader, trailing: bytes) -> lis
     return seen
 
 
-def test_a_quiet_connection_is_pinged_then_closed() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_quiet_connection_is_pinged_then_closed(loop: str) -> None:
     async def scenario(port: int) -> tuple[list[frames.Event], float]:
         reader, writer, trailing = await handshake(port)
         started = time.monotonic()
@@ -57,7 +59,7 @@ def test_a_quiet_connection_is_pinged_then_closed() -> None:
         writer.close()
         return seen, time.monotonic() - started
 
-    with serve(*FAST) as (_, port):
+    with serve(*FAST, loop=loop) as (_, port):
         seen, took = asyncio.run(scenario(port))
     assert [type(event) for event in seen] == [frames.Ping, frames.CloseConnection]
     assert isinstance(seen[1], frames.CloseConnection)
@@ -81,7 +83,8 @@ def test_fifty_idle_connections_are_all_let_go() -> None:
     assert open_fds < 20  # every connection's socket is closed
 
 
-def test_a_protocol_error_closes_tcp_when_no_close_comes_back() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_protocol_error_closes_tcp_when_no_close_comes_back(loop: str) -> None:
     async def scenario(port: int) -> list[frames.Event]:
         reader, writer, trailing = await handshake(port)
         writer.write(b"\x81\x05hello")  # unmasked: a client MUST mask (RFC 6455 §5.1)
@@ -89,20 +92,21 @@ def test_a_protocol_error_closes_tcp_when_no_close_comes_back() -> None:
         writer.close()
         return seen
 
-    with serve(*FAST) as (_, port):
+    with serve(*FAST, loop=loop) as (_, port):
         seen = asyncio.run(scenario(port))
     assert len(seen) == 1 and isinstance(seen[0], frames.CloseConnection)
     assert seen[0].code == 1002
 
 
-def test_a_client_that_answers_pings_stays() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_client_that_answers_pings_stays(loop: str) -> None:
     async def scenario(port: int) -> str:
         async with websockets.connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as client:
             await asyncio.sleep(1.5)  # five ping intervals; websockets answers each ping
             await client.send("still here")
             return str(await client.recv())
 
-    with serve(*FAST) as (_, port):
+    with serve(*FAST, loop=loop) as (_, port):
         assert asyncio.run(scenario(port)) == "still here"
 
 
@@ -136,10 +140,10 @@ def served(port: int) -> str:
     return asyncio.run(asyncio.wait_for(scenario(), 20))
 
 
-def flood_report(*options: str) -> tuple[str, float, float, str]:
+def flood_report(*options: str, loop: str) -> tuple[str, float, float, str]:
     """serve under RLIMIT_NOFILE 64, flooded with 300 connections for 2 s: its log,
     its CPU seconds during the flood and in the second after, and an echo after."""
-    with serve("--handshake-timeout", "30", *options, max_fds=64) as (process, port):
+    with serve("--handshake-timeout", "30", *options, loop=loop, max_fds=64) as (process, port):
         before = cpu_seconds(process.pid)
         flood(port, 300, hold=2.0)
         during = cpu_seconds(process.pid) - before
@@ -153,8 +157,9 @@ def flood_report(*options: str) -> tuple[str, float, float, str]:
     return err, during, after, echoed
 
 
-def test_flood_at_the_connection_cap() -> None:
-    err, during, after, echoed = flood_report()  # the cap: 64 descriptors less 32
+@pytest.mark.parametrize("loop", LOOPS)
+def test_flood_at_the_connection_cap(loop: str) -> None:
+    err, during, after, echoed = flood_report(loop=loop)  # the cap: 64 descriptors less 32
     assert err.splitlines() == [
         "wsnegotiate serve: 32 connections open (the cap): not accepting until one closes"
     ]
@@ -162,8 +167,11 @@ def test_flood_at_the_connection_cap() -> None:
     assert echoed == "after the flood"
 
 
-def test_flood_out_of_file_descriptors() -> None:
-    err, during, after, echoed = flood_report("--max-connections", "1000")  # past the fd limit
+@pytest.mark.parametrize("loop", LOOPS)
+def test_flood_out_of_file_descriptors(loop: str) -> None:
+    err, during, after, echoed = flood_report(
+        "--max-connections", "1000", loop=loop
+    )  # past the fd limit
     lines = err.splitlines()
     assert 1 <= len(lines) <= 2, lines  # once per 10 s, not once per attempt
     assert lines[0].startswith("wsnegotiate serve: cannot accept: Too many open files;")

@@ -1,5 +1,6 @@
 """``wsnegotiate serve``: an asyncio echo server on the negotiator, with wsproto
-for the frames after the handshake (``pip install wsnegotiate[serve]``).
+for the frames after the handshake (``pip install wsnegotiate[serve]``; with
+``wsnegotiate[uvloop]`` it runs on uvloop).
 
 Text and binary messages come back as they were sent (fragments too), pings get
 their pongs, a Close is answered with the same code, and on SIGINT or SIGTERM
@@ -29,13 +30,14 @@ import logging
 import resource
 import signal
 import socket
+import sys
 import time
 from collections.abc import Callable
 
 from .._policy import Policy
 from ._echo import EchoProtocol, ServeOptions
 
-__all__ = ["ServeOptions", "default_max_connections", "echo_server", "run"]
+__all__ = ["ServeOptions", "default_max_connections", "echo_server", "event_loop", "run"]
 
 log = logging.getLogger("wsnegotiate.serve")
 
@@ -223,21 +225,48 @@ async def echo_server(
             await acceptor.stop()
 
 
-def run(host: str, port: int, policy: Policy, options: ServeOptions) -> int:
-    """The CLI entry: print where it listens, stop cleanly on SIGINT or SIGTERM."""
+def event_loop(choice: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop]]:
+    """The loop ``serve`` runs on, by name, and its factory: ``auto`` is uvloop
+    when it is installed, else asyncio's own. uvloop is imported only here;
+    ``ImportError`` when ``uvloop`` is asked for and not installed."""
+    if choice != "asyncio":
+        try:
+            import uvloop
+        except ImportError:
+            if choice == "uvloop":
+                raise
+        else:
+            return "uvloop", uvloop.new_event_loop
+    return "asyncio", asyncio.new_event_loop
+
+
+def run(host: str, port: int, policy: Policy, options: ServeOptions, loop: str = "auto") -> int:
+    """The CLI entry: print where it listens and on which loop, stop cleanly on
+    SIGINT or SIGTERM."""
+    try:
+        name, new_loop = event_loop(loop)
+    except ImportError:
+        print(
+            "wsnegotiate serve: --loop uvloop: uvloop is not installed "
+            "(pip install 'wsnegotiate[uvloop]')",
+            file=sys.stderr,
+        )
+        return 2
     logging.basicConfig(format="wsnegotiate serve: %(message)s", level=logging.INFO)
 
     async def main() -> None:
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
         for signum in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(signum, stop.set)
+            running.add_signal_handler(signum, stop.set)
 
         def ready(bound_host: str, bound_port: int) -> None:
             print(f"listening on ws://{bound_host}:{bound_port}/", flush=True)
+            print(f"event loop: {name}", flush=True)
 
         await echo_server(host, port, policy, options, ready=ready, stop=stop)
 
-    asyncio.run(main())
+    with asyncio.Runner(loop_factory=new_loop) as runner:
+        runner.run(main())
     print("stopped", flush=True)
     return 0
