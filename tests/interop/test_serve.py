@@ -19,6 +19,10 @@ from contextlib import contextmanager
 import h11
 import pytest
 import websockets
+import wsproto.events
+
+import wsnegotiate as ws
+import wsnegotiate.wsproto
 
 
 def read_line(process: subprocess.Popen[str], timeout: float = 20) -> str:
@@ -242,3 +246,59 @@ def test_stops_cleanly_with_1001(signum: int, loop: str) -> None:
         )
         assert process.wait(10) == 0
         assert read_line(process) == "stopped\n"
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_stopping_does_not_wait_for_clients_that_never_answer(loop: str) -> None:
+    """On SIGTERM, a client in the middle of its request is closed; one that gets
+    the 1001 and never answers it is dropped after a moment; the server exits."""
+    client = ws.ClientNegotiator("127.0.0.1", "/")
+    with (
+        serve(loop=loop) as (process, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as halfway,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as silent,
+    ):
+        halfway.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        silent.sendall(client.data_to_send())
+        while isinstance(event := client.next_event(), ws.NeedData):
+            client.receive_data(silent.recv(65536))
+        assert isinstance(event, ws.Connected), event
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert halfway.recv(65536) == b""  # closed, without an answer
+        frames = wsnegotiate.wsproto.connection(event)
+        seen: list[wsproto.events.Event] = []
+        while chunk := silent.recv(65536):  # never answered
+            frames.receive_data(chunk)
+            seen += frames.events()
+        assert process.wait(10) == 0
+        took = time.monotonic() - started
+    assert [(e.code, e.reason) for e in seen if isinstance(e, wsproto.events.CloseConnection)] == [
+        (1001, "server stopping")
+    ]
+    assert took < 5
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_ping_interval_0_never_pings(loop: str) -> None:
+    """Keepalive off: a connection quiet past the handshake deadline and more gets
+    no byte (no ping, no Close), and still echoes."""
+    client = ws.ClientNegotiator("127.0.0.1", "/")
+    with (
+        serve("--ping-interval", "0", "--handshake-timeout", "0.3", loop=loop) as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        sock.sendall(client.data_to_send())
+        while isinstance(event := client.next_event(), ws.NeedData):
+            client.receive_data(sock.recv(65536))
+        assert isinstance(event, ws.Connected), event
+        sock.settimeout(1.2)
+        with pytest.raises(TimeoutError):
+            sock.recv(65536)  # four deadlines of quiet
+        sock.settimeout(10)
+        frames = wsnegotiate.wsproto.connection(event)
+        sock.sendall(frames.send(wsproto.events.TextMessage(data="still here")))
+        frames.receive_data(sock.recv(65536))
+        assert [e.data for e in frames.events() if isinstance(e, wsproto.events.TextMessage)] == [
+            "still here"
+        ]
