@@ -1,6 +1,7 @@
 """End to end: server CPU time per handshake and time to the 101, for
-``wsnegotiate serve``, the Node ws server, a websockets asyncio server and an
-aiohttp server, all on 127.0.0.1, driven by one load generator in a separate
+``wsnegotiate serve`` (on asyncio's loop, and on uvloop when it is installed), the
+Node ws server, a websockets asyncio server and an aiohttp server, all on
+127.0.0.1 and all without compression, driven by one load generator in a separate
 process (many short connections, bounded in count and time).
 
 The server's own CPU time (utime + stime from /proc/PID/stat, read before and
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import shutil
@@ -115,9 +117,16 @@ def start(name: str, command: list[str], env: dict[str, str] | None = None) -> S
 
 
 def servers() -> list[Server]:
-    started = [
-        start("wsnegotiate serve", [sys.executable, "-m", "wsnegotiate", "serve", "--port", "0"])
-    ]
+    # Like the others (Node ws perMessageDeflate false, websockets compression=None,
+    # aiohttp compress=False), serve runs without permessage-deflate, on both loops.
+    serve = [sys.executable, "-m", "wsnegotiate", "serve", "--port", "0", "--no-deflate"]
+    started = [start("wsnegotiate serve (asyncio)", [*serve, "--loop", "asyncio"])]
+    if importlib.util.find_spec("uvloop") is not None:
+        started.append(start("wsnegotiate serve (uvloop)", [*serve, "--loop", "uvloop"]))
+    else:
+        print(
+            "wsnegotiate serve (uvloop) skipped: pip install 'wsnegotiate[uvloop]'", file=sys.stderr
+        )
     if shutil.which("node") and (NODE_MODULES / "ws").is_dir():
         script = ROOT / "tests" / "interop" / "node_ws_server.js"
         env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
@@ -186,15 +195,15 @@ def main() -> None:
         name: {key: statistics.median(t[key] for t in trials) for key in ("cpu", "p50", "p99")}
         for name, trials in results.items()
     }
-    base = medians.get("Node ws", medians["wsnegotiate serve"])["cpu"]
+    base = (medians.get("Node ws") or next(iter(medians.values())))["cpu"]
     print(
         f"{args.connections} connections at concurrency {args.concurrency}, "
         f"{args.rounds} rounds, medians"
     )
-    print(f"{'server':20}{'CPU µs/handshake':>18}{'x Node ws':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    print(f"{'server':28}{'CPU µs/handshake':>18}{'x Node ws':>11}{'p50 ms':>9}{'p99 ms':>9}")
     for name, m in medians.items():
         print(
-            f"{name:20}{m['cpu'] * 1e6:18.0f}{m['cpu'] / base:11.2f}"
+            f"{name:28}{m['cpu'] * 1e6:18.0f}{m['cpu'] / base:11.2f}"
             f"{m['p50'] * 1e3:9.2f}{m['p99'] * 1e3:9.2f}"
         )
 

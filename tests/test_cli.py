@@ -310,3 +310,31 @@ def test_timeouts_must_be_positive(value: str, capsys: pytest.CaptureFixture[str
         cli("probe", "ws://127.0.0.1:1/", "--timeout", value)
     assert info.value.code == 2
     assert "not a positive number of seconds" in capsys.readouterr().err
+
+
+def test_serve_loop_uvloop_without_uvloop(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "uvloop", None)  # an import of it fails, as if not installed
+    assert cli("serve", "--port", "0", "--loop", "uvloop")[0] == 2
+    assert capsys.readouterr().err == (
+        "wsnegotiate serve: --loop uvloop: uvloop is not installed "
+        "(pip install 'wsnegotiate[uvloop]')\n"
+    )
+
+
+def test_serve_loop_auto_falls_back_to_asyncio(monkeypatch: pytest.MonkeyPatch) -> None:
+    import asyncio
+
+    from wsnegotiate.cli.serve import event_loop
+
+    assert event_loop("asyncio") == ("asyncio", asyncio.new_event_loop)
+    monkeypatch.setitem(sys.modules, "uvloop", None)
+    assert event_loop("auto") == ("asyncio", asyncio.new_event_loop)
+
+
+def test_serve_loop_choices(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli("serve", "--loop", "trio")
+    assert info.value.code == 2
+    assert "invalid choice: 'trio'" in capsys.readouterr().err

@@ -16,7 +16,7 @@ import pytest
 import trio
 import websockets
 from factory import load_example
-from test_serve import serve
+from test_serve import LOOPS, serve
 
 import wsnegotiate as ws
 
@@ -102,8 +102,9 @@ async def test_trio_example() -> None:
     assert_steady(echoes)
 
 
-def test_serve() -> None:
-    with serve() as (process, port):
+@pytest.mark.parametrize("loop", LOOPS)
+def test_serve(loop: str) -> None:
+    with serve(loop=loop) as (process, port):
         echoes = asyncio.run(asyncio.wait_for(storm_while_echoing(port), 60))
         assert process.poll() is None  # still serving
         process.send_signal(signal.SIGTERM)

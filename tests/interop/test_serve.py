@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
 import os
 import re
 import resource
@@ -18,6 +19,10 @@ from contextlib import contextmanager
 import h11
 import pytest
 import websockets
+import wsproto.events
+
+import wsnegotiate as ws
+import wsnegotiate.wsproto
 
 
 def read_line(process: subprocess.Popen[str], timeout: float = 20) -> str:
@@ -28,16 +33,30 @@ def read_line(process: subprocess.Popen[str], timeout: float = 20) -> str:
     return process.stdout.readline()
 
 
+UVLOOP_MISSING = importlib.util.find_spec("uvloop") is None
+#: The event loops ``serve`` runs on: asyncio's own, and uvloop (the dev extra has it).
+LOOPS = [
+    "asyncio",
+    pytest.param(
+        "uvloop",
+        marks=pytest.mark.skipif(UVLOOP_MISSING, reason="pip install 'wsnegotiate[uvloop]'"),
+    ),
+]
+
+
 @contextmanager
-def serve(*options: str, max_fds: int | None = None) -> Iterator[tuple[subprocess.Popen[str], int]]:
-    """``wsnegotiate serve`` on a free port, optionally with RLIMIT_NOFILE lowered."""
+def serve(
+    *options: str, loop: str = "auto", max_fds: int | None = None
+) -> Iterator[tuple[subprocess.Popen[str], int]]:
+    """``wsnegotiate serve`` on a free port and on ``loop``, optionally with
+    RLIMIT_NOFILE lowered."""
 
     def limit_fds() -> None:
         if max_fds is not None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (max_fds, max_fds))
 
     process = subprocess.Popen(
-        [sys.executable, "-m", "wsnegotiate", "serve", "--port", "0", *options],
+        [sys.executable, "-m", "wsnegotiate", "serve", "--port", "0", "--loop", loop, *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -47,6 +66,9 @@ def serve(*options: str, max_fds: int | None = None) -> Iterator[tuple[subproces
         line = read_line(process)
         match = re.fullmatch(r"listening on ws://127\.0\.0\.1:(\d+)/\n", line)
         assert match, line
+        expected = ("uvloop" if not UVLOOP_MISSING else "asyncio") if loop == "auto" else loop
+        assert process.stdout is not None  # printed with the line above, maybe read with it
+        assert process.stdout.readline() == f"event loop: {expected}\n"
         yield process, int(match[1])
     finally:
         if process.poll() is None:
@@ -75,7 +97,8 @@ def raw_exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
     return answer
 
 
-def test_text_binary_ping_and_a_clean_close() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_text_binary_ping_and_a_clean_close(loop: str) -> None:
     async def scenario(url: str) -> tuple[object, ...]:
         async with websockets.connect(url) as connection:
             await connection.send("héllo")
@@ -86,7 +109,7 @@ def test_text_binary_ping_and_a_clean_close() -> None:
             await connection.close(code=4000, reason="bye")
         return text, binary, latency >= 0, connection.close_code, connection.close_reason
 
-    with serve() as (_, port):
+    with serve(loop=loop) as (_, port):
         assert asyncio.run(scenario(f"ws://127.0.0.1:{port}/")) == (
             "héllo",
             b"\x00\xff",
@@ -96,7 +119,8 @@ def test_text_binary_ping_and_a_clean_close() -> None:
         )
 
 
-def test_200_concurrent_clients_and_no_fd_left_behind() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_200_concurrent_clients_and_no_fd_left_behind(loop: str) -> None:
     async def client(url: str, index: int) -> int:
         async with websockets.connect(url, open_timeout=30) as connection:
             for message in range(10):
@@ -107,7 +131,10 @@ def test_200_concurrent_clients_and_no_fd_left_behind() -> None:
     async def scenario(url: str) -> list[int]:
         return await asyncio.wait_for(asyncio.gather(*(client(url, i) for i in range(200))), 120)
 
-    with serve() as (process, port):
+    with serve(loop=loop) as (process, port):
+        # One client first: libuv opens a spare descriptor with the loop's first
+        # connection and keeps it (its reserve for running out of descriptors).
+        assert asyncio.run(client(f"ws://127.0.0.1:{port}/", -1)) == 10
         before = open_fds(process.pid)
         echoed = asyncio.run(scenario(f"ws://127.0.0.1:{port}/"))
         assert sum(echoed) == 2000
@@ -117,7 +144,8 @@ def test_200_concurrent_clients_and_no_fd_left_behind() -> None:
         assert open_fds(process.pid) == before
 
 
-def test_a_stalled_client_is_closed_while_others_are_served() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_stalled_client_is_closed_while_others_are_served(loop: str) -> None:
     async def others(url: str) -> list[str]:
         echoed = []
         for index in range(3):  # while the stalled client waits
@@ -127,7 +155,7 @@ def test_a_stalled_client_is_closed_while_others_are_served() -> None:
         return echoed
 
     with (
-        serve("--handshake-timeout", "1.5") as (_, port),
+        serve("--handshake-timeout", "1.5", loop=loop) as (_, port),
         socket.create_connection(("127.0.0.1", port), timeout=10) as stalled,
     ):
         stalled.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: webs")
@@ -166,10 +194,11 @@ REQUEST_8 = (
         ),
     ],
 )
+@pytest.mark.parametrize("loop", LOOPS)
 def test_a_refusal_arrives_whole_before_the_close(
-    request_bytes: bytes, status: int, reason: str
+    request_bytes: bytes, status: int, reason: str, loop: str
 ) -> None:
-    with serve() as (_, port):
+    with serve(loop=loop) as (_, port):
         answer = raw_exchange(port, request_bytes)
     client = h11.Connection(h11.CLIENT)
     client.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
@@ -198,8 +227,9 @@ def test_policy_options_reach_the_server() -> None:
     assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
 
 
+@pytest.mark.parametrize("loop", LOOPS)
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
-def test_stops_cleanly_with_1001(signum: int) -> None:
+def test_stops_cleanly_with_1001(signum: int, loop: str) -> None:
     async def scenario(url: str, process: subprocess.Popen[str]) -> tuple[int | None, str | None]:
         async with websockets.connect(url) as connection:
             await connection.send("x")
@@ -209,10 +239,66 @@ def test_stops_cleanly_with_1001(signum: int) -> None:
                 await asyncio.wait_for(connection.recv(), 10)
         return connection.close_code, connection.close_reason
 
-    with serve() as (process, port):
+    with serve(loop=loop) as (process, port):
         assert asyncio.run(scenario(f"ws://127.0.0.1:{port}/", process)) == (
             1001,
             "server stopping",
         )
         assert process.wait(10) == 0
         assert read_line(process) == "stopped\n"
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_stopping_does_not_wait_for_clients_that_never_answer(loop: str) -> None:
+    """On SIGTERM, a client in the middle of its request is closed; one that gets
+    the 1001 and never answers it is dropped after a moment; the server exits."""
+    client = ws.ClientNegotiator("127.0.0.1", "/")
+    with (
+        serve(loop=loop) as (process, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as halfway,
+        socket.create_connection(("127.0.0.1", port), timeout=10) as silent,
+    ):
+        halfway.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        silent.sendall(client.data_to_send())
+        while isinstance(event := client.next_event(), ws.NeedData):
+            client.receive_data(silent.recv(65536))
+        assert isinstance(event, ws.Connected), event
+        started = time.monotonic()
+        process.send_signal(signal.SIGTERM)
+        assert halfway.recv(65536) == b""  # closed, without an answer
+        frames = wsnegotiate.wsproto.connection(event)
+        seen: list[wsproto.events.Event] = []
+        while chunk := silent.recv(65536):  # never answered
+            frames.receive_data(chunk)
+            seen += frames.events()
+        assert process.wait(10) == 0
+        took = time.monotonic() - started
+    assert [(e.code, e.reason) for e in seen if isinstance(e, wsproto.events.CloseConnection)] == [
+        (1001, "server stopping")
+    ]
+    assert took < 5
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_ping_interval_0_never_pings(loop: str) -> None:
+    """Keepalive off: a connection quiet past the handshake deadline and more gets
+    no byte (no ping, no Close), and still echoes."""
+    client = ws.ClientNegotiator("127.0.0.1", "/")
+    with (
+        serve("--ping-interval", "0", "--handshake-timeout", "0.3", loop=loop) as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        sock.sendall(client.data_to_send())
+        while isinstance(event := client.next_event(), ws.NeedData):
+            client.receive_data(sock.recv(65536))
+        assert isinstance(event, ws.Connected), event
+        sock.settimeout(1.2)
+        with pytest.raises(TimeoutError):
+            sock.recv(65536)  # four deadlines of quiet
+        sock.settimeout(10)
+        frames = wsnegotiate.wsproto.connection(event)
+        sock.sendall(frames.send(wsproto.events.TextMessage(data="still here")))
+        frames.receive_data(sock.recv(65536))
+        assert [e.data for e in frames.events() if isinstance(e, wsproto.events.TextMessage)] == [
+            "still here"
+        ]

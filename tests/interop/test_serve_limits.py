@@ -10,12 +10,14 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import time
 from pathlib import Path
 
+import pytest
 import websockets
 import wsproto.events as frames
-from test_serve import serve
+from test_serve import LOOPS, serve
 from wsproto.connection import Connection, ConnectionType
 
 import wsnegotiate as ws
@@ -49,7 +51,8 @@ async def frames_until_eof(reader: asyncio.StreamReader, trailing: bytes) -> lis
     return seen
 
 
-def test_a_quiet_connection_is_pinged_then_closed() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_quiet_connection_is_pinged_then_closed(loop: str) -> None:
     async def scenario(port: int) -> tuple[list[frames.Event], float]:
         reader, writer, trailing = await handshake(port)
         started = time.monotonic()
@@ -57,7 +60,7 @@ def test_a_quiet_connection_is_pinged_then_closed() -> None:
         writer.close()
         return seen, time.monotonic() - started
 
-    with serve(*FAST) as (_, port):
+    with serve(*FAST, loop=loop) as (_, port):
         seen, took = asyncio.run(scenario(port))
     assert [type(event) for event in seen] == [frames.Ping, frames.CloseConnection]
     assert isinstance(seen[1], frames.CloseConnection)
@@ -81,7 +84,8 @@ def test_fifty_idle_connections_are_all_let_go() -> None:
     assert open_fds < 20  # every connection's socket is closed
 
 
-def test_a_protocol_error_closes_tcp_when_no_close_comes_back() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_protocol_error_closes_tcp_when_no_close_comes_back(loop: str) -> None:
     async def scenario(port: int) -> list[frames.Event]:
         reader, writer, trailing = await handshake(port)
         writer.write(b"\x81\x05hello")  # unmasked: a client MUST mask (RFC 6455 §5.1)
@@ -89,21 +93,114 @@ def test_a_protocol_error_closes_tcp_when_no_close_comes_back() -> None:
         writer.close()
         return seen
 
-    with serve(*FAST) as (_, port):
+    with serve(*FAST, loop=loop) as (_, port):
         seen = asyncio.run(scenario(port))
     assert len(seen) == 1 and isinstance(seen[0], frames.CloseConnection)
     assert seen[0].code == 1002
 
 
-def test_a_client_that_answers_pings_stays() -> None:
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_client_that_answers_pings_stays(loop: str) -> None:
     async def scenario(port: int) -> str:
         async with websockets.connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as client:
             await asyncio.sleep(1.5)  # five ping intervals; websockets answers each ping
             await client.send("still here")
             return str(await client.recv())
 
-    with serve(*FAST) as (_, port):
+    with serve(*FAST, loop=loop) as (_, port):
         assert asyncio.run(scenario(port)) == "still here"
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_keepalive_starts_after_the_handshake_deadline_passed(loop: str) -> None:
+    """The handshake deadline (0.4 s) passes on an open connection first: that is
+    not a ping; the ping comes after 0.8 s of quiet, the Close 0.4 s later."""
+
+    async def scenario(port: int) -> list[tuple[type[frames.Event], float]]:
+        reader, writer, trailing = await handshake(port)
+        started = time.monotonic()
+        connection = Connection(ConnectionType.CLIENT, trailing_data=trailing)
+        seen = []
+        while data := await asyncio.wait_for(reader.read(4096), 10):
+            connection.receive_data(data)
+            seen += [(type(event), time.monotonic() - started) for event in connection.events()]
+        writer.close()
+        return seen
+
+    timeouts = ("--handshake-timeout", "0.4", "--ping-interval", "0.8", "--ping-timeout", "0.4")
+    with serve(*timeouts, "--close-timeout", "0.3", loop=loop) as (_, port):
+        seen = asyncio.run(scenario(port))
+    assert [kind for kind, _ in seen] == [frames.Ping, frames.CloseConnection]
+    assert 0.7 < seen[0][1] < 1.5, seen
+    assert 1.1 < seen[1][1] < 2.5, seen
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_message_after_our_close_is_not_echoed(loop: str) -> None:
+    """After its Close (here 1011, the ping unanswered), the server sends nothing
+    but that Close (RFC 6455 §5.5.1), and ends TCP at the client's Close."""
+
+    async def scenario(port: int) -> list[frames.Event]:
+        reader, writer, trailing = await handshake(port)
+        connection = Connection(ConnectionType.CLIENT, trailing_data=trailing)
+        seen: list[frames.Event] = []
+        while not any(isinstance(event, frames.CloseConnection) for event in seen):
+            connection.receive_data(await asyncio.wait_for(reader.read(4096), 10))
+            seen += connection.events()
+        late = Connection(ConnectionType.CLIENT)  # frames of a connection still open
+        writer.write(late.send(frames.TextMessage(data="too late")))
+        writer.write(late.send(frames.CloseConnection(code=1000)))
+        while data := await asyncio.wait_for(reader.read(4096), 10):
+            connection.receive_data(data)
+            seen += connection.events()
+        writer.close()
+        return seen
+
+    with serve(*FAST, loop=loop) as (process, port):
+        seen = asyncio.run(scenario(port))
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=10)
+    assert [type(event) for event in seen] == [frames.Ping, frames.CloseConnection]
+    assert err == ""  # no traceback
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_client_that_does_not_read_cannot_make_the_server_buffer(loop: str) -> None:
+    """64 MiB of messages from a client that never reads its echoes: once the
+    server's writes back up it stops reading, so the client's sends stall after
+    the socket buffers fill; then it reads, and the echoes are whole."""
+    frame = Connection(ConnectionType.CLIENT).send(frames.BytesMessage(data=b"x" * 65536))
+    wanted = 1024 * len(frame)
+
+    def scenario(port: int) -> tuple[int, bytes]:
+        client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/")
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+            sock.sendall(client.data_to_send())
+            while isinstance(event := client.next_event(), ws.NeedData):
+                client.receive_data(sock.recv(65536))
+            assert isinstance(event, ws.Connected), event
+            sock.setblocking(False)
+            sent, deadline = 0, time.monotonic() + 3
+            while sent < wanted and time.monotonic() < deadline:
+                try:
+                    sent += sock.send(frame[sent % len(frame) :])
+                except BlockingIOError:
+                    time.sleep(0.01)
+            sock.setblocking(True)
+            echoes = Connection(ConnectionType.CLIENT, trailing_data=event.trailing_data)
+            echoed = b""
+            while len(echoed) < 1 << 20:
+                echoes.receive_data(sock.recv(1 << 20))
+                echoed += b"".join(
+                    e.data for e in echoes.events() if isinstance(e, frames.BytesMessage)
+                )
+        return sent, echoed
+
+    with serve(loop=loop) as (process, port):
+        sent, echoed = scenario(port)
+        assert process.poll() is None
+    assert sent < wanted // 2, sent  # the kernel's buffers hold a few MiB, not 64
+    assert echoed[: 1 << 20] == b"x" * (1 << 20)
 
 
 def flood(port: int, count: int, hold: float) -> int:
@@ -136,10 +233,10 @@ def served(port: int) -> str:
     return asyncio.run(asyncio.wait_for(scenario(), 20))
 
 
-def flood_report(*options: str) -> tuple[str, float, float, str]:
+def flood_report(*options: str, loop: str) -> tuple[str, float, float, str]:
     """serve under RLIMIT_NOFILE 64, flooded with 300 connections for 2 s: its log,
     its CPU seconds during the flood and in the second after, and an echo after."""
-    with serve("--handshake-timeout", "30", *options, max_fds=64) as (process, port):
+    with serve("--handshake-timeout", "30", *options, loop=loop, max_fds=64) as (process, port):
         before = cpu_seconds(process.pid)
         flood(port, 300, hold=2.0)
         during = cpu_seconds(process.pid) - before
@@ -153,8 +250,9 @@ def flood_report(*options: str) -> tuple[str, float, float, str]:
     return err, during, after, echoed
 
 
-def test_flood_at_the_connection_cap() -> None:
-    err, during, after, echoed = flood_report()  # the cap: 64 descriptors less 32
+@pytest.mark.parametrize("loop", LOOPS)
+def test_flood_at_the_connection_cap(loop: str) -> None:
+    err, during, after, echoed = flood_report(loop=loop)  # the cap: 64 descriptors less 32
     assert err.splitlines() == [
         "wsnegotiate serve: 32 connections open (the cap): not accepting until one closes"
     ]
@@ -162,8 +260,11 @@ def test_flood_at_the_connection_cap() -> None:
     assert echoed == "after the flood"
 
 
-def test_flood_out_of_file_descriptors() -> None:
-    err, during, after, echoed = flood_report("--max-connections", "1000")  # past the fd limit
+@pytest.mark.parametrize("loop", LOOPS)
+def test_flood_out_of_file_descriptors(loop: str) -> None:
+    err, during, after, echoed = flood_report(
+        "--max-connections", "1000", loop=loop
+    )  # past the fd limit
     lines = err.splitlines()
     assert 1 <= len(lines) <= 2, lines  # once per 10 s, not once per attempt
     assert lines[0].startswith("wsnegotiate serve: cannot accept: Too many open files;")

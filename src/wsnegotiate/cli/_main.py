@@ -106,7 +106,8 @@ _EXIT_CODES = {
     "check": "exit codes: 0 accepted, 1 refused or incomplete, 2 bad arguments or unreadable input",
     "probe": "exit codes: 0 the server answered, 1 reached but no row got an answer, "
     "2 unreachable or not a ws:// URL",
-    "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments",
+    "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments or --loop uvloop "
+    "without uvloop installed",
     "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), "
     "2 unreachable, not a ws:// URL, or an unwritable report file",
 }
@@ -223,6 +224,12 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help="open connections at most (default: the file-descriptor limit less 32)",
+    )
+    serve.add_argument(
+        "--loop",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="the event loop (auto: uvloop when installed, else asyncio's own)",
     )
     _add_policy_options(serve)
     return parser
@@ -440,5 +447,5 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
             close_timeout=args.close_timeout,
             max_connections=args.max_connections,
         )
-        return run(args.host, args.port, policy, options)
+        return run(args.host, args.port, policy, options, args.loop)
     return _check(args, policy, stream)
