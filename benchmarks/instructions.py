@@ -4,7 +4,7 @@ move with the machine's load or its other processes (timings on a shared
 2-core machine do). Instructions are not time: code with more cache misses runs
 fewer of them per second. Both tables together say where the time goes.
 
-    python -m benchmarks.instructions [--calls 100] [--out benchmarks/results]
+    python -m benchmarks.instructions [--calls 100] [--case NAME ...] [--out benchmarks/results]
 
 Needs valgrind (Debian: ``apt-get install valgrind``). One run takes a minute or two.
 How: each contender runs ``calls`` times (a tenth as many for the cases fed in
@@ -34,12 +34,13 @@ def _nothing(chunks: Chunks) -> object:
     return chunks
 
 
-def _measure_in_this_process(calls: int) -> None:
+def _measure_in_this_process(calls: int, names: list[str]) -> None:
     """The child, under callgrind: one ``reduce`` per (case, contender), in the
     order printed as JSON on standard output."""
-    plan = [(case.name, _NOTHING) for case in SERVER_CASES]
-    plan += [(case.name, name) for case in SERVER_CASES for name in case.contenders]
-    cases = {case.name: case for case in SERVER_CASES}
+    chosen = [case for case in SERVER_CASES if case.name in names]
+    plan = [(case.name, _NOTHING) for case in chosen]
+    plan += [(case.name, name) for case in chosen for name in case.contenders]
+    cases = {case.name: case for case in chosen}
     print(json.dumps(plan), flush=True)
     for case_name, name in plan:
         function = _nothing if name == _NOTHING else SERVERS[name]
@@ -53,8 +54,8 @@ def _calls(calls: int, chunks: Chunks) -> int:
     return calls if len(chunks) == 1 else max(1, calls // 10)
 
 
-def count(calls: int) -> dict[str, dict[str, int]]:
-    """Instructions per handshake: case -> contender -> count."""
+def count(calls: int, names: list[str]) -> dict[str, dict[str, int]]:
+    """Instructions per handshake of the cases ``names``: case -> contender -> count."""
     with tempfile.TemporaryDirectory() as directory:
         output = Path(directory) / "callgrind.out"
         child = subprocess.run(
@@ -70,6 +71,7 @@ def count(calls: int) -> dict[str, dict[str, int]]:
                 "benchmarks.instructions",
                 "--child",
                 str(calls),
+                *(option for name in names for option in ("--case", name)),
             ],
             capture_output=True,
             text=True,
@@ -115,15 +117,22 @@ def markdown(counts: dict[str, dict[str, int]], calls: int) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=100, help="calls counted per contender")
+    parser.add_argument(
+        "--case",
+        action="append",
+        choices=[case.name for case in SERVER_CASES],
+        help="a case to count (repeat for more; all by default)",
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
+    names = args.case or [case.name for case in SERVER_CASES]
     if args.child:
-        _measure_in_this_process(args.child)
+        _measure_in_this_process(args.child, names)
         return
     if shutil.which("valgrind") is None:
         sys.exit("benchmarks.instructions needs valgrind (apt-get install valgrind)")
-    table = markdown(count(args.calls), args.calls)
+    table = markdown(count(args.calls, names), args.calls)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "instructions.md").write_text(table, encoding="utf-8")
     print(table, end="")

@@ -3,9 +3,12 @@ case and every contender (the figures themselves are never asserted)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ["bare h11", "floor", "wsnegotiate", "wsproto", "websockets"]
@@ -35,3 +38,22 @@ def test_quick_suite_writes_table_and_chart(tmp_path: Path) -> None:
     assert "(1.00x)" in rows["Chrome"].split(" | ")[1]  # ratios are to bare h11
     assert rows["Chrome, 1-byte chunks"].split(" | ")[2] == "-"  # the floor reads whole heads
     assert (tmp_path / "handshake.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
+def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
+    command = ["benchmarks.instructions", "--calls", "3", "--case", "malformed"]
+    subprocess.run(
+        [sys.executable, "-m", *command, "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    table = (tmp_path / "instructions.md").read_text(encoding="utf-8").splitlines()
+    assert "| case | " + " | ".join(CONTENDERS) + " |" in table
+    [row] = [line for line in table if line.startswith("| malformed |")]
+    cells = row.strip("| ").split(" | ")[1:]
+    assert cells[0].endswith("k (1.00x)")
+    counts = [float(cell.split("k ")[0].replace(",", "")) for cell in cells]
+    assert all(10 < count < 10_000 for count in counts), counts  # thousands a handshake
