@@ -1,7 +1,8 @@
-"""A server for test_hostile.py, run as its own process: ``serve``'s echo server, or
-uvicorn serving the Starlette example on wsnegotiate's protocol.
+"""A server for test_hostile.py, run as its own process: ``serve``'s echo server
+(on asyncio's loop, or on uvloop, its default when installed), or uvicorn serving
+the Starlette example on wsnegotiate's protocol.
 
-    python hostile_server.py serve|uvicorn HANDSHAKE_TIMEOUT
+    python hostile_server.py serve|serve-uvloop|uvicorn HANDSHAKE_TIMEOUT
 
 It prints ``listening PORT`` once bound, then ``tasks N transports M`` (its asyncio
 tasks, and the connection transports still alive) on every SIGUSR1, so the test
@@ -57,13 +58,26 @@ async def uvicorn() -> None:
 async def main(kind: str, timeout: float) -> None:
     def report() -> None:
         gc.collect()
-        alive = sum(isinstance(o, asyncio.Transport) for o in gc.get_objects())
+        alive = sum(_is_transport(o) for o in gc.get_objects())
         print(f"tasks {len(asyncio.all_tasks())} transports {alive}", flush=True)
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
-    await (serve(timeout) if kind == "serve" else uvicorn())
+    await (uvicorn() if kind == "uvicorn" else serve(timeout))
+
+
+def _is_transport(thing: object) -> bool:
+    # uvloop's transports are not asyncio.Transport subclasses
+    return isinstance(thing, asyncio.Transport) or type(thing).__name__ == "TCPTransport"
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):  # uvicorn re-raises SIGINT when it stops
-        asyncio.run(main(sys.argv[1], float(sys.argv[2])))
+    new_loop = asyncio.new_event_loop
+    if sys.argv[1] == "serve-uvloop":
+        import uvloop
+
+        new_loop = uvloop.new_event_loop
+    with (
+        contextlib.suppress(KeyboardInterrupt),  # uvicorn re-raises SIGINT when it stops
+        asyncio.Runner(loop_factory=new_loop) as runner,
+    ):
+        runner.run(main(sys.argv[1], float(sys.argv[2])))
