@@ -100,57 +100,61 @@ def _field_failure(
     return failure(400, reason + suffix, field, fault, extra)
 
 
-def _one_value(fields: dict[bytes, list[bytes]], key: bytes) -> bytes:
+def _one_value(fields: dict[bytes, list[bytes]], key: bytes) -> bytes | RemoteProtocolError:
     """The value of a field that must appear once, non-empty."""
     values = fields.get(key)
     if values is not None and len(values) == 1 and values[0]:
         return values[0]
     field = _NAMES[key]
     if not values:
-        raise _field_failure(field, Fault.MISSING, [])
+        return _field_failure(field, Fault.MISSING, [])
     if len(values) > 1:
-        raise _field_failure(field, Fault.REPEATED, values)
-    raise _field_failure(field, Fault.EMPTY, values)
+        return _field_failure(field, Fault.REPEATED, values)
+    return _field_failure(field, Fault.EMPTY, values)
 
 
-def _require_token(fields: dict[bytes, list[bytes]], key: bytes, token: bytes) -> None:
+def _token_fault(
+    fields: dict[bytes, list[bytes]], key: bytes, token: bytes
+) -> RemoteProtocolError | None:
     """``token`` must be in the list-based field ``key`` (RFC 9110 §5.6.1), else 426."""
     values = fields.get(key)
     if values and ((values[0].lower() == token and len(values) == 1) or has_token(values, token)):
-        return  # the usual single-token value, or a list that holds the token
+        return None  # the usual single-token value, or a list that holds the token
     field = _NAMES[key]
     if not values:
-        raise failure(
-            426, f"{field}: missing; this resource speaks WebSocket", field, Fault.MISSING
-        )
+        reason = f"{field}: missing; this resource speaks WebSocket"
+        return failure(426, reason, field, Fault.MISSING)
     shown = quote_for_reason(b", ".join(values))
     reason = f"{field}: invalid value {shown}; no {token.decode()!r} token"
-    raise failure(426, reason, field, Fault.INVALID)
+    return failure(426, reason, field, Fault.INVALID)
 
 
 def _http_checks(
     method: bytes, http_version: bytes, headers: Iterable[tuple[bytes, bytes]]
-) -> dict[bytes, list[bytes]]:
-    """Steps 1-5; returns the field lines by lower-case name."""
+) -> dict[bytes, list[bytes]] | RemoteProtocolError:
+    """Steps 1-5: the field lines by lower-case name, or the first fault."""
     if method != b"GET":
         shown = quote_for_reason(method)
         reason = f"method {shown}: not allowed; the handshake is a GET (RFC 6455 §4.1)"
-        raise failure(405, reason, None, Fault.NOT_ALLOWED, (("Allow", "GET"),))
+        return failure(405, reason, None, Fault.NOT_ALLOWED, (("Allow", "GET"),))
     if http_version < b"1.1":
         reason = (
             f"HTTP/{http_version.decode('latin-1')}: the handshake needs HTTP/1.1 (RFC 6455 §4.1)"
         )
-        raise failure(400, reason, None, Fault.UNSUPPORTED)
+        return failure(400, reason, None, Fault.UNSUPPORTED)
     fields = field_lines(headers)
-    _one_value(fields, b"host")
+    host = _one_value(fields, b"host")
+    if isinstance(host, RemoteProtocolError):
+        return host
     if b"transfer-encoding" in fields or (
         b"content-length" in fields and fields[b"content-length"] != [b"0"]
     ):
         reason = "Content-Length: the handshake request must not carry a body"
-        raise failure(400, reason, "Content-Length", Fault.INVALID)
-    _require_token(fields, b"upgrade", b"websocket")
-    _require_token(fields, b"connection", b"upgrade")
-    return fields
+        return failure(400, reason, "Content-Length", Fault.INVALID)
+    fault = _token_fault(fields, b"upgrade", b"websocket") or _token_fault(
+        fields, b"connection", b"upgrade"
+    )
+    return fields if fault is None else fault
 
 
 def _version_failure(
@@ -182,21 +186,28 @@ _ORIGIN_KEYS = (b"origin", b"sec-websocket-origin")
 _ORIGIN_KEYS_BEFORE_13 = _ORIGIN_KEYS[::-1]
 
 
-def _origin(fields: dict[bytes, list[bytes]], version: Version, policy: Policy) -> str | None:
+def _origin(
+    fields: dict[bytes, list[bytes]], version: Version, policy: Policy
+) -> str | RemoteProtocolError | None:
     """Step 8: RFC 6455 §4.1 sends Origin from version 13 on, hybi-07/08 sent
     Sec-WebSocket-Origin; either is read, the version's own name first."""
     keys = _ORIGIN_KEYS if version >= 13 else _ORIGIN_KEYS_BEFORE_13
     key = keys[0] if keys[0] in fields else keys[1]
-    origin = _one_value(fields, key).decode("latin-1") if key in fields else None
+    origin = None
+    if key in fields:
+        value = _one_value(fields, key)
+        if isinstance(value, RemoteProtocolError):
+            return value
+        origin = value.decode("latin-1")
     if policy.origins is None and policy.check_origin is None:
         return origin  # any origin: no call
     if not policy.allows_origin(origin):
         if origin is None:
             reason = f"{_NAMES[keys[0]]}: missing; this server accepts listed origins only"
-            raise failure(403, reason, _NAMES[keys[0]], Fault.MISSING)
+            return failure(403, reason, _NAMES[keys[0]], Fault.MISSING)
         field = _NAMES[key]
         reason = f"{field}: forbidden {quote_for_reason(origin.encode('latin-1'))}"
-        raise failure(403, reason, field, Fault.FORBIDDEN)
+        return failure(403, reason, field, Fault.FORBIDDEN)
     return origin
 
 
@@ -207,7 +218,7 @@ def _too_many_offers(field: str, count: int, limit: int) -> RemoteProtocolError:
 
 def _offers(
     fields: dict[bytes, list[bytes]], limit: int
-) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Extension, ...]]:
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Extension, ...]] | RemoteProtocolError:
     """Step 9: the offered subprotocols and extensions, in order, as sent; and the
     extensions parsed. At most ``limit`` of each (the policy's ``max_offers``)."""
     subprotocols: tuple[str, ...] = ()
@@ -217,9 +228,9 @@ def _offers(
         if tokens is None:
             shown = quote_for_reason(combined)
             reason = f"Sec-WebSocket-Protocol: invalid value {shown}; expected tokens"
-            raise failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
+            return failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
         if len(tokens) > limit:
-            raise _too_many_offers("Sec-WebSocket-Protocol", len(tokens), limit)
+            return _too_many_offers("Sec-WebSocket-Protocol", len(tokens), limit)
         subprotocols = tuple(t.decode("ascii") for t in tokens)
     if b"sec-websocket-extensions" not in fields:
         return subprotocols, (), ()
@@ -231,9 +242,9 @@ def _offers(
             f"Sec-WebSocket-Extensions: invalid value {quote_for_reason(combined)}"
             f" at byte {parsed} (RFC 6455 §9.1)"
         )
-        raise failure(400, reason, "Sec-WebSocket-Extensions", Fault.INVALID)
+        return failure(400, reason, "Sec-WebSocket-Extensions", Fault.INVALID)
     if len(parsed[0]) > limit:
-        raise _too_many_offers("Sec-WebSocket-Extensions", len(parsed[0]), limit)
+        return _too_many_offers("Sec-WebSocket-Extensions", len(parsed[0]), limit)
     return subprotocols, *parsed
 
 
@@ -250,24 +261,27 @@ def decide(
     name casing, values with surrounding whitespace removed (as h11 gives them).
     """
     headers = tuple(headers)
-    try:
-        fields = _http_checks(method, http_version, headers)
-    except RemoteProtocolError as error:
-        return rejected(error)
+    fields = _http_checks(method, http_version, headers)
+    if isinstance(fields, RemoteProtocolError):
+        return rejected(fields)
     found = detect(fields)
     if isinstance(found, Detection) and found.version in policy.versions:
         detection = found
     else:  # step 6: the version markers are broken, missing or not the policy's
         detection = found if isinstance(found, Detection) else _malformed(fields, found)
         return rejected(_version_failure(fields, found, policy), detection)
-    try:
-        key = _one_value(fields, b"sec-websocket-key")
-        if not valid_key(key):
-            raise _field_failure("Sec-WebSocket-Key", Fault.INVALID, [key])
-        origin = _origin(fields, detection.version, policy)
-        subprotocols, extensions, extension_offers = _offers(fields, policy.max_offers)
-    except RemoteProtocolError as error:
-        return rejected(error, detection)
+    key = _one_value(fields, b"sec-websocket-key")
+    if isinstance(key, RemoteProtocolError):
+        return rejected(key, detection)
+    if not valid_key(key):
+        return rejected(_field_failure("Sec-WebSocket-Key", Fault.INVALID, [key]), detection)
+    origin = _origin(fields, detection.version, policy)
+    if isinstance(origin, RemoteProtocolError):
+        return rejected(origin, detection)
+    offers = _offers(fields, policy.max_offers)
+    if isinstance(offers, RemoteProtocolError):
+        return rejected(offers, detection)
+    subprotocols, extensions, extension_offers = offers
     return Request(  # positional, in field order: keywords cost 0.3 µs more here
         "GET",
         target.decode("latin-1"),
