@@ -9,10 +9,10 @@ import inspect
 
 import pytest
 
-from wsnegotiate import Accepted, Rejected, Request
+from wsnegotiate import Accepted, Connected, Rejected, Request
 
 
-@pytest.mark.parametrize("cls", [Request, Accepted, Rejected])
+@pytest.mark.parametrize("cls", [Request, Accepted, Rejected, Connected])
 def test_every_field_is_set_from_its_own_argument(cls: type) -> None:
     names = [field.name for field in dataclasses.fields(cls)]
     assert list(inspect.signature(cls).parameters) == names
@@ -21,7 +21,7 @@ def test_every_field_is_set_from_its_own_argument(cls: type) -> None:
         assert [getattr(event, name) for name in names] == values
 
 
-@pytest.mark.parametrize("cls", [Request, Accepted, Rejected])
+@pytest.mark.parametrize("cls", [Request, Accepted, Rejected, Connected])
 def test_defaults_frozen_replace_and_equality(cls: type) -> None:
     fields = dataclasses.fields(cls)
     required = [f.name for f in fields if f.default is dataclasses.MISSING]

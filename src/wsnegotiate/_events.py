@@ -181,7 +181,7 @@ class Rejected:
         return self.detection.version if self.detection else Version.VersionUnknown
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Connected:
     """The server accepted the client's handshake, and the answer checked out.
 
@@ -200,6 +200,29 @@ class Connected:
     deflate: DeflateParams | None = None
     #: The HTTP version of the server's status line (``"1.1"``).
     http_version: str = "1.1"
+
+    def __init__(
+        self,
+        version: Version,
+        raw_version: str | None,
+        subprotocol: str | None,
+        extensions: tuple[str, ...],
+        status: int,
+        headers: tuple[tuple[str, str], ...],
+        trailing_data: bytes,
+        deflate: DeflateParams | None = None,
+        http_version: str = "1.1",
+    ) -> None:
+        set_ = _CONNECTED_SLOTS  # in field order; see _slot_setters
+        set_[0](self, version)
+        set_[1](self, raw_version)
+        set_[2](self, subprotocol)
+        set_[3](self, extensions)
+        set_[4](self, status)
+        set_[5](self, headers)
+        set_[6](self, trailing_data)
+        set_[7](self, deflate)
+        set_[8](self, http_version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -245,3 +268,4 @@ def _slot_setters(cls: type) -> tuple[_Setter, ...]:
 _REQUEST_SLOTS = _slot_setters(Request)
 _ACCEPTED_SLOTS = _slot_setters(Accepted)
 _REJECTED_SLOTS = _slot_setters(Rejected)
+_CONNECTED_SLOTS = _slot_setters(Connected)
