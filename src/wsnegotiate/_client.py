@@ -72,7 +72,7 @@ _SWITCH_FIELDS = (("Upgrade", b"upgrade", b"websocket"), ("Connection", b"connec
 
 class _Offer(NamedTuple):
     """What stays the same from one attempt to the next (a tuple: made per client,
-    it takes a third of a frozen dataclass's time)."""
+    it takes a quarter of a frozen dataclass's time)."""
 
     host: str
     target: str
@@ -162,7 +162,7 @@ class ClientNegotiator:
         try:
             headers = self._request_headers(speak)
             # The request has no body, and h11 reads the answer without being told so
-            # (sending its EndOfMessage would cost a tenth of the handshake): h11's
+            # (sending its EndOfMessage would cost 8% of the handshake): h11's
             # side of the connection stays in SEND_BODY, and is dropped after the answer.
             request = self._http.send(
                 h11.Request(method="GET", target=offer.target, headers=headers)
