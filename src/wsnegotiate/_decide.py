@@ -118,8 +118,8 @@ def _token_fault(
 ) -> RemoteProtocolError | None:
     """``token`` must be in the list-based field ``key`` (RFC 9110 §5.6.1), else 426."""
     values = fields.get(key)
-    if values and ((values[0].lower() == token and len(values) == 1) or has_token(values, token)):
-        return None  # the usual single-token value, or a list that holds the token
+    if values and has_token(values, token):
+        return None
     field = _NAMES[key]
     if not values:
         reason = f"{field}: missing; this resource speaks WebSocket"
@@ -199,8 +199,6 @@ def _origin(
         if isinstance(value, RemoteProtocolError):
             return value
         origin = value.decode("latin-1")
-    if policy.origins is None and policy.check_origin is None:
-        return origin  # any origin: no call
     if not policy.allows_origin(origin):
         if origin is None:
             reason = f"{_NAMES[keys[0]]}: missing; this server accepts listed origins only"

@@ -184,7 +184,9 @@ class ServerNegotiator:
         if self._eof:
             raise LocalProtocolError("receive_data() after end of file")
         if data:  # bytes after a complete head: trailing data, kept whole
-            self._buffer = bytearray(self._buffer) + data
+            if self._buffer.__class__ is bytes:
+                self._buffer = bytearray(self._buffer)
+            self._buffer += data
             return
         self._eof = True  # b"": the peer closed its side
         self._receiving = False

@@ -229,6 +229,11 @@ def broken_101(sent: Sent, answer: Answer) -> Judged | None:
     return (Verdict.FAIL, f"a 101 a client must reject: {fault}") if fault else None
 
 
+def _sound_101(sent: Sent, answer: Answer) -> Judged:
+    """A ``pass`` for a 101 a client of the request's version accepts, else why not."""
+    return broken_101(sent, answer) or (Verdict.PASS, "101")
+
+
 def check_101(sent: Sent, answer: Answer) -> str | None:
     """Why a client of the request's version must reject the 101, or ``None``."""
     response = answer.switched
@@ -273,9 +278,7 @@ def accepts(level: Level) -> Judge:
         if final is None:
             return _no_answer(answer)
         if final.status == 101:
-            if (broken := broken_101(sent, answer)) is not None:
-                return broken
-            return Verdict.PASS, "101"
+            return _sound_101(sent, answer)
         verdict = Verdict.FAIL if level is Level.MUST else Verdict.WARN
         return _worst([(verdict, f"a valid request refused: {final.status_line}")])
 
@@ -355,9 +358,7 @@ def any_allowed(ctx: Context, sent: Sent, answer: Answer) -> Judged:
     if final is None:
         return _no_answer(answer, Verdict.WARN)
     if final.status == 101:
-        if (broken := broken_101(sent, answer)) is not None:
-            return broken
-        return Verdict.PASS, "101"
+        return _sound_101(sent, answer)
     return _worst([(Verdict.PASS, final.status_line), *_refusal_notes(final, sent)])
 
 
