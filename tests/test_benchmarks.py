@@ -57,3 +57,52 @@ def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
     assert cells[0].endswith("k (1.00x)")
     counts = [float(cell.split("k ")[0].replace(",", "")) for cell in cells]
     assert all(10 < count < 10_000 for count in counts), counts  # thousands a handshake
+
+
+def _status(answer: bytes) -> int:
+    return int(answer.split(b" ", 2)[1])
+
+
+# Edits of the Chrome request, and the answer each gets.
+_EDITS = {
+    "bad key": (b"dGhlIHNhbXBsZSBub25jZQ==", b"dGhlIHNhbXBsZSBub25jZQ", 400),
+    "key of 15 bytes": (b"dGhlIHNhbXBsZSBub25jZQ==", b"dGhlIHNhbXBsZSBub25j", 400),
+    "no websocket token": (b"Upgrade: websocket", b"Upgrade: h2c", 426),
+    "no upgrade token": (b"Connection: Upgrade", b"Connection: keep-alive", 426),
+    "version 8": (b"Version: 13", b"Version: 8", 426),
+    "two hosts": (b"Host: localhost:8765", b"Host: a\r\nHost: b", 400),
+    "a body": (b"Pragma: no-cache", b"Content-Length: 5", 400),
+    "empty extension": (b"client_max_window_bits", b"client_max_window_bits, ,", 101),  # §5.6.1
+    "bad extension": (b"client_max_window_bits", b"client_max_window_bits==", 400),
+    "bad subprotocol": (b"Pragma: no-cache", b"Sec-WebSocket-Protocol: chat, a b", 400),
+    "two subprotocol lines": (  # RFC 9110 §5.3: one list
+        b"Pragma: no-cache",
+        b"Sec-WebSocket-Protocol: a\r\nSec-WebSocket-Protocol: b",
+        101,
+    ),
+    "a POST": (b"GET /chat", b"POST /chat", 405),
+    "HTTP/1.0": (b"HTTP/1.1", b"HTTP/1.0", 400),
+}
+
+
+@pytest.mark.parametrize("edit", list(_EDITS))
+def test_the_floor_answers_as_wsnegotiate_does(edit: str) -> None:
+    # The floor is a fair lower bound only if it makes the same checks.
+    from benchmarks.suite import CHROME, floor, with_wsnegotiate
+
+    old, new, expected = _EDITS[edit]
+    assert old in CHROME
+    request = (CHROME.replace(old, new, 1),)
+    ours = with_wsnegotiate(request)
+    assert isinstance(ours, bytes)
+    assert _status(floor(request)) == _status(ours) == expected  # type: ignore[arg-type]
+
+
+def test_the_floor_answers_every_case_as_wsnegotiate_does() -> None:
+    from benchmarks.suite import SERVER_CASES, floor, with_wsnegotiate
+
+    for case in SERVER_CASES:
+        if "floor" in case.contenders:
+            ours = with_wsnegotiate(case.chunks)
+            assert isinstance(ours, bytes)
+            assert _status(floor(case.chunks)) == _status(ours) == case.status, case.name  # type: ignore[arg-type]
