@@ -6,6 +6,10 @@ fewer of them per second. Both tables together say where the time goes.
 
     python -m benchmarks.instructions [--calls 100] [--case NAME ...] [--out benchmarks/results]
 
+A second table, ``--stages``, splits wsnegotiate's Chrome handshake into its steps,
+each counted as the path up to that step, so each row's increment is what that step
+costs where it runs; beside them, the pieces of the parse step counted on their own.
+
 Needs valgrind (Debian: ``apt-get install valgrind``). One run takes a minute or two.
 How: each contender runs ``calls`` times (a tenth as many for the cases fed in
 small chunks) inside one ``functools.reduce`` call; callgrind counts only inside
@@ -23,28 +27,49 @@ import shutil
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
+from . import stages
 from .suite import CONTENDERS, SERVER_CASES, SERVERS, Chunks
 
 _NOTHING = "nothing"  # the loop around the contenders, measured on its own
+STAGES = "wsnegotiate's steps, Chrome"  # the case name of the --stages table
 
 
 def _nothing(chunks: Chunks) -> object:
     return chunks
 
 
+def _contenders(case_name: str) -> dict[str, Callable[[Chunks], object]]:
+    if case_name == STAGES:
+        return {_NOTHING: _nothing, **stages.STEPS, **stages.PIECES}
+    return {_NOTHING: _nothing, **SERVERS}
+
+
+def _chunks(case_name: str) -> Chunks:
+    if case_name == STAGES:
+        return stages.CHUNKS
+    return next(case.chunks for case in SERVER_CASES if case.name == case_name)
+
+
+def _plan(names: list[str]) -> list[tuple[str, str]]:
+    """(case, contender) pairs in the order they are counted: each case's empty loop
+    first."""
+    if names == [STAGES]:
+        return [(STAGES, name) for name in _contenders(STAGES)]
+    chosen = [case for case in SERVER_CASES if case.name in names]
+    plan = [(case.name, _NOTHING) for case in chosen]
+    return plan + [(case.name, name) for case in chosen for name in case.contenders]
+
+
 def _measure_in_this_process(calls: int, names: list[str]) -> None:
     """The child, under callgrind: one ``reduce`` per (case, contender), in the
     order printed as JSON on standard output."""
-    chosen = [case for case in SERVER_CASES if case.name in names]
-    plan = [(case.name, _NOTHING) for case in chosen]
-    plan += [(case.name, name) for case in chosen for name in case.contenders]
-    cases = {case.name: case for case in chosen}
+    plan = _plan(names)
     print(json.dumps(plan), flush=True)
     for case_name, name in plan:
-        function = _nothing if name == _NOTHING else SERVERS[name]
-        chunks = cases[case_name].chunks
+        function, chunks = _contenders(case_name)[name], _chunks(case_name)
         for _ in range(5):  # first calls fill caches (regexes, memos): not per handshake
             function(chunks)
         functools.reduce(lambda _, __: function(chunks), range(_calls(calls, chunks)), None)
@@ -71,7 +96,7 @@ def count(calls: int, names: list[str]) -> dict[str, dict[str, int]]:
                 "benchmarks.instructions",
                 "--child",
                 str(calls),
-                *(option for name in names for option in ("--case", name)),
+                *(option for name in names for option in ("--name", name)),
             ],
             capture_output=True,
             text=True,
@@ -79,13 +104,12 @@ def count(calls: int, names: list[str]) -> dict[str, dict[str, int]]:
         )
         plan = json.loads(child.stdout.splitlines()[0])
         totals = [_total(Path(f"{output}.{n}")) for n in range(1, len(plan) + 1)]
-    cases = {case.name: case for case in SERVER_CASES}
     measured = list(zip(plan, totals, strict=True))
     loops = {case: total for (case, name), total in measured if name == _NOTHING}
     counts: dict[str, dict[str, int]] = {}
     for (case, name), total in measured:
         if name != _NOTHING:
-            number = _calls(calls, cases[case].chunks)
+            number = _calls(calls, _chunks(case))
             counts.setdefault(case, {})[name] = (total - loops[case]) // number
     return counts
 
@@ -114,6 +138,25 @@ def markdown(counts: dict[str, dict[str, int]], calls: int) -> str:
     return "\n".join(lines) + "\n"
 
 
+def stages_markdown(counts: dict[str, int], calls: int) -> str:
+    """The --stages table: each step's count and its increment over the step before,
+    then the pieces of the parse step, each on its own."""
+    lines = [
+        f"wsnegotiate's Chrome handshake step by step (callgrind, {calls} calls each): each",
+        "row is the path up to that step; the increment is what the step adds.",
+        "",
+        "| path up to | instructions | increment |",
+        "|---|---|---|",
+    ]
+    before = 0
+    for name in stages.STEPS:
+        lines.append(f"| {name} | {counts[name]:,} | +{counts[name] - before:,} |")
+        before = counts[name]
+    lines += ["", "| a piece of the parse step, on its own | instructions |", "|---|---|"]
+    lines += [f"| {name} | {counts[name]:,} |" for name in stages.PIECES]
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--calls", type=int, default=100, help="calls counted per contender")
@@ -123,20 +166,27 @@ def main() -> None:
         choices=[case.name for case in SERVER_CASES],
         help="a case to count (repeat for more; all by default)",
     )
+    parser.add_argument(
+        "--stages", action="store_true", help="count wsnegotiate's steps instead of the cases"
+    )
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--name", action="append", help=argparse.SUPPRESS)
     args = parser.parse_args()
-    names = args.case or [case.name for case in SERVER_CASES]
     if args.child:
-        _measure_in_this_process(args.child, names)
+        _measure_in_this_process(args.child, args.name)
         return
     if shutil.which("valgrind") is None:
         sys.exit("benchmarks.instructions needs valgrind (apt-get install valgrind)")
-    table = markdown(count(args.calls, names), args.calls)
+    if args.stages:
+        table, file = stages_markdown(count(args.calls, [STAGES])[STAGES], args.calls), "stages.md"
+    else:
+        names = args.case or [case.name for case in SERVER_CASES]
+        table, file = markdown(count(args.calls, names), args.calls), "instructions.md"
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "instructions.md").write_text(table, encoding="utf-8")
+    (args.out / file).write_text(table, encoding="utf-8")
     print(table, end="")
-    print(f"wrote {args.out / 'instructions.md'}")
+    print(f"wrote {args.out / file}")
 
 
 if __name__ == "__main__":

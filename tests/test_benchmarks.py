@@ -59,6 +59,34 @@ def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
     assert all(10 < count < 10_000 for count in counts), counts  # thousands a handshake
 
 
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
+def test_instruction_counts_step_by_step(tmp_path: Path) -> None:
+    command = ["benchmarks.instructions", "--calls", "3", "--stages"]
+    subprocess.run(
+        [sys.executable, "-m", *command, "--out", str(tmp_path)],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    rows = [
+        line.strip("| ").split(" | ")
+        for line in (tmp_path / "stages.md").read_text(encoding="utf-8").splitlines()
+        if line.startswith("| ") and not line.startswith("| path") and " | +" in line
+    ]
+    steps = [int(count.replace(",", "")) for _, count, _ in rows]
+    assert len(steps) == 4
+    assert steps == sorted(steps)  # each path holds the one before it
+    assert 100_000 < steps[-1] < 10_000_000
+
+
+def test_the_last_step_is_the_whole_handshake() -> None:
+    from benchmarks.stages import CHUNKS, STEPS
+
+    accepted = list(STEPS.values())[-1](CHUNKS)
+    assert accepted.response.startswith(b"HTTP/1.1 101 ")  # type: ignore[attr-defined]
+
+
 def _status(answer: bytes) -> int:
     return int(answer.split(b" ", 2)[1])
 
