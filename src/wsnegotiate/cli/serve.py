@@ -114,10 +114,24 @@ class _Acceptor:
     for each failed accept (161 in 3 s) and answered no handshake afterwards;
     uvloop's (libuv's) accepted the waiting clients and closed them at once,
     without a word. Measured with ``benchmarks/e2e.py``, this callback costs
-    5-10 µs of CPU a handshake more than ``create_server`` (a task and a socket
-    object per connection), and 15-25 µs less than a task awaiting
+    about 4 µs of CPU a handshake more than ``create_server`` on uvloop (100 µs
+    against 104 µs, medians of 9 interleaved trials; callgrind: 526k against 569k
+    instructions, and uv_tcp_open's getsockname and FIONBIO), and nothing on
+    asyncio's (763k against 749k); and 15-25 µs less than a task awaiting
     ``loop.sock_accept`` (which adds and removes a reader whenever no client is
     waiting, and wakes once per connection).
+
+    Nor ``create_server`` while there is room and this reader at the cap (tried):
+    libuv accepts every waiting client in one go, so the switch would have to come
+    a whole backlog (up to 1,024) below the cap, and within it libuv still meets
+    ENFILE (the system's table, which no count here predicts) by accepting and
+    closing the waiting clients before Python hears of it, so nothing could switch
+    in time. For 4 µs on uvloop and nothing on asyncio's, not kept.
+
+    Nor one task adopting a whole accept batch, one socket after the other
+    (tried): 21-33k fewer instructions, but each socket waits a loop iteration for
+    the one before it, and the extra iterations (epoll_wait) made it 5-9 µs
+    slower in ``benchmarks/e2e.py``.
     """
 
     def __init__(
