@@ -121,12 +121,15 @@ class _Acceptor:
     ``loop.sock_accept`` (which adds and removes a reader whenever no client is
     waiting, and wakes once per connection).
 
-    Nor ``create_server`` while there is room and this reader at the cap (tried):
-    libuv accepts every waiting client in one go, so the switch would have to come
-    a whole backlog (up to 1,024) below the cap, and within it libuv still meets
-    ENFILE (the system's table, which no count here predicts) by accepting and
-    closing the waiting clients before Python hears of it, so nothing could switch
-    in time. For 4 µs on uvloop and nothing on asyncio's, not kept.
+    Nor ``create_server`` while there is room and this reader near the cap (its
+    saving is the figure above; not built): the protocol factory cannot refuse a
+    connection, and closing the server inside it closes the socket being
+    accepted, so a switch would have to come a whole accept burst (libuv's loop
+    runs to EAGAIN in the versions that do not accept one at a time) below the
+    cap; and libuv meets EMFILE and ENFILE by accepting and closing every waiting
+    client (its "emfile trick", seen above) before Python hears of it. A count can
+    keep EMFILE away, not ENFILE (the system's table), so the contract would not
+    hold. For 4 µs on uvloop and nothing on asyncio's, not kept.
 
     Nor one task adopting a whole accept batch, one socket after the other
     (tried): 21-33k fewer instructions, but each socket waits a loop iteration for
