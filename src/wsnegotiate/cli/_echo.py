@@ -68,9 +68,9 @@ class EchoProtocol(asyncio.Protocol):
         self,
         policy: Policy,
         options: ServeOptions,
+        loop: asyncio.AbstractEventLoop,
         connections: set[EchoProtocol],
         lost: Callable[[], None],
-        loop: asyncio.AbstractEventLoop,
     ) -> None:
         self._options, self._connections, self._lost, self._loop = options, connections, lost, loop
         self._negotiator: ServerNegotiator | None = ServerNegotiator(policy)  # None once decided
