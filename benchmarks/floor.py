@@ -19,6 +19,8 @@ import re
 
 import h11
 
+from wsnegotiate._headers import _EXTENSION, _TOKEN  # the same grammars
+
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 _101 = (
     b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -32,22 +34,9 @@ _426_VERSION = (
 )
 _ONE_LINE_ONLY = (b"host", b"sec-websocket-version", b"sec-websocket-key")
 
+
 # §4.2.1 items 8 and 9: a list (RFC 9110 §5.6.1, empty elements allowed) of tokens,
 # and of extensions (RFC 6455 §9.1), each matched whole in one call.
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
-_EXTENSION = (
-    _TOKEN
-    + rb"(?:[ \t]*;[ \t]*"
-    + _TOKEN
-    + rb"(?:[ \t]*=[ \t]*(?:"
-    + _TOKEN
-    + rb"|"
-    + _QUOTED
-    + rb"))?)*"
-)
-
-
 def _list_of(element: bytes) -> re.Pattern[bytes]:
     return re.compile(
         rb"[ \t,]*(?:" + element + rb"(?:[ \t]*,[ \t,]*" + element + rb")*)?[ \t,]*\Z"

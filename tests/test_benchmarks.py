@@ -40,17 +40,30 @@ def test_quick_suite_writes_table_and_chart(tmp_path: Path) -> None:
     assert (tmp_path / "handshake.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
-def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
-    command = ["benchmarks.instructions", "--calls", "3", "--case", "malformed"]
+def _instructions(out: Path, table: str, *options: str) -> list[str]:
+    """Run ``benchmarks.instructions`` with three calls a count; the table's lines."""
     subprocess.run(
-        [sys.executable, "-m", *command, "--out", str(tmp_path)],
+        [
+            sys.executable,
+            "-m",
+            "benchmarks.instructions",
+            "--calls",
+            "3",
+            "--out",
+            str(out),
+            *options,
+        ],
         cwd=ROOT,
         check=True,
         capture_output=True,
         timeout=300,
     )
-    table = (tmp_path / "instructions.md").read_text(encoding="utf-8").splitlines()
+    return (out / table).read_text(encoding="utf-8").splitlines()
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
+def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
+    table = _instructions(tmp_path, "instructions.md", "--case", "malformed")
     assert "| case | " + " | ".join(CONTENDERS) + " |" in table
     [row] = [line for line in table if line.startswith("| malformed |")]
     cells = row.strip("| ").split(" | ")[1:]
@@ -61,17 +74,9 @@ def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
 def test_instruction_counts_step_by_step(tmp_path: Path) -> None:
-    command = ["benchmarks.instructions", "--calls", "3", "--stages"]
-    subprocess.run(
-        [sys.executable, "-m", *command, "--out", str(tmp_path)],
-        cwd=ROOT,
-        check=True,
-        capture_output=True,
-        timeout=300,
-    )
     rows = [
         line.strip("| ").split(" | ")
-        for line in (tmp_path / "stages.md").read_text(encoding="utf-8").splitlines()
+        for line in _instructions(tmp_path, "stages.md", "--stages")
         if line.startswith("| ") and not line.startswith("| path") and " | +" in line
     ]
     steps = [int(count.replace(",", "")) for _, count, _ in rows]

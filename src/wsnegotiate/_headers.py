@@ -48,17 +48,17 @@ _version_re = re.compile(rb"(?:0|[1-9][0-9]{0,2})\Z")
 # One extension offer, as RFC 6455 §9.1 and RFC 9110 §5.6.4 draw it; used with match()
 # at a position, so the whole list is walked in one pass and faults have a position.
 _QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
-_extension_re = re.compile(
-    rb"[ \t]*(?P<ext>"
-    + _TOKEN
+_EXTENSION = (
+    _TOKEN
     + rb"(?:[ \t]*;[ \t]*"
     + _TOKEN
     + rb"(?:[ \t]*=[ \t]*(?:"
     + _TOKEN
     + rb"|"
     + _QUOTED
-    + rb"))?)*)[ \t]*(?:,|\Z)"
+    + rb"))?)*"
 )
+_extension_re = re.compile(rb"[ \t]*(?P<ext>" + _EXTENSION + rb")[ \t]*(?:,|\Z)")
 
 
 def field_lines(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
