@@ -26,6 +26,13 @@ POLICY = wsnegotiate.Policy([13])
 
 
 async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    # Ctrl-C cancels the handlers of the clients still connected: they end quietly (a
+    # handler that ends cancelled gets a traceback from Python 3.11's streams).
+    with contextlib.suppress(asyncio.CancelledError):
+        await echo(reader, writer)
+
+
+async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     accepted = await wsnegotiate.aio.server_handshake(reader, writer, POLICY, timeout=10)
     if not isinstance(accepted, wsnegotiate.Accepted):
         return  # refused: the answer was written and the connection closed

@@ -22,6 +22,9 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
                 event = negotiator.next_event()
     except TimeoutError:
         event = negotiator.time_out(DEADLINE)
+    except asyncio.CancelledError:  # Ctrl-C with a client connected: end quietly
+        writer.close()  # (a handler that ends cancelled gets a traceback on Python 3.11)
+        return
     if isinstance(event, wsnegotiate.Request):  # or: negotiator.reject(403, "go away")
         accepted = negotiator.accept()
         writer.write(accepted.response)

@@ -157,7 +157,8 @@ def test_asyncio_client_example_falls_back() -> None:
 )
 def test_ctrl_c_stops_a_server_example_quietly(example: str, port: int) -> None:
     """SIGINT (Ctrl-C) ends the example with exit 0 and nothing on stderr, not a
-    KeyboardInterrupt traceback. The examples listen on their documented ports."""
+    KeyboardInterrupt traceback, even with a client connected mid-request (its
+    handler is cancelled). The examples listen on their documented ports."""
     process = subprocess.Popen(
         [sys.executable, str(ROOT / "examples" / f"{example}.py")],
         stdout=subprocess.DEVNULL,
@@ -173,8 +174,11 @@ def test_ctrl_c_stops_a_server_example_quietly(example: str, port: int) -> None:
                 assert process.poll() is None, process.stderr.read() if process.stderr else b""
                 assert time.monotonic() < deadline, f"{example} did not listen on {port}"
                 time.sleep(0.05)
-        process.send_signal(signal.SIGINT)
-        _, errors = process.communicate(timeout=10)
+        with socket.create_connection(("127.0.0.1", port), timeout=1) as client:
+            client.sendall(b"GET / HTTP/1.1\r\n")  # half a request: its handler waits
+            time.sleep(0.3)
+            process.send_signal(signal.SIGINT)
+            _, errors = process.communicate(timeout=10)
     finally:
         if process.poll() is None:  # pragma: no cover - a hung example fails the test
             process.kill()
