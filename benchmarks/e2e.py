@@ -6,8 +6,10 @@ process (many short connections, bounded in count and time).
 
 The server's own CPU time (utime + stime from /proc/PID/stat, read before and
 after a trial) is what is compared: a load generator that saturates first cannot
-hide it. Trials alternate between the servers, round by round; medians are printed
-with ratios to the Node ws server.
+hide it. Its user part, the time in the server's own code rather than the kernel's
+socket work that every server does alike, is printed beside it. Trials alternate
+between the servers, round by round; medians are printed with ratios to the Node
+ws server.
 
     python -m benchmarks.e2e [--connections 2000] [--concurrency 50] [--rounds 3]
 """
@@ -76,11 +78,17 @@ async def load(port: int, connections: int, concurrency: int, limit: float) -> d
 # -- servers and trials -------------------------------------------------------------
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process (fields 14 and 15 of /proc/PID/stat)."""
+def cpu_times(pid: int) -> tuple[float, float]:
+    """utime and stime of a process (fields 14 and 15 of /proc/PID/stat): the time
+    in its own code, and in the kernel on its behalf (sockets, epoll)."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     fields = stat.rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
+    return int(fields[11]) / TICK, int(fields[12]) / TICK
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process."""
+    return sum(cpu_times(pid))
 
 
 @dataclass
@@ -89,8 +97,8 @@ class Server:
     process: subprocess.Popen[str]
     port: int
 
-    def cpu_seconds(self) -> float:
-        return cpu_seconds(self.process.pid)
+    def cpu_times(self) -> tuple[float, float]:
+        return cpu_times(self.process.pid)
 
     def stop(self) -> None:
         if self.process.stdin is not None:
@@ -139,7 +147,7 @@ def servers() -> list[Server]:
 
 
 def trial(server: Server, connections: int, concurrency: int, limit: float) -> dict[str, float]:
-    before = server.cpu_seconds()
+    user, system = server.cpu_times()
     output = subprocess.run(
         [
             sys.executable,
@@ -162,7 +170,9 @@ def trial(server: Server, connections: int, concurrency: int, limit: float) -> d
     ).stdout
     time.sleep(0.2)  # let the server finish closing the last connections
     result: dict[str, float] = json.loads(output)
-    result["cpu"] = (server.cpu_seconds() - before) / result["count"]
+    user_after, system_after = server.cpu_times()
+    result["user"] = (user_after - user) / result["count"]
+    result["cpu"] = result["user"] + (system_after - system) / result["count"]
     return result
 
 
@@ -192,7 +202,9 @@ def main() -> None:
         for server in running:
             server.stop()
     medians = {
-        name: {key: statistics.median(t[key] for t in trials) for key in ("cpu", "p50", "p99")}
+        name: {
+            key: statistics.median(t[key] for t in trials) for key in ("cpu", "user", "p50", "p99")
+        }
         for name, trials in results.items()
     }
     base = (medians.get("Node ws") or next(iter(medians.values())))["cpu"]
@@ -200,10 +212,13 @@ def main() -> None:
         f"{args.connections} connections at concurrency {args.concurrency}, "
         f"{args.rounds} rounds, medians"
     )
-    print(f"{'server':28}{'CPU µs/handshake':>18}{'x Node ws':>11}{'p50 ms':>9}{'p99 ms':>9}")
+    print(
+        f"{'server':28}{'CPU µs/handshake':>18}{'x Node ws':>11}{'of which user':>15}"
+        f"{'p50 ms':>9}{'p99 ms':>9}"
+    )
     for name, m in medians.items():
         print(
-            f"{name:28}{m['cpu'] * 1e6:18.0f}{m['cpu'] / base:11.2f}"
+            f"{name:28}{m['cpu'] * 1e6:18.0f}{m['cpu'] / base:11.2f}{m['user'] * 1e6:15.0f}"
             f"{m['p50'] * 1e3:9.2f}{m['p99'] * 1e3:9.2f}"
         )
 
