@@ -19,7 +19,7 @@ import re
 
 import h11
 
-from wsnegotiate._headers import _EXTENSION, _TOKEN  # the same grammars
+from wsnegotiate._headers import EXTENSION, TOKEN  # the same grammars
 
 _GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"  # RFC 6455 §1.3
 _101 = (
@@ -44,8 +44,8 @@ def _list_of(element: bytes) -> re.Pattern[bytes]:
 
 
 _LISTS = (
-    (b"sec-websocket-protocol", _list_of(_TOKEN)),
-    (b"sec-websocket-extensions", _list_of(_EXTENSION)),
+    (b"sec-websocket-protocol", _list_of(TOKEN)),
+    (b"sec-websocket-extensions", _list_of(EXTENSION)),
 )
 
 

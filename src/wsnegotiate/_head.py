@@ -22,21 +22,19 @@ from __future__ import annotations
 
 import re
 
-from ._headers import quote_for_reason
+from ._headers import TOKEN, is_token, quote_for_reason
 
 __all__ = ["describe_malformed", "field_limit_fault", "line_fault"]
 
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_REQUEST_LINE = _TOKEN + rb" [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]"
+_REQUEST_LINE = TOKEN + rb" [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]"
 _FIELD_VALUE = rb"[^\x00-\x08\x0a-\x1f\x7f]*"  # no control character but HTAB
 _request_line_re = re.compile(_REQUEST_LINE + rb"\Z")
-_token_re = re.compile(_TOKEN + rb"\Z")
 _control_re = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
 # The lines of a head up to its first fault, in one match: the request line, then
 # field lines, each followed by any continuation lines. Where the match ends is the
 # line to blame, or the blank line when every line is sound.
 _sound_lines_re = re.compile(
-    _REQUEST_LINE + rb"\r?\n(?:" + _TOKEN + rb":" + _FIELD_VALUE + rb"\r?\n(?:[ \t][^\n]*\n)*)*"
+    _REQUEST_LINE + rb"\r?\n(?:" + TOKEN + rb":" + _FIELD_VALUE + rb"\r?\n(?:[ \t][^\n]*\n)*)*"
 )
 
 # h11's messages for faults beyond one line, and what to say instead.
@@ -106,7 +104,7 @@ def line_fault(number: int, line: bytes) -> str | None:
         return f"line {number}: not a field line, no colon (RFC 9112 §5)"
     if name[-1:] in (b" ", b"\t"):
         return f"line {number}: whitespace between the field name and the colon (RFC 9112 §5.1)"
-    if not _token_re.match(name):
+    if not is_token(name):
         return f"line {number}: the field name is not a token (RFC 9110 §5.1)"
     control = _control_re.search(value)
     if control is not None:

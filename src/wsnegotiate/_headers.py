@@ -22,12 +22,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 __all__ = [
+    "EXTENSION",
+    "TOKEN",
     "Extension",
     "check_field_name",
     "check_field_value",
     "extension_name",
     "field_lines",
     "has_token",
+    "is_token",
     "parse_advertised",
     "parse_extension_list",
     "parse_extensions",
@@ -37,28 +40,30 @@ __all__ = [
     "valid_key",
 ]
 
-_TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
-_token_re = re.compile(_TOKEN + rb"\Z")
-_protocol_re = re.compile(_TOKEN + rb"(?:/" + _TOKEN + rb")?\Z")
+#: RFC 9110 §5.6.2 ``token``, as a pattern to build others with.
+TOKEN = rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+"
+_token_re = re.compile(TOKEN + rb"\Z")
+_protocol_re = re.compile(TOKEN + rb"(?:/" + TOKEN + rb")?\Z")
 _OWS = b" \t"
 
 # Strict RFC 6455 §4.3 version: ASCII digits only, no sign, no leading zero, <= 3 digits.
 _version_re = re.compile(rb"(?:0|[1-9][0-9]{0,2})\Z")
 
-# One extension offer, as RFC 6455 §9.1 and RFC 9110 §5.6.4 draw it; used with match()
-# at a position, so the whole list is walked in one pass and faults have a position.
+# One extension offer, as RFC 6455 §9.1 and RFC 9110 §5.6.4 draw it (``EXTENSION``);
+# used with match() at a position, so the whole list is walked in one pass and faults
+# have a position.
 _QUOTED = rb'"(?:[\t !#-\[\]-~\x80-\xff]|\\[\t -~\x80-\xff])*"'
-_EXTENSION = (
-    _TOKEN
+EXTENSION = (
+    TOKEN
     + rb"(?:[ \t]*;[ \t]*"
-    + _TOKEN
+    + TOKEN
     + rb"(?:[ \t]*=[ \t]*(?:"
-    + _TOKEN
+    + TOKEN
     + rb"|"
     + _QUOTED
     + rb"))?)*"
 )
-_extension_re = re.compile(rb"[ \t]*(?P<ext>" + _EXTENSION + rb")[ \t]*(?:,|\Z)")
+_extension_re = re.compile(rb"[ \t]*(?P<ext>" + EXTENSION + rb")[ \t]*(?:,|\Z)")
 
 
 def field_lines(headers: Iterable[tuple[bytes, bytes]]) -> dict[bytes, list[bytes]]:
@@ -102,7 +107,7 @@ class Extension:
         for key, value in self.params:
             if value is None:
                 parts.append(key)
-            elif _token_re.match(value.encode("latin-1", "replace")):
+            elif is_token(value.encode("latin-1", "replace")):
                 parts.append(f"{key}={value}")
             else:
                 escaped = value.replace("\\", "\\\\").replace('"', '\\"')
@@ -111,7 +116,7 @@ class Extension:
 
 
 _param_re = re.compile(
-    rb";[ \t]*(" + _TOKEN + rb")(?:[ \t]*=[ \t]*(?:(" + _TOKEN + rb")|(" + _QUOTED + rb")))?"
+    rb";[ \t]*(" + TOKEN + rb")(?:[ \t]*=[ \t]*(?:(" + TOKEN + rb")|(" + _QUOTED + rb")))?"
 )
 _unescape_re = re.compile(rb"\\(.)", re.DOTALL)
 
@@ -171,7 +176,7 @@ def _parse_extensions(value: bytes) -> Parsed:
     return tuple(texts), tuple(offers)
 
 
-_token_prefix_re = re.compile(_TOKEN)
+_token_prefix_re = re.compile(TOKEN)
 
 
 def _param_value(token: bytes, quoted: bytes) -> str | None:
@@ -217,9 +222,14 @@ def quote_for_reason(value: bytes, limit: int = 64) -> str:
 _field_value_forbidden = re.compile(r"[\x00\r\n]|[^\x00-\xff]")
 
 
+def is_token(value: bytes) -> bool:
+    """Is ``value`` a token (RFC 9110 §5.6.2)?"""
+    return _token_re.match(value) is not None
+
+
 def check_field_name(name: str) -> bool:
     """Is ``name`` a token, and so a legal field name? (RFC 9110 §5.1)"""
-    return name.isascii() and _token_re.match(name.encode("ascii")) is not None
+    return name.isascii() and is_token(name.encode("ascii"))
 
 
 def check_field_value(value: str) -> bool:

@@ -25,6 +25,17 @@ NODE_MODULES = Path(
 )
 
 
+def stop(process: subprocess.Popen[Any], signum: int, seconds: float) -> None:
+    """Send ``signum`` to a running ``process`` and wait; kill it after ``seconds``."""
+    if process.poll() is None:
+        process.send_signal(signum)
+    try:
+        process.wait(seconds)
+    except subprocess.TimeoutExpired:  # pragma: no cover - a hung server fails the test
+        process.kill()
+        process.wait()
+
+
 async def handshake(
     client: ws.ClientNegotiator, port: int
 ) -> tuple[ws.Connected | ws.Refused, asyncio.StreamReader, asyncio.StreamWriter]:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import pytest
-from peers import handshake
+from peers import handshake, stop
 
 import wsnegotiate as ws
 
@@ -100,12 +100,7 @@ def running(kind: str) -> Iterator[Server]:
         warm_up(server)
         yield server
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server fails the test
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGINT, 15)
         assert process.stderr is not None and process.stdout is not None
         errors = process.stderr.read().decode()
         process.stderr.close()

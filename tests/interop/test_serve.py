@@ -20,6 +20,7 @@ import h11
 import pytest
 import websockets
 import wsproto.events
+from peers import stop
 
 import wsnegotiate as ws
 import wsnegotiate.wsproto
@@ -71,13 +72,7 @@ def serve(
         assert process.stdout.readline() == f"event loop: {expected}\n"
         yield process, int(match[1])
     finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server fails the test
-            process.kill()
-            process.wait()
+        stop(process, signal.SIGTERM, 10)
         for stream in (process.stdout, process.stderr):
             assert stream is not None
             stream.close()

@@ -25,7 +25,7 @@ import pytest
 import websockets
 import wsproto.events
 from factory import KEY, raw_request, rfc6455
-from peers import echo_once, handshake, run_node
+from peers import echo_once, handshake, run_node, stop
 from test_browser import in_chromium
 
 import wsnegotiate as ws
@@ -68,16 +68,10 @@ def uvicorn_process(arguments: list[str]) -> Iterator[tuple[subprocess.Popen[byt
         port = int(found[1])
         yield process, port
     finally:
-        if process.poll() is None:
-            # SIGINT, which uvicorn re-raises after its graceful shutdown: Python turns
-            # it into KeyboardInterrupt, so the process exits through its atexit hooks
-            # (coverage's among them), where a re-raised SIGTERM would kill it outright.
-            process.send_signal(signal.SIGINT)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:  # pragma: no cover - a hung server fails the test
-            process.kill()
-            process.wait()
+        # SIGINT, which uvicorn re-raises after its graceful shutdown: Python turns it
+        # into KeyboardInterrupt, so the process exits through its atexit hooks
+        # (coverage's among them), where a re-raised SIGTERM would kill it outright.
+        stop(process, signal.SIGINT, 10)
         process.stderr.close()
 
 

@@ -109,9 +109,14 @@ class Report:
         }
 
 
+def _failing(strict: bool) -> frozenset[Verdict]:
+    """The verdicts that fail a run: a fail, and a warn too under ``strict``."""
+    return frozenset({Verdict.FAIL, Verdict.WARN} if strict else {Verdict.FAIL})
+
+
 def exit_code(report: Report, *, strict: bool = False) -> int:
     """0 when nothing fails; 1 when a case fails (or warns, under ``strict``)."""
-    failing = {Verdict.FAIL, Verdict.WARN} if strict else {Verdict.FAIL}
+    failing = _failing(strict)
     return 1 if any(result.verdict in failing for result in report.results) else 0
 
 
@@ -246,16 +251,22 @@ _COLOURS = {
 }
 
 
+def _by_group(report: Report) -> dict[str, list[Result]]:
+    """The results by group, groups in the order they first come."""
+    groups: dict[str, list[Result]] = {}
+    for result in report.results:
+        groups.setdefault(result.case.group, []).append(result)
+    return groups
+
+
 def table(report: Report, *, colour: bool = False) -> str:
     """The terminal report: one block per group, one line per case."""
     width = max((len(result.case.id) for result in report.results), default=0)
     lines = [f"audit of {report.server} ({report.started})"]
-    for group in dict.fromkeys(result.case.group for result in report.results):
+    for group, results in _by_group(report).items():
         lines.append("")
         lines.append(group)
-        for result in report.results:
-            if result.case.group != group:
-                continue
+        for result in results:
             verdict = f"{result.verdict.value:<4}"
             if colour:
                 verdict = f"{_COLOURS[result.verdict]}{verdict}\033[0m"
@@ -313,11 +324,9 @@ def as_html(report: Report) -> str:
         for name, n in counts.items()
     )
     rows: list[str] = []
-    for group in dict.fromkeys(result.case.group for result in report.results):
+    for group, results in _by_group(report).items():
         rows.append(f'<tr class="group"><td colspan="5">{esc(group)}</td></tr>')
-        for result in report.results:
-            if result.case.group != group:
-                continue
+        for result in results:
             case, verdict = result.case, result.verdict.value
             answer = result.answer.raw.decode("latin-1") if result.answer else ""
             got = _got(result.answer)
@@ -360,7 +369,7 @@ def _xml(text: str) -> str:
 def as_junit(report: Report, *, strict: bool = False) -> str:
     """JUnit XML: one testcase per case; a fail (and a warn under ``strict``) is
     a <failure>, a warn otherwise a property and system-out."""
-    failing = {Verdict.FAIL, Verdict.WARN} if strict else {Verdict.FAIL}
+    failing = _failing(strict)
     failures = sum(result.verdict in failing for result in report.results)
     suites = ElementTree.Element("testsuites", name="wsnegotiate audit")
     suite = ElementTree.SubElement(

@@ -24,10 +24,20 @@ import enum
 import re
 from dataclasses import dataclass, replace
 
-__all__ = ["Answer", "Ended", "Frame", "Parse", "Response", "parse_frame", "parse_responses"]
+from .._headers import is_token
+
+__all__ = [
+    "Answer",
+    "Ended",
+    "Frame",
+    "Parse",
+    "Response",
+    "mask",
+    "parse_frame",
+    "parse_responses",
+]
 
 _status_re = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?\Z", re.DOTALL)
-_token_re = re.compile(rb"[!#$%&'*+\-.^_`|~0-9A-Za-z]+\Z")
 _chunk_size_re = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r?\n")
 
 
@@ -131,7 +141,7 @@ def _read_head(head: bytes) -> tuple[str, int, str, list[tuple[str, str]], list[
             continue
         if raw_name != raw_name.rstrip(b" \t"):
             faults.append(f"whitespace before the colon in {raw_name.strip()!r} (RFC 9112 §5.1)")
-        elif _token_re.match(raw_name) is None:
+        elif not is_token(raw_name):
             faults.append(f"field name {raw_name[:80]!r} is not a token (RFC 9110 §5.1)")
         name_text = raw_name.strip(b" \t").decode("latin-1")
         headers.append((name_text, raw_value.strip(b" \t").decode("latin-1")))
@@ -223,8 +233,13 @@ def parse_frame(data: bytes) -> Frame | None:
         return None
     payload = data[position : position + length]
     if masked:
-        payload = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
+        payload = mask(payload, key)
     return Frame(bool(data[0] & 0x80), data[0] & 0x0F, masked, payload, position + length)
+
+
+def mask(payload: bytes, key: bytes) -> bytes:
+    """``payload`` XOR the 4-byte ``key``, repeated (RFC 6455 §5.3); its own inverse."""
+    return bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
 @dataclass(frozen=True, slots=True)
@@ -261,8 +276,7 @@ class Answer:
     @property
     def switched(self) -> Response | None:
         """The 101, when the server switched."""
-        final = self.parse.final
-        return final if final is not None and final.status == 101 else None
+        return self.parse.final if self.parse.switched else None
 
     @property
     def frames(self) -> list[Frame]:

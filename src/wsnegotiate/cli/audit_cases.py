@@ -29,7 +29,7 @@ from .._errors import InvalidResponse
 from .._events import NeedData, Refused
 from .._headers import Extension, parse_advertised, parse_extensions, parse_version_value
 from .._version import Version
-from .audit_answer import Answer, Ended, Response, parse_frame
+from .audit_answer import Answer, Ended, Response, mask, parse_frame
 
 __all__ = ["CASES", "GROUPS", "Case", "Context", "Level", "Sent", "Verdict"]
 
@@ -192,8 +192,7 @@ def _key(size: int) -> Callable[[Context], Sequence[str]]:
 
 def _masked(opcode: int, payload: bytes, key: bytes = b"\x37\xfa\x21\x3d") -> bytes:
     """A client's frame (RFC 6455 §5.2), masked as §5.3 requires; payload < 126 bytes."""
-    masked = bytes(b ^ key[i % 4] for i, b in enumerate(payload))
-    return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + masked
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + mask(payload, key)
 
 
 # -- judging answers ------------------------------------------------------------------------
@@ -280,7 +279,7 @@ def accepts(level: Level) -> Judge:
         if final.status == 101:
             return _sound_101(sent, answer)
         verdict = Verdict.FAIL if level is Level.MUST else Verdict.WARN
-        return _worst([(verdict, f"a valid request refused: {final.status_line}")])
+        return verdict, f"a valid request refused: {final.status_line}"
 
     return judge
 
