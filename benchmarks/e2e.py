@@ -33,7 +33,7 @@ from wsnegotiate.cli.samples import SAMPLES
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_MODULES = Path(
-    os.environ.get("WSNEGOTIATE_NODE_MODULES", ROOT / ".cache" / "node" / "node_modules")
+    os.environ.get("WSNEGOTIATE_NODE_MODULES", ROOT / "tests" / "interop" / "node_modules")
 )
 CHROME = next(sample.data for sample in SAMPLES if sample.name == "chrome")
 TICK = os.sysconf("SC_CLK_TCK")

@@ -18,6 +18,12 @@ def pytest_configure(config: pytest.Config) -> None:
         config.known_args_namespace.cov_fail_under = None
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Heavy tests first: the workers take tests in this order, so a long one never starts
+    last while the other worker sits idle."""
+    items.sort(key=lambda item: item.get_closest_marker("heavy") is None)
+
+
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
     item: pytest.Item, call: pytest.CallInfo[None]

@@ -16,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONTENDERS = ["bare h11", "floor", "wsnegotiate", "wsproto", "websockets"]
 
 
+@pytest.mark.heavy
 def test_quick_suite_writes_table_and_chart(tmp_path: Path) -> None:
     subprocess.run(
         [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
@@ -64,6 +65,7 @@ def _instructions(out: Path, table: str, *options: str) -> list[str]:
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
+@pytest.mark.heavy
 def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
     table = _instructions(tmp_path, "instructions.md", "--case", "malformed")
     assert "| case | " + " | ".join(CONTENDERS) + " |" in table
@@ -75,6 +77,7 @@ def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
+@pytest.mark.heavy
 def test_instruction_counts_step_by_step(tmp_path: Path) -> None:
     rows = [
         line.strip("| ").split(" | ")

@@ -113,6 +113,7 @@ def test_offline_check_example(tmp_path: Path) -> None:
     assert endless.stdout.startswith("refused 400: not HTTP")
 
 
+@pytest.mark.heavy
 def test_a_run_of_chosen_paths_is_not_failed_by_the_coverage_gate(tmp_path: Path) -> None:
     """The README's interop recipe runs part of the suite; the gate is the full run's.
     (Its coverage data goes to a file of its own: a run erases its data files, and

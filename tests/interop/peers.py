@@ -21,7 +21,7 @@ import wsnegotiate.wsproto
 
 ROOT = Path(__file__).parent.parent.parent
 NODE_MODULES = Path(
-    os.environ.get("WSNEGOTIATE_NODE_MODULES", ROOT / ".cache" / "node" / "node_modules")
+    os.environ.get("WSNEGOTIATE_NODE_MODULES", ROOT / "tests" / "interop" / "node_modules")
 )
 
 
@@ -98,8 +98,7 @@ def run_node(script: str, *args: str) -> dict[str, Any]:
 
 
 NODE_MISSING = (
-    f"Node and its ws package are needed (npm install --prefix {NODE_MODULES.parent} ws@8; "
-    ".ci/run does)"
+    "Node and its pinned ws package are needed (npm ci --prefix tests/interop; .ci/run does)"
     if shutil.which("node") is None or not (NODE_MODULES / "ws").is_dir()
     else None
 )

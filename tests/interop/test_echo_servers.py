@@ -75,6 +75,7 @@ async def test_trio_server_refuses_with_its_list() -> None:
     assert b"\r\nSec-WebSocket-Version: 13, 8, 7\r\n" in answer
 
 
+@pytest.mark.heavy
 def test_every_skip_says_why(tmp_path: Path) -> None:
     """Without Node's ws, the Node cases skip, each with its reason (under -rs)."""
     done = subprocess.run(
@@ -89,6 +90,8 @@ def test_every_skip_says_why(tmp_path: Path) -> None:
             "-p",
             "no:cacheprovider",
             "--no-cov",
+            "-n",
+            "0",
             "-q",
         ],
         capture_output=True,
@@ -100,4 +103,4 @@ def test_every_skip_says_why(tmp_path: Path) -> None:
     )
     skips = [line for line in done.stdout.splitlines() if line.startswith("SKIPPED")]
     assert len(skips) == 2, done.stdout
-    assert all("Node and its ws package are needed" in line for line in skips), skips
+    assert all("Node and its pinned ws package are needed" in line for line in skips), skips
