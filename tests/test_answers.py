@@ -140,7 +140,7 @@ def test_upgrade_and_connection_may_span_field_lines() -> None:
     assert isinstance(outcome(data), ws.Accepted)
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "HEAD", "OPTIONS", "get"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "OPTIONS", "get"])
 def test_method_other_than_get_gets_405(method: str) -> None:
     result = assert_rejection(
         outcome(raw_request(rfc6455(), method=method)),
@@ -149,6 +149,57 @@ def test_method_other_than_get_gets_405(method: str) -> None:
     )
     assert header_values(result.headers, "Allow") == ["GET"]
     assert result.error is not None and result.error.fault is ws.Fault.NOT_ALLOWED
+
+
+def test_head_gets_the_405_without_content() -> None:
+    """RFC 9110 §9.3.2: no content in an answer to HEAD; its Content-Length may
+    stay, telling the length a GET would get. The event's bytes are the wire's."""
+    reason = "method 'HEAD': not allowed; the handshake is a GET (RFC 6455 §4.1)"
+    result = outcome(raw_request(rfc6455(), method="HEAD") + b"\x81\x00")
+    assert_rejection(result, 405, reason, method="HEAD")
+    assert header_values(result.headers, "Allow") == ["GET"]
+    assert not result.response.endswith(reason.encode() + b"\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "reason"),
+    [
+        (  # refused by the reader of the head, before the decision
+            b"HEAD / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
+            400,
+            "line 3: not a field line, no colon (RFC 9112 §5)",
+        ),
+        (
+            raw_request(rfc6455(extra=[(f"X-{n}", "a") for n in range(100)]), method="HEAD"),
+            431,
+            "request head: too many field lines (105; the limit is 100)",
+        ),
+        (
+            b"HEAD / HTTP/1.1\r\nHost: a\r\nX-Pad: " + b"p" * 17000,
+            431,
+            "request head: too large (more than 16384 bytes)",
+        ),
+    ],
+)
+def test_every_refusal_of_a_head_request_is_without_content(
+    data: bytes, status: int, reason: str
+) -> None:
+    negotiator = ws.ServerNegotiator()
+    for at in range(0, len(data), 1000):  # however chunked
+        negotiator.receive_data(data[at : at + 1000])
+    assert_rejection(negotiator.next_event(), status, reason, method="HEAD")
+
+
+def test_a_head_request_cut_short_is_answered_without_content() -> None:
+    negotiator = ws.ServerNegotiator()
+    negotiator.receive_data(b"HEAD /chat HTTP/1.1\r\nHost: a\r\n")
+    assert isinstance(negotiator.next_event(), ws.NeedData)
+    assert_rejection(negotiator.time_out(10), 408, "request head: incomplete after 10 s", "HEAD")
+    negotiator = ws.ServerNegotiator()
+    negotiator.receive_data(b"HEAD /chat HTTP/1.1\r\nHost: a\r\n")
+    negotiator.receive_data(b"")
+    reason = "request head: incomplete (the connection closed after 30 bytes)"
+    assert_rejection(negotiator.next_event(), 400, reason, "HEAD")
 
 
 def test_http_1_0_gets_400() -> None:

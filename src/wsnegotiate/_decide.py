@@ -6,6 +6,7 @@ stack parsed is decided the same way. Checks run in this order, and the first
 that fails decides the answer:
 
 1. method GET (RFC 6455 §4.1) .......................................... else 405
+   (to HEAD without content, RFC 9110 §9.3.2)
 2. HTTP/1.1 or later (§4.1) ............................................ else 400
 3. exactly one non-empty Host (RFC 9112 §3.2) .......................... else 400
 4. no body: no Content-Length other than 0, no Transfer-Encoding ........ else 400
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._answers import refusal_headers, refusal_response
+from ._answers import refusal_headers, refusal_response, render
 from ._detect import VERSION, Detection, MarkerFault, detect
 from ._errors import Fault, RemoteProtocolError
 from ._events import Rejected, Request
@@ -77,10 +78,17 @@ def failure(
     return RemoteProtocolError(reason, status=status, headers=headers, field=field, fault=fault)
 
 
-def rejected(error: RemoteProtocolError, detection: Detection | None = None) -> Rejected:
-    """The ``Rejected`` event, with the answer's bytes, for a peer's fault."""
-    body = refusal_response(error.status, error.headers, error.reason)
-    return Rejected(error.status, error.reason, error.headers, body, error, detection)
+def rejected(
+    error: RemoteProtocolError, detection: Detection | None = None, *, head: bool = False
+) -> Rejected:
+    """The ``Rejected`` event, with the answer's bytes, for a peer's fault. ``head``:
+    the request's method is HEAD, so the answer has no content (RFC 9110 §9.3.2); its
+    Content-Length stays, the length a GET would get (§8.6)."""
+    if head:
+        response = render(error.status, error.headers)
+    else:
+        response = refusal_response(error.status, error.headers, error.reason)
+    return Rejected(error.status, error.reason, error.headers, response, error, detection)
 
 
 def _field_failure(
@@ -261,7 +269,7 @@ def decide(
     headers = tuple(headers)
     fields = _http_checks(method, http_version, headers)
     if isinstance(fields, RemoteProtocolError):
-        return rejected(fields)
+        return rejected(fields, head=method == b"HEAD")
     found = detect(fields)
     if isinstance(found, Detection) and found.version in policy.versions:
         detection = found

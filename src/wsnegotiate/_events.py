@@ -146,6 +146,8 @@ class Accepted:
 @dataclass(frozen=True, slots=True, init=False)
 class Rejected:
     """The handshake was refused: send ``response``, then close the connection.
+    ``response`` is exactly the bytes to send: to a HEAD request, the head alone
+    (RFC 9110 §9.3.2), its ``Content-Length`` the length of ``reason``'s line.
 
     ``error`` is the peer's fault when the negotiator refused by itself, ``None``
     when the caller called ``reject()``. ``detection`` is the protocol the

@@ -205,7 +205,7 @@ class ServerNegotiator:
             self._searched = max(0, end - 2)
 
     def _fail(self, error: RemoteProtocolError) -> None:
-        self._fatal = rejected(error)
+        self._fatal = rejected(error, head=_to_head(self._buffer))
         self._receiving = False
         self._buffer = b""  # store nothing after a fatal error
 
@@ -229,7 +229,9 @@ class ServerNegotiator:
             reason = (
                 f"request head: incomplete (the connection closed after {len(self._buffer)} bytes)"
             )
-            event = rejected(failure(400, reason, None, Fault.INCOMPLETE))
+            event = rejected(
+                failure(400, reason, None, Fault.INCOMPLETE), head=_to_head(self._buffer)
+            )
             self._buffer = b""
         self._move("next_event", event)
         return event
@@ -245,7 +247,7 @@ class ServerNegotiator:
         too_many = field_limit_fault(head, policy.max_field_lines, policy.max_field_line_bytes)
         if too_many is not None:
             self._trailing = b""
-            return rejected(failure(431, too_many, None, Fault.TOO_LARGE))
+            return rejected(failure(431, too_many, None, Fault.TOO_LARGE), head=_to_head(head))
         if end <= _H11_HEAD_LIMIT:  # the usual head: h11 as it comes (a keyword costs 1%)
             http = h11.Connection(h11.SERVER)
         else:  # a policy may allow heads longer than h11's own limit
@@ -256,7 +258,8 @@ class ServerNegotiator:
         except h11.RemoteProtocolError as exc:
             self._trailing = b""
             reason, field = describe_malformed(head, str(exc))
-            return rejected(failure(exc.error_status_hint, reason, field, Fault.MALFORMED))
+            error = failure(exc.error_status_hint, reason, field, Fault.MALFORMED)
+            return rejected(error, head=_to_head(head))
         if not isinstance(parsed, h11.Request):  # pragma: no cover - h11 ends heads as we do
             self._trailing = b""
             return rejected(failure(400, "malformed HTTP request", None, Fault.MALFORMED))
@@ -279,7 +282,7 @@ class ServerNegotiator:
         negotiator keeps no clock itself."""
         self._check("time_out")
         reason = f"request head: incomplete after {seconds:g} s"
-        event = rejected(failure(408, reason, None, Fault.INCOMPLETE))
+        event = rejected(failure(408, reason, None, Fault.INCOMPLETE), head=_to_head(self._buffer))
         self._move("time_out", event)
         self._buffer = b""
         return event
@@ -365,6 +368,13 @@ class ServerNegotiator:
         self._move("reject", event)
         self._trailing = b""
         return event
+
+
+def _to_head(data: bytes | bytearray) -> bool:
+    """Is the request's method HEAD, so that its answer has no content (RFC 9110
+    §9.3.2)? Read off the first bytes, the method token and the space after it (RFC
+    9112 §3), so that a head refused before it is parsed is answered so too."""
+    return data[:5] == b"HEAD "
 
 
 def _not_http(first: int) -> RemoteProtocolError:
