@@ -202,6 +202,29 @@ def test_a_head_request_cut_short_is_answered_without_content() -> None:
     assert_rejection(negotiator.next_event(), 400, reason, "HEAD")
 
 
+@pytest.mark.parametrize(
+    "host",
+    ["user@host", "user:pw@example.com", "host:80:80", "host:abc", "ho st", "[::1", ":80", "a%zz"],
+)
+def test_an_invalid_host_gets_400(host: str) -> None:
+    """RFC 9112 §3.2: a server MUST answer 400 to a Host field with an invalid value."""
+    data = raw_request([("Host", host), *rfc6455()[1:]])
+    shown = "'" + host + "'"
+    reason = (
+        f'Host: invalid value {shown}; expected uri-host [ ":" port ], no userinfo'
+        " (RFC 9110 §7.2, RFC 3986 §3.2.2)"
+    )
+    result = assert_rejection(outcome(data), 400, reason)
+    assert result.error is not None
+    assert (result.error.field, result.error.fault) == ("Host", ws.Fault.INVALID)
+
+
+@pytest.mark.parametrize("host", ["example.com", "example.com:8080", "[::1]:80", "127.0.0.1", "h:"])
+def test_a_valid_host_is_the_requests(host: str) -> None:
+    result = outcome(raw_request([("Host", host), *rfc6455()[1:]]))
+    assert isinstance(result, ws.Accepted) and result.request.host == host
+
+
 def test_http_1_0_gets_400() -> None:
     assert_rejection(
         outcome(raw_request(rfc6455(), http="1.0")),

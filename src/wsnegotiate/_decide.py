@@ -8,7 +8,7 @@ that fails decides the answer:
 1. method GET (RFC 6455 §4.1) .......................................... else 405
    (to HEAD without content, RFC 9110 §9.3.2)
 2. HTTP/1.1 or later (§4.1) ............................................ else 400
-3. exactly one non-empty Host (RFC 9112 §3.2) .......................... else 400
+3. exactly one Host, ``host [ ":" port ]`` by RFC 3986 (RFC 9112 §3.2) ... else 400
 4. no body: no Content-Length other than 0, no Transfer-Encoding ........ else 400
 5. ``websocket`` in Upgrade, ``upgrade`` in Connection (§4.2.1 items 3, 4)  else 426
 6. the version markers (``_detect``): broken ..................... 400 + versions
@@ -34,6 +34,7 @@ from ._headers import (
     parse_extensions,
     parse_token_list,
     quote_for_reason,
+    valid_host,
     valid_key,
 )
 from ._policy import Policy
@@ -42,6 +43,7 @@ from ._version import Version
 __all__ = ["decide", "failure", "rejected"]
 
 _GRAMMAR = {
+    "Host": 'uri-host [ ":" port ], no userinfo (RFC 9110 §7.2, RFC 3986 §3.2.2)',
     VERSION: "one number 0-255 in ASCII digits, no leading zero (RFC 6455 §4.3)",
     "Sec-WebSocket-Draft": "one number 0-255 in ASCII digits, no leading zero",
     "Sec-WebSocket-Key": "the base64 of 16 bytes (RFC 6455 §4.1)",
@@ -154,6 +156,8 @@ def _http_checks(
     host = _one_value(fields, b"host")
     if isinstance(host, RemoteProtocolError):
         return host
+    if not valid_host(host):  # RFC 9112 §3.2: MUST answer 400 to an invalid Host
+        return _field_failure("Host", Fault.INVALID, [host])
     if b"transfer-encoding" in fields or (
         b"content-length" in fields and fields[b"content-length"] != [b"0"]
     ):
