@@ -225,6 +225,95 @@ def test_a_valid_host_is_the_requests(host: str) -> None:
     assert isinstance(result, ws.Accepted) and result.request.host == host
 
 
+@pytest.mark.parametrize(
+    ("target", "fault"),
+    [
+        ("*", "asterisk-form is for OPTIONS only (RFC 9112 §3.2.4)"),
+        ("/chat#room", "a fragment ('#') is in no request-target form (RFC 9112 §3.2)"),
+        ("/#", "a fragment ('#') is in no request-target form (RFC 9112 §3.2)"),
+        (
+            "http://example.com/chat#room",
+            "a fragment ('#') is in no request-target form (RFC 9112 §3.2)",
+        ),
+        ("example.com:443", "authority-form is for CONNECT only (RFC 9112 §3.2.3)"),
+        ("[::1]:443", "authority-form is for CONNECT only (RFC 9112 §3.2.3)"),
+        ("example.com:", "authority-form is for CONNECT only (RFC 9112 §3.2.3)"),
+        ("8080", "no request-target form (origin-form starts with '/', RFC 9112 §3.2)"),
+        ("[::1]", "no request-target form (origin-form starts with '/', RFC 9112 §3.2)"),
+        (
+            "ws://example.com/chat",
+            "absolute-form with scheme 'ws'; the handshake's is http or https"
+            " (RFC 6455 §4.2.1 item 2)",
+        ),
+        (
+            "wss://example.com/chat",
+            "absolute-form with scheme 'wss'; the handshake's is http or https"
+            " (RFC 6455 §4.2.1 item 2)",
+        ),
+        (
+            "mailto:a@example.com",
+            "absolute-form with scheme 'mailto'; the handshake's is http or https"
+            " (RFC 6455 §4.2.1 item 2)",
+        ),
+        (
+            "http://user@example.com/chat",
+            "userinfo in the authority (RFC 9110 §4.2.4)",
+        ),
+        (
+            "http:///chat",
+            "the authority '' is not uri-host [ \":\" port ] (RFC 9110 §4.2.1, RFC 3986 §3.2.2)",
+        ),
+        (
+            "http://a:b:c/chat",
+            "the authority 'a:b:c' is not uri-host [ \":\" port ] (RFC 9110 §4.2.1, RFC 3986 §3.2.2)",
+        ),
+        ("http:/chat", "an http(s) URI without an authority (RFC 9110 §4.2.1)"),
+        ("chat", "no request-target form (origin-form starts with '/', RFC 9112 §3.2)"),
+        ("?q=1", "no request-target form (origin-form starts with '/', RFC 9112 §3.2)"),
+    ],
+)
+def test_a_request_target_in_no_form_of_a_get_gets_400(target: str, fault: str) -> None:
+    shown = "'" + target + "'"
+    result = assert_rejection(
+        outcome(raw_request(rfc6455(), target=target)), 400, f"request-target {shown}: {fault}"
+    )
+    assert result.error is not None
+    assert (result.error.field, result.error.fault) == (None, ws.Fault.INVALID)
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "host"),
+    [
+        ("/chat?room=1", "/chat?room=1", "example.com"),
+        ("http://example.net:8080/chat?room=1", "/chat?room=1", "example.net:8080"),
+        ("HTTPS://Example.NET/chat", "/chat", "Example.NET"),
+        ("http://[::1]:80", "/", "[::1]:80"),
+        ("http://example.net?room=1", "/?room=1", "example.net"),
+        ("http://example.net//a/b/", "//a/b/", "example.net"),
+    ],
+)
+def test_absolute_form_is_accepted_and_read_in_origin_form(
+    target: str, path: str, host: str
+) -> None:
+    """RFC 9112 §3.2.2: a server MUST accept absolute-form, and MUST ignore the Host
+    field for the target's authority. ``target`` is what a server routes on, in
+    origin form; ``host`` the authority; the Host field as sent stays in ``headers``
+    (it is still checked: RFC 9112 §3.2)."""
+    result = outcome(raw_request(rfc6455(), target=target))
+    assert isinstance(result, ws.Accepted), result
+    assert (result.request.target, result.request.host) == (path, host)
+    assert (b"Host", b"example.com") in result.request.headers
+
+
+def test_absolute_form_still_needs_a_valid_host_field() -> None:
+    data = raw_request([("Host", "user@x"), *rfc6455()[1:]], target="http://example.net/")
+    reason = (
+        "Host: invalid value 'user@x'; expected uri-host [ \":\" port ], no userinfo"
+        " (RFC 9110 §7.2, RFC 3986 §3.2.2)"
+    )
+    assert_rejection(outcome(data), 400, reason)
+
+
 def test_http_1_0_gets_400() -> None:
     assert_rejection(
         outcome(raw_request(rfc6455(), http="1.0")),
