@@ -549,6 +549,88 @@ def test_malformed_offers_get_400(field: str, value: str, reason: str) -> None:
     assert_rejection(outcome(h11_request(rfc6455(extra=[(field, value)]))), 400, reason)
 
 
+PROTOCOL_NEEDS = "at least one token (RFC 6455 §4.3: 1#token; RFC 9110 §5.6.1.2)"
+EXTENSIONS_NEED = "at least one extension (RFC 6455 §9.1: 1#extension; RFC 9110 §5.6.1.2)"
+
+
+@pytest.mark.parametrize(
+    ("field", "values", "reason", "fault"),
+    [
+        (
+            "Sec-WebSocket-Protocol",
+            [""],
+            f"Sec-WebSocket-Protocol: empty; expected {PROTOCOL_NEEDS}",
+            ws.Fault.EMPTY,
+        ),
+        (
+            "Sec-WebSocket-Protocol",
+            [","],
+            f"Sec-WebSocket-Protocol: invalid value ','; expected {PROTOCOL_NEEDS}",
+            ws.Fault.INVALID,
+        ),
+        (
+            "Sec-WebSocket-Protocol",
+            [", ,"],
+            f"Sec-WebSocket-Protocol: invalid value ', ,'; expected {PROTOCOL_NEEDS}",
+            ws.Fault.INVALID,
+        ),
+        (
+            "Sec-WebSocket-Protocol",
+            ["", ""],
+            f"Sec-WebSocket-Protocol: empty; expected {PROTOCOL_NEEDS}",
+            ws.Fault.EMPTY,
+        ),
+        (
+            "Sec-WebSocket-Extensions",
+            [""],
+            f"Sec-WebSocket-Extensions: empty; expected {EXTENSIONS_NEED}",
+            ws.Fault.EMPTY,
+        ),
+        (
+            "Sec-WebSocket-Extensions",
+            [", \t ,"],
+            f"Sec-WebSocket-Extensions: invalid value ', \\x09 ,'; expected {EXTENSIONS_NEED}",
+            ws.Fault.INVALID,
+        ),
+        (
+            "Sec-WebSocket-Extensions",
+            [",", ","],
+            f"Sec-WebSocket-Extensions: invalid value ',, ,'; expected {EXTENSIONS_NEED}",
+            ws.Fault.INVALID,
+        ),
+    ],
+)
+def test_an_offer_field_without_an_element_gets_400(
+    field: str, values: list[str], reason: str, fault: ws.Fault
+) -> None:
+    """Both fields are 1#element lists: RFC 9110 §5.6.1.2 names "", "," and ", ,"
+    as invalid for one; RFC 6455 §4.2.1 asks for a 400."""
+    data = raw_request(rfc6455(extra=[(field, value) for value in values]))
+    result = assert_rejection(outcome(data), 400, reason)
+    assert result.error is not None
+    assert (result.error.field, result.error.fault) == (field, fault)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [("Sec-WebSocket-Protocol", "chat, , superchat")],
+        [("Sec-WebSocket-Protocol", ", chat,")],
+        [("Sec-WebSocket-Protocol", ""), ("Sec-WebSocket-Protocol", "chat")],
+        [("Sec-WebSocket-Extensions", ", x-foo, ,permessage-deflate")],
+    ],
+)
+def test_empty_elements_beside_real_ones_are_ignored(extra: list[tuple[str, str]]) -> None:
+    """RFC 9110 §5.6.1.2: a recipient MUST accept and ignore empty elements."""
+    result = outcome(raw_request(rfc6455(extra=extra)))
+    assert isinstance(result, ws.Accepted), result
+    assert result.request.subprotocols + result.request.extensions in (
+        ("chat", "superchat"),
+        ("chat",),
+        ("x-foo", "permessage-deflate"),
+    )
+
+
 def test_extension_offers_are_kept_as_sent() -> None:
     value = 'permessage-deflate; client_max_window_bits, x-custom; q="a, b"'
     result = outcome(h11_request(rfc6455(extra=[("Sec-WebSocket-Extensions", value)])))

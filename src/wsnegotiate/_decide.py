@@ -17,8 +17,8 @@ that fails decides the answer:
    well formed but not accepted by the policy ...... 426 (or 400) + versions
 8. Sec-WebSocket-Key: one field line, base64 of 16 bytes (§4.2.1 item 5) else 400
 9. Origin (``Sec-WebSocket-Origin`` below version 13) against the policy  else 403
-10. Sec-WebSocket-Protocol and -Extensions by their grammars, and at most
-    ``policy.max_offers`` offers in each ..................................... else 400
+10. Sec-WebSocket-Protocol and -Extensions by their grammars, at least one
+    element in each (§4.3, §9.1), at most ``policy.max_offers`` offers .... else 400
 
 The ``Request`` holds the target in origin form: an absolute-form target gives
 its path and query (``/`` at least, RFC 9112 §3.2.1), and its authority is the
@@ -293,6 +293,19 @@ def _origin(
     return origin
 
 
+def _no_element(field: str, values: list[bytes], combined: bytes, what: str) -> RemoteProtocolError:
+    """A list field that needs one element at least has none (RFC 9110 §5.6.1.2:
+    ``""``, ``","`` and ``", ,"`` are invalid for a ``1#element`` list)."""
+    if not any(values):
+        return failure(400, f"{field}: empty; expected {what}", field, Fault.EMPTY)
+    reason = f"{field}: invalid value {quote_for_reason(combined)}; expected {what}"
+    return failure(400, reason, field, Fault.INVALID)
+
+
+_ONE_TOKEN = "at least one token (RFC 6455 §4.3: 1#token; RFC 9110 §5.6.1.2)"
+_ONE_EXTENSION = "at least one extension (RFC 6455 §9.1: 1#extension; RFC 9110 §5.6.1.2)"
+
+
 def _too_many_offers(field: str, count: int, limit: int) -> RemoteProtocolError:
     reason = f"{field}: too many offers ({count}; the limit is {limit})"
     return failure(400, reason, field, Fault.TOO_LARGE)
@@ -302,15 +315,19 @@ def _offers(
     fields: dict[bytes, list[bytes]], limit: int
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Extension, ...]] | RemoteProtocolError:
     """Step 10: the offered subprotocols and extensions, in order, as sent; and the
-    extensions parsed. At most ``limit`` of each (the policy's ``max_offers``)."""
+    extensions parsed. One at least in a field that is sent, at most ``limit`` (the
+    policy's ``max_offers``)."""
     subprotocols: tuple[str, ...] = ()
     if b"sec-websocket-protocol" in fields:
-        combined = b", ".join(fields[b"sec-websocket-protocol"])
+        values = fields[b"sec-websocket-protocol"]
+        combined = b", ".join(values)
         tokens = parse_token_list(combined)
         if tokens is None:
             shown = quote_for_reason(combined)
             reason = f"Sec-WebSocket-Protocol: invalid value {shown}; expected tokens"
             return failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
+        if not tokens:
+            return _no_element("Sec-WebSocket-Protocol", values, combined, _ONE_TOKEN)
         if len(tokens) > limit:
             return _too_many_offers("Sec-WebSocket-Protocol", len(tokens), limit)
         subprotocols = tuple(t.decode("ascii") for t in tokens)
@@ -325,6 +342,8 @@ def _offers(
             f" at byte {parsed} (RFC 6455 §9.1)"
         )
         return failure(400, reason, "Sec-WebSocket-Extensions", Fault.INVALID)
+    if not parsed[0]:
+        return _no_element("Sec-WebSocket-Extensions", values, combined, _ONE_EXTENSION)
     if len(parsed[0]) > limit:
         return _too_many_offers("Sec-WebSocket-Extensions", len(parsed[0]), limit)
     return subprotocols, *parsed
