@@ -104,6 +104,20 @@ def test_size_limit_holds_however_chunked(limit: int, extra: int, data: st.DataO
     assert isinstance(outcome, ws.Rejected) and outcome.status == 431
 
 
+@given(st.integers(64, 2048), st.integers(64, 2048), st.integers(1, 3000), st.data())
+def test_a_long_target_is_a_414_however_chunked(
+    line_limit: int, head_limit: int, extra: int, data: st.DataObject
+) -> None:
+    """RFC 9112 §3: 414 for a request-target past the limit, whether the request
+    line ends in the same chunk or long after the limit was passed."""
+    target = b"/" + b"p" * (min(line_limit, head_limit) + extra)
+    request = b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    policy = ws.Policy(max_request_bytes=head_limit, max_field_line_bytes=line_limit)
+    for sent in (request, request[: len(target) + 4]):
+        outcome = run(data.draw(split(sent)), policy)
+        assert isinstance(outcome, ws.Rejected) and outcome.status == 414, outcome
+
+
 def first_line_fault(head: bytes) -> str | None:
     """The first fault of a head, read line by line: what the one-match scan in
     ``describe_malformed`` must find."""

@@ -44,6 +44,7 @@ REASON_PHRASES = {
     408: "Request Timeout",
     409: "Conflict",
     410: "Gone",
+    414: "URI Too Long",
     426: "Upgrade Required",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",
