@@ -257,10 +257,20 @@ def seeds() -> list[bytes]:
         chrome.replace(b"Pragma: no-cache", b"Sec-WebSocket-Protocol: chat, superchat"),
         chrome.replace(b"\r\n", b"\n"),
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        chrome.replace(b"/chat", b"*", 1),
+        chrome.replace(b"/chat", b"/chat#room", 1),
+        chrome.replace(b"/chat", b"http://localhost:8765/chat?room=1", 1),
+        chrome.replace(b"/chat", b"ws://localhost:8765/chat", 1),
+        chrome.replace(b"Host: localhost:8765", b"Host: user@localhost:8765", 1),
+        chrome.replace(b"Pragma: no-cache", b"Sec-WebSocket-Protocol: , ,"),
     ]
     found = []
     for data in odd:
         found += [bytes([policy, 0, 0, 0]) + data for policy in (0, 2)]
+    long_target = chrome.replace(b"/chat", b"/" + b"p" * 100, 1)  # past 80 bytes, and 64
+    for policy in (4, 7):  # max_request_bytes=64; max_field_line_bytes=80
+        found += [bytes([policy, 0, chunking, 0]) + long_target for chunking in (0, 1, 9)]
+        found.append(bytes([policy, 0, 9, 0]) + long_target[:90])  # the line not ended
     for sample in SAMPLES:
         data = sample.data + b"\x81\x05hello"
         for policy in range(len(POLICIES)):
