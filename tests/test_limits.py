@@ -121,6 +121,8 @@ def test_a_request_line_past_the_head_limit_is_a_414() -> None:
     assert (event.status, event.reason) == (414, TOO_LONG.format(100))
     event = refused(data[:150], ws.Policy(max_request_bytes=100))
     assert (event.status, event.reason) == (414, TOO_LONG.format(100))
+    event = refused(b"G" * 150, ws.Policy(max_request_bytes=100))  # no target to blame
+    assert (event.status, event.reason) == (431, "request head: too large (more than 100 bytes)")
 
 
 @pytest.mark.parametrize(
