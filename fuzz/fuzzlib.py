@@ -78,21 +78,23 @@ def tokens(values: list[bytes]) -> set[bytes]:
     return {part.strip(b" \t").lower() for value in values for part in value.split(b",")}
 
 
-def _client(upgrade: bool) -> h11.Connection:
-    """An h11 client that has sent a GET, ready to read a server's answer."""
+def _client(upgrade: bool, method: str = "GET") -> h11.Connection:
+    """An h11 client that has sent a ``method`` request, ready to read a server's answer."""
     client = h11.Connection(h11.CLIENT)
     headers = [("Host", "example.com")]
     if upgrade:
         headers += [("Upgrade", "websocket"), ("Connection", "Upgrade")]
-    client.send(h11.Request(method="GET", target="/", headers=headers))
+    client.send(h11.Request(method=method, target="/", headers=headers))
     client.send(h11.EndOfMessage())
     return client
 
 
-def check_refusal(response: bytes, status: int) -> None:
+def check_refusal(response: bytes, status: int, *, to_head: bool = False) -> None:
     """A refusal is one complete HTTP/1.1 response with ``status``, ``Connection:
-    close`` and a ``Content-Length`` equal to its body, and not a byte more."""
-    client = _client(upgrade=False)
+    close`` and a ``Content-Length`` equal to its body, and not a byte more. The
+    answer to a HEAD request (``to_head``) has no body, and a ``Content-Length`` of
+    digits, the length a GET would get (RFC 9110 §9.3.2, RFC 9112 §6.3)."""
+    client = _client(upgrade=False, method="HEAD" if to_head else "GET")
     client.receive_data(response)
     head = client.next_event()
     assert isinstance(head, h11.Response), head
@@ -109,7 +111,10 @@ def check_refusal(response: bytes, status: int) -> None:
         else:
             break
     assert isinstance(event, h11.EndOfMessage), event
-    assert int(lengths[0]) == len(body)
+    if to_head:
+        assert body == b"" and lengths[0].isdigit(), (body, lengths)
+    else:
+        assert int(lengths[0]) == len(body)
     assert client.trailing_data == (b"", False), client.trailing_data
 
 

@@ -9,9 +9,10 @@ bytes the client sends. Only documented outcomes pass: events, and
 ``LocalProtocolError`` where the caller's own choice is refused (an extension
 answer that accepts no offer, a call out of turn). Checked on every run: each
 refusal is one complete HTTP/1.1 response with ``Connection: close`` and a right
-``Content-Length``; each 101 carries the ``Sec-WebSocket-Accept`` of the
-request's key (computed here); after a refusal nothing more is parsed; the
-trailing data after a 101 are the bytes after the head; chunking changes nothing.
+``Content-Length``, with no body when the request's method is HEAD; each 101
+carries the ``Sec-WebSocket-Accept`` of the request's key (computed here); after
+a refusal nothing more is parsed; the trailing data after a 101 are the bytes
+after the head; chunking changes nothing.
 """
 
 from __future__ import annotations
@@ -150,7 +151,8 @@ def test_one_input(data: bytes) -> None:
     if isinstance(event, ws.Request):
         event = decide(negotiator, event, action)
     if isinstance(event, ws.Rejected):
-        check_rejected(negotiator, event, timed_out, unfed)
+        to_head = b"".join(chunks[:fed]).startswith(b"HEAD ")  # the method of what was read
+        check_rejected(negotiator, event, timed_out, unfed, to_head)
     elif isinstance(event, ws.Accepted):
         check_accepted(negotiator, event, sent, unfed)
     if not timed_out and action == "accept":
@@ -158,9 +160,13 @@ def test_one_input(data: bytes) -> None:
 
 
 def check_rejected(
-    negotiator: ws.ServerNegotiator, event: ws.Rejected, timed_out: bool, unfed: bytes
+    negotiator: ws.ServerNegotiator,
+    event: ws.Rejected,
+    timed_out: bool,
+    unfed: bytes,
+    to_head: bool,
 ) -> None:
-    check_refusal(event.response, event.status)
+    check_refusal(event.response, event.status, to_head=to_head)
     if event.error is not None:  # the negotiator's own refusal carries its answer
         assert isinstance(event.error, ws.RemoteProtocolError)
         assert event.error.status == event.status
@@ -240,6 +246,7 @@ def seeds() -> list[bytes]:
     chrome = SAMPLES[0].data
     odd = [  # the faults the samples do not show, each on the Chrome request
         chrome.replace(b"GET", b"POST", 1),
+        chrome.replace(b"GET", b"HEAD", 1),
         chrome.replace(b"HTTP/1.1", b"HTTP/1.0", 1),
         chrome.replace(b"\r\n\r\n", b"\r\nContent-Length: 5\r\n\r\nhello"),
         chrome.replace(b"\r\n\r\n", b"\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n"),
@@ -250,10 +257,20 @@ def seeds() -> list[bytes]:
         chrome.replace(b"Pragma: no-cache", b"Sec-WebSocket-Protocol: chat, superchat"),
         chrome.replace(b"\r\n", b"\n"),
         b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03",
+        chrome.replace(b"/chat", b"*", 1),
+        chrome.replace(b"/chat", b"/chat#room", 1),
+        chrome.replace(b"/chat", b"http://localhost:8765/chat?room=1", 1),
+        chrome.replace(b"/chat", b"ws://localhost:8765/chat", 1),
+        chrome.replace(b"Host: localhost:8765", b"Host: user@localhost:8765", 1),
+        chrome.replace(b"Pragma: no-cache", b"Sec-WebSocket-Protocol: , ,"),
     ]
     found = []
     for data in odd:
         found += [bytes([policy, 0, 0, 0]) + data for policy in (0, 2)]
+    long_target = chrome.replace(b"/chat", b"/" + b"p" * 100, 1)  # past 80 bytes, and 64
+    for policy in (4, 7):  # max_request_bytes=64; max_field_line_bytes=80
+        found += [bytes([policy, 0, chunking, 0]) + long_target for chunking in (0, 1, 9)]
+        found.append(bytes([policy, 0, 9, 0]) + long_target[:90])  # the line not ended
     for sample in SAMPLES:
         data = sample.data + b"\x81\x05hello"
         for policy in range(len(POLICIES)):

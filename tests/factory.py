@@ -58,10 +58,14 @@ def header_values(headers: Sequence[tuple[str, str]], name: str) -> list[str]:
     return [v for n, v in headers if n.lower() == name.lower()]
 
 
-def parse_response(response: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-    """Read our answer back with h11's client parser: status, headers as sent, body."""
+def parse_response(
+    response: bytes, method: str = "GET"
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Read our answer back with h11's client parser, as the answer to a request with
+    ``method``: status, headers as sent, body (none to HEAD: RFC 9112 §6.3 rule 1).
+    Not a byte may follow the answer."""
     client = h11.Connection(h11.CLIENT)
-    client.send(h11.Request(method="GET", target="/", headers=[("Host", "x"), *UPGRADE]))
+    client.send(h11.Request(method=method, target="/", headers=[("Host", "x"), *UPGRADE]))
     client.receive_data(response)
     head = client.next_event()
     assert isinstance(head, h11.Response | h11.InformationalResponse), head
@@ -71,19 +75,26 @@ def parse_response(response: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
         while isinstance(part := client.next_event(), h11.Data):
             body += part.data
         assert isinstance(part, h11.EndOfMessage)
+        assert client.trailing_data == (b"", False), client.trailing_data
     return head.status_code, headers, body
 
 
-def assert_rejection(event: object, status: int, reason: str) -> ws.Rejected:
-    """A refusal with every field DESIGN.md requires of one, checked on the wire."""
+def assert_rejection(event: object, status: int, reason: str, method: str = "GET") -> ws.Rejected:
+    """A refusal with every field DESIGN.md requires of one, checked on the wire as
+    the answer to ``method``: a HEAD gets no content, but the Content-Length of the
+    reason a GET would get (RFC 9110 §9.3.2)."""
     assert isinstance(event, ws.Rejected), event
     assert (event.status, event.reason) == (status, reason)
-    wire_status, wire_headers, body = parse_response(event.response)
+    wire_status, wire_headers, body = parse_response(event.response, method)
+    content = reason.encode() + b"\n"
     assert (wire_status, wire_headers, body) == (
         status,
         list(event.headers),
-        reason.encode() + b"\n",
+        b"" if method == "HEAD" else content,
     )
+    assert header_values(wire_headers, "Content-Length") == [str(len(content))]
+    if method == "HEAD":
+        assert event.response.endswith(b"\r\n\r\n")
     assert header_values(wire_headers, "Content-Type") == ["text/plain; charset=utf-8"]
     assert "close" in header_values(wire_headers, "Connection")[0].lower()
     if event.error is not None:

@@ -140,7 +140,7 @@ def test_upgrade_and_connection_may_span_field_lines() -> None:
     assert isinstance(outcome(data), ws.Accepted)
 
 
-@pytest.mark.parametrize("method", ["POST", "PUT", "HEAD", "OPTIONS", "get"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "OPTIONS", "get"])
 def test_method_other_than_get_gets_405(method: str) -> None:
     result = assert_rejection(
         outcome(raw_request(rfc6455(), method=method)),
@@ -149,6 +149,169 @@ def test_method_other_than_get_gets_405(method: str) -> None:
     )
     assert header_values(result.headers, "Allow") == ["GET"]
     assert result.error is not None and result.error.fault is ws.Fault.NOT_ALLOWED
+
+
+def test_head_gets_the_405_without_content() -> None:
+    """RFC 9110 §9.3.2: no content in an answer to HEAD; its Content-Length may
+    stay, telling the length a GET would get. The event's bytes are the wire's."""
+    reason = "method 'HEAD': not allowed; the handshake is a GET (RFC 6455 §4.1)"
+    result = outcome(raw_request(rfc6455(), method="HEAD") + b"\x81\x00")
+    assert_rejection(result, 405, reason, method="HEAD")
+    assert header_values(result.headers, "Allow") == ["GET"]
+    assert not result.response.endswith(reason.encode() + b"\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "status", "reason"),
+    [
+        (  # refused by the reader of the head, before the decision
+            b"HEAD / HTTP/1.1\r\nHost: a\r\nBad Header\r\n\r\n",
+            400,
+            "line 3: not a field line, no colon (RFC 9112 §5)",
+        ),
+        (
+            raw_request(rfc6455(extra=[(f"X-{n}", "a") for n in range(100)]), method="HEAD"),
+            431,
+            "request head: too many field lines (105; the limit is 100)",
+        ),
+        (
+            b"HEAD / HTTP/1.1\r\nHost: a\r\nX-Pad: " + b"p" * 17000,
+            431,
+            "request head: too large (more than 16384 bytes)",
+        ),
+    ],
+)
+def test_every_refusal_of_a_head_request_is_without_content(
+    data: bytes, status: int, reason: str
+) -> None:
+    negotiator = ws.ServerNegotiator()
+    for at in range(0, len(data), 1000):  # however chunked
+        negotiator.receive_data(data[at : at + 1000])
+    assert_rejection(negotiator.next_event(), status, reason, method="HEAD")
+
+
+def test_a_head_request_cut_short_is_answered_without_content() -> None:
+    negotiator = ws.ServerNegotiator()
+    negotiator.receive_data(b"HEAD /chat HTTP/1.1\r\nHost: a\r\n")
+    assert isinstance(negotiator.next_event(), ws.NeedData)
+    assert_rejection(negotiator.time_out(10), 408, "request head: incomplete after 10 s", "HEAD")
+    negotiator = ws.ServerNegotiator()
+    negotiator.receive_data(b"HEAD /chat HTTP/1.1\r\nHost: a\r\n")
+    negotiator.receive_data(b"")
+    reason = "request head: incomplete (the connection closed after 30 bytes)"
+    assert_rejection(negotiator.next_event(), 400, reason, "HEAD")
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["user@host", "user:pw@example.com", "host:80:80", "host:abc", "ho st", "[::1", ":80", "a%zz"],
+)
+def test_an_invalid_host_gets_400(host: str) -> None:
+    """RFC 9112 §3.2: a server MUST answer 400 to a Host field with an invalid value."""
+    data = raw_request([("Host", host), *rfc6455()[1:]])
+    shown = "'" + host + "'"
+    reason = (
+        f'Host: invalid value {shown}; expected uri-host [ ":" port ], no userinfo'
+        " (RFC 9110 §7.2, RFC 3986 §3.2.2)"
+    )
+    result = assert_rejection(outcome(data), 400, reason)
+    assert result.error is not None
+    assert (result.error.field, result.error.fault) == ("Host", ws.Fault.INVALID)
+
+
+@pytest.mark.parametrize("host", ["example.com", "example.com:8080", "[::1]:80", "127.0.0.1", "h:"])
+def test_a_valid_host_is_the_requests(host: str) -> None:
+    result = outcome(raw_request([("Host", host), *rfc6455()[1:]]))
+    assert isinstance(result, ws.Accepted) and result.request.host == host
+
+
+@pytest.mark.parametrize(
+    ("target", "fault"),
+    [
+        ("*", "asterisk-form is for OPTIONS only (RFC 9112 §3.2.4)"),
+        ("/chat#room", "a fragment ('#') is in no request-target form (RFC 9112 §3.2)"),
+        ("/#", "a fragment ('#') is in no request-target form (RFC 9112 §3.2)"),
+        (
+            "http://example.com/chat#room",
+            "a fragment ('#') is in no request-target form (RFC 9112 §3.2)",
+        ),
+        ("example.com:443", "authority-form is for CONNECT only (RFC 9112 §3.2.3)"),
+        ("[::1]:443", "authority-form is for CONNECT only (RFC 9112 §3.2.3)"),
+        ("example.com:", "authority-form is for CONNECT only (RFC 9112 §3.2.3)"),
+        ("8080", "no request-target form (origin-form starts with '/', RFC 9112 §3.2)"),
+        ("[::1]", "no request-target form (origin-form starts with '/', RFC 9112 §3.2)"),
+        (
+            "ws://example.com/chat",
+            "absolute-form with scheme 'ws'; the handshake's is http or https"
+            " (RFC 6455 §4.2.1 item 2)",
+        ),
+        (
+            "wss://example.com/chat",
+            "absolute-form with scheme 'wss'; the handshake's is http or https"
+            " (RFC 6455 §4.2.1 item 2)",
+        ),
+        (
+            "mailto:a@example.com",
+            "absolute-form with scheme 'mailto'; the handshake's is http or https"
+            " (RFC 6455 §4.2.1 item 2)",
+        ),
+        (
+            "http://user@example.com/chat",
+            "userinfo in the authority (RFC 9110 §4.2.4)",
+        ),
+        (
+            "http:///chat",
+            "the authority '' is not uri-host [ \":\" port ] (RFC 9110 §4.2.1, RFC 3986 §3.2.2)",
+        ),
+        (
+            "http://a:b:c/chat",
+            "the authority 'a:b:c' is not uri-host [ \":\" port ] (RFC 9110 §4.2.1, RFC 3986 §3.2.2)",
+        ),
+        ("http:/chat", "an http(s) URI without an authority (RFC 9110 §4.2.1)"),
+        ("chat", "no request-target form (origin-form starts with '/', RFC 9112 §3.2)"),
+        ("?q=1", "no request-target form (origin-form starts with '/', RFC 9112 §3.2)"),
+    ],
+)
+def test_a_request_target_in_no_form_of_a_get_gets_400(target: str, fault: str) -> None:
+    shown = "'" + target + "'"
+    result = assert_rejection(
+        outcome(raw_request(rfc6455(), target=target)), 400, f"request-target {shown}: {fault}"
+    )
+    assert result.error is not None
+    assert (result.error.field, result.error.fault) == (None, ws.Fault.INVALID)
+
+
+@pytest.mark.parametrize(
+    ("target", "path", "host"),
+    [
+        ("/chat?room=1", "/chat?room=1", "example.com"),
+        ("http://example.net:8080/chat?room=1", "/chat?room=1", "example.net:8080"),
+        ("HTTPS://Example.NET/chat", "/chat", "Example.NET"),
+        ("http://[::1]:80", "/", "[::1]:80"),
+        ("http://example.net?room=1", "/?room=1", "example.net"),
+        ("http://example.net//a/b/", "//a/b/", "example.net"),
+    ],
+)
+def test_absolute_form_is_accepted_and_read_in_origin_form(
+    target: str, path: str, host: str
+) -> None:
+    """RFC 9112 §3.2.2: a server MUST accept absolute-form, and MUST ignore the Host
+    field for the target's authority. ``target`` is what a server routes on, in
+    origin form; ``host`` the authority; the Host field as sent stays in ``headers``
+    (it is still checked: RFC 9112 §3.2)."""
+    result = outcome(raw_request(rfc6455(), target=target))
+    assert isinstance(result, ws.Accepted), result
+    assert (result.request.target, result.request.host) == (path, host)
+    assert (b"Host", b"example.com") in result.request.headers
+
+
+def test_absolute_form_still_needs_a_valid_host_field() -> None:
+    data = raw_request([("Host", "user@x"), *rfc6455()[1:]], target="http://example.net/")
+    reason = (
+        "Host: invalid value 'user@x'; expected uri-host [ \":\" port ], no userinfo"
+        " (RFC 9110 §7.2, RFC 3986 §3.2.2)"
+    )
+    assert_rejection(outcome(data), 400, reason)
 
 
 def test_http_1_0_gets_400() -> None:
@@ -384,6 +547,88 @@ def test_subprotocol_chosen_by_server_preference() -> None:
 )
 def test_malformed_offers_get_400(field: str, value: str, reason: str) -> None:
     assert_rejection(outcome(h11_request(rfc6455(extra=[(field, value)]))), 400, reason)
+
+
+PROTOCOL_NEEDS = "at least one token (RFC 6455 §4.3: 1#token; RFC 9110 §5.6.1.2)"
+EXTENSIONS_NEED = "at least one extension (RFC 6455 §9.1: 1#extension; RFC 9110 §5.6.1.2)"
+
+
+@pytest.mark.parametrize(
+    ("field", "values", "reason", "fault"),
+    [
+        (
+            "Sec-WebSocket-Protocol",
+            [""],
+            f"Sec-WebSocket-Protocol: empty; expected {PROTOCOL_NEEDS}",
+            ws.Fault.EMPTY,
+        ),
+        (
+            "Sec-WebSocket-Protocol",
+            [","],
+            f"Sec-WebSocket-Protocol: invalid value ','; expected {PROTOCOL_NEEDS}",
+            ws.Fault.INVALID,
+        ),
+        (
+            "Sec-WebSocket-Protocol",
+            [", ,"],
+            f"Sec-WebSocket-Protocol: invalid value ', ,'; expected {PROTOCOL_NEEDS}",
+            ws.Fault.INVALID,
+        ),
+        (
+            "Sec-WebSocket-Protocol",
+            ["", ""],
+            f"Sec-WebSocket-Protocol: empty; expected {PROTOCOL_NEEDS}",
+            ws.Fault.EMPTY,
+        ),
+        (
+            "Sec-WebSocket-Extensions",
+            [""],
+            f"Sec-WebSocket-Extensions: empty; expected {EXTENSIONS_NEED}",
+            ws.Fault.EMPTY,
+        ),
+        (
+            "Sec-WebSocket-Extensions",
+            [", \t ,"],
+            f"Sec-WebSocket-Extensions: invalid value ', \\x09 ,'; expected {EXTENSIONS_NEED}",
+            ws.Fault.INVALID,
+        ),
+        (
+            "Sec-WebSocket-Extensions",
+            [",", ","],
+            f"Sec-WebSocket-Extensions: invalid value ',, ,'; expected {EXTENSIONS_NEED}",
+            ws.Fault.INVALID,
+        ),
+    ],
+)
+def test_an_offer_field_without_an_element_gets_400(
+    field: str, values: list[str], reason: str, fault: ws.Fault
+) -> None:
+    """Both fields are 1#element lists: RFC 9110 §5.6.1.2 names "", "," and ", ,"
+    as invalid for one; RFC 6455 §4.2.1 asks for a 400."""
+    data = raw_request(rfc6455(extra=[(field, value) for value in values]))
+    result = assert_rejection(outcome(data), 400, reason)
+    assert result.error is not None
+    assert (result.error.field, result.error.fault) == (field, fault)
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        [("Sec-WebSocket-Protocol", "chat, , superchat")],
+        [("Sec-WebSocket-Protocol", ", chat,")],
+        [("Sec-WebSocket-Protocol", ""), ("Sec-WebSocket-Protocol", "chat")],
+        [("Sec-WebSocket-Extensions", ", x-foo, ,permessage-deflate")],
+    ],
+)
+def test_empty_elements_beside_real_ones_are_ignored(extra: list[tuple[str, str]]) -> None:
+    """RFC 9110 §5.6.1.2: a recipient MUST accept and ignore empty elements."""
+    result = outcome(raw_request(rfc6455(extra=extra)))
+    assert isinstance(result, ws.Accepted), result
+    assert result.request.subprotocols + result.request.extensions in (
+        ("chat", "superchat"),
+        ("chat",),
+        ("x-foo", "permessage-deflate"),
+    )
 
 
 def test_extension_offers_are_kept_as_sent() -> None:

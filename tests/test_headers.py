@@ -9,6 +9,7 @@ from wsnegotiate._headers import (
     parse_extension_list,
     parse_token_list,
     parse_version_value,
+    valid_host,
     valid_key,
 )
 
@@ -104,6 +105,56 @@ def test_version_values(value: bytes, expected: int | None) -> None:
 )
 def test_keys(key: bytes, valid: bool) -> None:
     assert valid_key(key) is valid
+
+
+HOSTS = [  # RFC 9110 §7.2: Host = uri-host [ ":" port ], by RFC 3986 §3.2.2-3.2.3
+    # realistic
+    (b"example.com", True),
+    (b"example.com:8080", True),
+    (b"localhost:8765", True),
+    (b"127.0.0.1", True),
+    (b"[::1]:80", True),
+    (b"[2001:db8::7]", True),
+    (b"xn--bcher-kva.example", True),
+    # synthetic: what the grammar allows
+    (b"host:", True),  # port = *DIGIT: empty (RFC 3986 §3.2.3; RFC 9110 §4.2.3: the default)
+    (b"EXAMPLE.COM", True),
+    (b"a%41b", True),  # pct-encoded
+    (b"sub_domain~!$&'()*+,;=", True),  # unreserved and sub-delims
+    (b"999.1.1.1", True),  # not an IPv4address, so a reg-name
+    (b"[::ffff:192.0.2.1]", True),
+    (b"[v1.fe80::a+en1]", True),  # IPvFuture
+    (b"host:99999", True),  # port = *DIGIT, no range in the grammar
+    # pathological
+    (b"user@host", False),  # userinfo (RFC 9110 §4.2.4)
+    (b"user:pw@host:80", False),
+    (b"host:80:80", False),
+    (b"host:abc", False),
+    (b"host:-1", False),
+    (b"ho st", False),
+    (b"host\t", False),
+    (b"[::1", False),
+    (b"::1", False),
+    (b"[::1]x", False),
+    (b"[]", False),
+    (b"[::g]", False),
+    (b"[fe80::1%eth0]", False),  # a zone needs RFC 6874's %25, not in RFC 3986
+    (b"[1.2.3.4]", False),
+    (b":80", False),  # an http URI's host is never empty (RFC 9110 §4.2.1)
+    (b"", False),
+    (b"a%4", False),
+    (b"a%zz", False),
+    (b"host/path", False),
+    (b"host?q", False),
+    (b"host#f", False),
+    ("bücher.example".encode(), False),  # raw UTF-8: RFC 3986 wants it pct-encoded
+    (b"a\x00b", False),
+]
+
+
+@pytest.mark.parametrize(("value", "valid"), HOSTS)
+def test_host_values(value: bytes, valid: bool) -> None:
+    assert valid_host(value) is valid
 
 
 @pytest.mark.parametrize(

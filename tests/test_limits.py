@@ -79,12 +79,68 @@ def test_a_long_field_line_is_a_431_naming_the_field() -> None:
     )
 
 
-def test_a_long_request_line_is_named_as_such() -> None:
+TOO_LONG = "request-target: too long (the request line is over the limit of {} bytes, RFC 9112 §3)"
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 100_000])
+def test_a_request_target_past_the_line_limit_is_a_414(chunk: int) -> None:
+    """RFC 9112 §3: a server MUST answer 414 to a request-target longer than it
+    wishes to parse; however chunked, and before the line ends."""
     data = raw_request(rfc6455(), target="/" + "p" * 200)
-    event = refused(data, ws.Policy(max_field_line_bytes=100))
-    assert event.reason == (
-        "line 1: too long (request line, more than 100 bytes; the limit is per field line)"
-    )
+    for cut in (len(data), 120):  # the whole request; the line only begun
+        negotiator = ws.ServerNegotiator(ws.Policy(max_field_line_bytes=100))
+        for at in range(0, cut, chunk):
+            negotiator.receive_data(data[at : min(at + chunk, cut)])
+        event = negotiator.next_event()
+        assert isinstance(event, ws.Rejected), event
+        assert (event.status, event.reason) == (414, TOO_LONG.format(100))
+        assert event.error is not None and event.error.fault is ws.Fault.TOO_LARGE
+        assert negotiator.buffered == 0
+        assert parse_response(event.response)[0] == 414
+
+
+def test_a_request_line_at_the_limit_passes_and_one_byte_more_is_a_414() -> None:
+    line = b"GET /" + b"p" * 86 + b" HTTP/1.1"
+    assert len(line) == 100
+    rest = raw_request(rfc6455()).partition(b"\r\n")[2]
+    policy = ws.Policy(max_field_line_bytes=100)
+    for ending in (b"\r\n", b"\n"):
+        _, event = negotiate(line + ending + rest, policy)
+        assert isinstance(event, ws.Request)
+        for more in (1, 5, 9, 20):  # the HTTP-version passes the limit, then the target
+            longer = line.replace(b"/", b"/" + b"p" * more, 1) + ending + rest
+            event = refused(longer, policy)
+            assert (event.status, event.reason) == (414, TOO_LONG.format(100))
+
+
+def test_a_request_line_past_the_head_limit_is_a_414() -> None:
+    """The head limit is below the line limit: the request line that passes it
+    has a request-target too long as well."""
+    data = raw_request(rfc6455(), target="/" + "p" * 200)
+    event = refused(data, ws.Policy(max_request_bytes=100))
+    assert (event.status, event.reason) == (414, TOO_LONG.format(100))
+    event = refused(data[:150], ws.Policy(max_request_bytes=100))
+    assert (event.status, event.reason) == (414, TOO_LONG.format(100))
+    event = refused(b"G" * 150, ws.Policy(max_request_bytes=100))  # no target to blame
+    assert (event.status, event.reason) == (431, "request head: too large (more than 100 bytes)")
+
+
+@pytest.mark.parametrize(
+    ("line", "reason"),
+    [
+        (  # no space: no request-target to blame
+            b"G" * 120,
+            "line 1: too long (request line, more than 100 bytes; the limit is per field line)",
+        ),
+        (  # the target ends within the limit: the rest is not a request line's
+            b"GET /chat HTTP/1.1" + b"x" * 100,
+            "line 1: too long (request line, more than 100 bytes; the limit is per field line)",
+        ),
+    ],
+)
+def test_a_long_request_line_that_is_not_a_long_target_is_a_431(line: bytes, reason: str) -> None:
+    event = refused(line + b"\r\nHost: a\r\n\r\n", ws.Policy(max_field_line_bytes=100))
+    assert (event.status, event.reason) == (431, reason)
 
 
 def test_a_field_name_in_a_long_line_is_escaped_not_reflected() -> None:

@@ -75,7 +75,9 @@ def test_arbitrary_bytes_give_an_answer_or_need_data(blob: bytes, data: st.DataO
     if isinstance(outcome, ws.Rejected):
         assert outcome.error is not None
         assert outcome.response.startswith(f"HTTP/1.1 {outcome.status} ".encode())
-        assert outcome.response.endswith(outcome.reason.encode() + b"\n")
+        # no content in an answer to HEAD (RFC 9110 §9.3.2)
+        body = b"" if blob.startswith(b"HEAD ") else outcome.reason.encode() + b"\n"
+        assert outcome.response.endswith(b"\r\n\r\n" + body)
 
 
 @st.composite
@@ -100,6 +102,20 @@ def test_size_limit_holds_however_chunked(limit: int, extra: int, data: st.DataO
     head = b"GET / HTTP/1.1\r\nHost: a\r\nX-Pad: " + b"p" * (limit + extra)
     outcome = run(data.draw(split(head + b"\r\n\r\n")), ws.Policy(max_request_bytes=limit))
     assert isinstance(outcome, ws.Rejected) and outcome.status == 431
+
+
+@given(st.integers(64, 2048), st.integers(64, 2048), st.integers(1, 3000), st.data())
+def test_a_long_target_is_a_414_however_chunked(
+    line_limit: int, head_limit: int, extra: int, data: st.DataObject
+) -> None:
+    """RFC 9112 §3: 414 for a request-target past the limit, whether the request
+    line ends in the same chunk or long after the limit was passed."""
+    target = b"/" + b"p" * (min(line_limit, head_limit) + extra)
+    request = b"GET " + target + b" HTTP/1.1\r\nHost: a\r\n\r\n"
+    policy = ws.Policy(max_request_bytes=head_limit, max_field_line_bytes=line_limit)
+    for sent in (request, request[: len(target) + 4]):
+        outcome = run(data.draw(split(sent)), policy)
+        assert isinstance(outcome, ws.Rejected) and outcome.status == 414, outcome
 
 
 def first_line_fault(head: bytes) -> str | None:

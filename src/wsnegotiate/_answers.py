@@ -5,7 +5,7 @@ HTTP writer: their shape is fixed).
   ``Sec-WebSocket-Accept`` = base64(SHA-1(key + GUID)), then the chosen
   subprotocol and extensions.
 - A rejection: ``Content-Type: text/plain; charset=utf-8``, ``Content-Length``, a
-  one-line reason body and ``Connection: close``. A 426 also carries
+  one-line reason body (none to HEAD, RFC 9110 §9.3.2) and ``Connection: close``. A 426 also carries
   ``Upgrade: websocket`` (RFC 9110 §15.5.22: it MUST send Upgrade) and says
   ``Connection: Upgrade, close``; a 405 carries ``Allow: GET`` (RFC 9110 §15.5.6).
 """
@@ -44,6 +44,7 @@ REASON_PHRASES = {
     408: "Request Timeout",
     409: "Conflict",
     410: "Gone",
+    414: "URI Too Long",
     426: "Upgrade Required",
     429: "Too Many Requests",
     431: "Request Header Fields Too Large",

@@ -6,23 +6,32 @@ stack parsed is decided the same way. Checks run in this order, and the first
 that fails decides the answer:
 
 1. method GET (RFC 6455 §4.1) .......................................... else 405
+   (to HEAD without content, RFC 9110 §9.3.2)
 2. HTTP/1.1 or later (§4.1) ............................................ else 400
-3. exactly one non-empty Host (RFC 9112 §3.2) .......................... else 400
-4. no body: no Content-Length other than 0, no Transfer-Encoding ........ else 400
-5. ``websocket`` in Upgrade, ``upgrade`` in Connection (§4.2.1 items 3, 4)  else 426
-6. the version markers (``_detect``): broken ..................... 400 + versions
+3. the request-target: origin-form, or absolute-form of an http(s) URI
+   (RFC 9112 §3.2; RFC 6455 §4.2.1 item 2); no fragment ................ else 400
+4. exactly one Host, ``host [ ":" port ]`` by RFC 3986 (RFC 9112 §3.2) ... else 400
+5. no body: no Content-Length other than 0, no Transfer-Encoding ........ else 400
+6. ``websocket`` in Upgrade, ``upgrade`` in Connection (§4.2.1 items 3, 4)  else 426
+7. the version markers (``_detect``): broken ..................... 400 + versions
    well formed but not accepted by the policy ...... 426 (or 400) + versions
-7. Sec-WebSocket-Key: one field line, base64 of 16 bytes (§4.2.1 item 5) else 400
-8. Origin (``Sec-WebSocket-Origin`` below version 13) against the policy  else 403
-9. Sec-WebSocket-Protocol and -Extensions by their grammars, and at most
-   ``policy.max_offers`` offers in each ...................................... else 400
+8. Sec-WebSocket-Key: one field line, base64 of 16 bytes (§4.2.1 item 5) else 400
+9. Origin (``Sec-WebSocket-Origin`` below version 13) against the policy  else 403
+10. Sec-WebSocket-Protocol and -Extensions by their grammars, at least one
+    element in each (§4.3, §9.1), at most ``policy.max_offers`` offers .... else 400
+
+The ``Request`` holds the target in origin form: an absolute-form target gives
+its path and query (``/`` at least, RFC 9112 §3.2.1), and its authority is the
+request's ``host``, the Host field ignored as §3.2.2 requires (but still checked
+by step 4, and kept in ``headers``).
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
-from ._answers import refusal_headers, refusal_response
+from ._answers import refusal_headers, refusal_response, render
 from ._detect import VERSION, Detection, MarkerFault, detect
 from ._errors import Fault, RemoteProtocolError
 from ._events import Rejected, Request
@@ -33,6 +42,7 @@ from ._headers import (
     parse_extensions,
     parse_token_list,
     quote_for_reason,
+    valid_host,
     valid_key,
 )
 from ._policy import Policy
@@ -41,6 +51,7 @@ from ._version import Version
 __all__ = ["decide", "failure", "rejected"]
 
 _GRAMMAR = {
+    "Host": 'uri-host [ ":" port ], no userinfo (RFC 9110 §7.2, RFC 3986 §3.2.2)',
     VERSION: "one number 0-255 in ASCII digits, no leading zero (RFC 6455 §4.3)",
     "Sec-WebSocket-Draft": "one number 0-255 in ASCII digits, no leading zero",
     "Sec-WebSocket-Key": "the base64 of 16 bytes (RFC 6455 §4.1)",
@@ -77,10 +88,17 @@ def failure(
     return RemoteProtocolError(reason, status=status, headers=headers, field=field, fault=fault)
 
 
-def rejected(error: RemoteProtocolError, detection: Detection | None = None) -> Rejected:
-    """The ``Rejected`` event, with the answer's bytes, for a peer's fault."""
-    body = refusal_response(error.status, error.headers, error.reason)
-    return Rejected(error.status, error.reason, error.headers, body, error, detection)
+def rejected(
+    error: RemoteProtocolError, detection: Detection | None = None, *, head: bool = False
+) -> Rejected:
+    """The ``Rejected`` event, with the answer's bytes, for a peer's fault. ``head``:
+    the request's method is HEAD, so the answer has no content (RFC 9110 §9.3.2); its
+    Content-Length stays, the length a GET would get (§8.6)."""
+    if head:
+        response = render(error.status, error.headers)
+    else:
+        response = refusal_response(error.status, error.headers, error.reason)
+    return Rejected(error.status, error.reason, error.headers, response, error, detection)
 
 
 def _field_failure(
@@ -129,10 +147,71 @@ def _token_fault(
     return failure(426, reason, field, Fault.INVALID)
 
 
+# RFC 9112 §3.2, the four forms of a request-target:
+#   origin-form    = absolute-path [ "?" query ]   "/chat?room=1", the usual one
+#   absolute-form  = absolute-URI                  "http://host:port/chat" (§3.2.2)
+#   authority-form = uri-host ":" port             for CONNECT only (§3.2.3)
+#   asterisk-form  = "*"                           for OPTIONS only (§3.2.4)
+# None of them has a fragment: "#" is refused in any target. A server MUST accept
+# absolute-form, and then MUST ignore the Host field for the target's authority
+# (§3.2.2). Its scheme: RFC 6455 §4.2.1 item 2 allows "an absolute HTTP/HTTPS URI
+# containing the /resource name/". A ws: or wss: URI (RFC 6455 §3) is what a client
+# is given, not what it sends: it turns it into an HTTP request for the resource
+# name (§4.1), so a ws:, wss: or any other scheme on the request line is a 400.
+_scheme_re = re.compile(rb"[A-Za-z][A-Za-z0-9+\-.]*:")
+_HTTP_SCHEMES = (b"http", b"https")
+_AUTHORITY_END = re.compile(rb"[/?]")
+
+
+def _target(target: bytes) -> tuple[bytes, bytes | None] | RemoteProtocolError:
+    """Step 3: the request-target as an origin-form path and query, and the
+    authority when it came in absolute-form; or why it is refused."""
+    if target[:1] == b"/" and b"#" not in target:  # origin-form: the usual target
+        return target, None
+    if b"#" in target:
+        fault = "a fragment ('#') is in no request-target form (RFC 9112 §3.2)"
+    elif target == b"*":
+        fault = "asterisk-form is for OPTIONS only (RFC 9112 §3.2.4)"
+    elif _authority_form(target):
+        fault = "authority-form is for CONNECT only (RFC 9112 §3.2.3)"
+    elif (scheme := _scheme_re.match(target)) is None:
+        fault = "no request-target form (origin-form starts with '/', RFC 9112 §3.2)"
+    elif (name := scheme.group()[:-1]).lower() not in _HTTP_SCHEMES:
+        fault = (
+            f"absolute-form with scheme {quote_for_reason(name)}; the handshake's is http or"
+            " https (RFC 6455 §4.2.1 item 2)"
+        )
+    elif target[scheme.end() : scheme.end() + 2] != b"//":
+        fault = "an http(s) URI without an authority (RFC 9110 §4.2.1)"
+    else:
+        start = scheme.end() + 2
+        end = _AUTHORITY_END.search(target, start)
+        split = end.start() if end else len(target)
+        authority, path = target[start:split], target[split:]
+        if valid_host(authority):
+            return path if path[:1] == b"/" else b"/" + path, authority  # §3.2.1: "/" at least
+        if b"@" in authority:
+            fault = "userinfo in the authority (RFC 9110 §4.2.4)"
+        else:
+            fault = (
+                f"the authority {quote_for_reason(authority)} is not uri-host"
+                ' [ ":" port ] (RFC 9110 §4.2.1, RFC 3986 §3.2.2)'
+            )
+    reason = f"request-target {quote_for_reason(target)}: {fault}"
+    return failure(400, reason, None, Fault.INVALID)
+
+
+def _authority_form(target: bytes) -> bool:
+    """Is ``target`` ``uri-host ":" port`` (RFC 9112 §3.2.3), the port *DIGIT?"""
+    _, colon, port = target.rpartition(b":")
+    return bool(colon) and (not port or port.isdigit()) and valid_host(target)
+
+
 def _http_checks(
-    method: bytes, http_version: bytes, headers: Iterable[tuple[bytes, bytes]]
-) -> dict[bytes, list[bytes]] | RemoteProtocolError:
-    """Steps 1-5: the field lines by lower-case name, or the first fault."""
+    method: bytes, target: bytes, http_version: bytes, headers: Iterable[tuple[bytes, bytes]]
+) -> tuple[dict[bytes, list[bytes]], bytes, bytes | None] | RemoteProtocolError:
+    """Steps 1-6: the field lines by lower-case name, the target in origin form and
+    the authority of an absolute-form target; or the first fault."""
     if method != b"GET":
         shown = quote_for_reason(method)
         reason = f"method {shown}: not allowed; the handshake is a GET (RFC 6455 §4.1)"
@@ -142,10 +221,15 @@ def _http_checks(
             f"HTTP/{http_version.decode('latin-1')}: the handshake needs HTTP/1.1 (RFC 6455 §4.1)"
         )
         return failure(400, reason, None, Fault.UNSUPPORTED)
+    read = _target(target)
+    if isinstance(read, RemoteProtocolError):
+        return read
     fields = field_lines(headers)
     host = _one_value(fields, b"host")
     if isinstance(host, RemoteProtocolError):
         return host
+    if not valid_host(host):  # RFC 9112 §3.2: MUST answer 400 to an invalid Host
+        return _field_failure("Host", Fault.INVALID, [host])
     if b"transfer-encoding" in fields or (
         b"content-length" in fields and fields[b"content-length"] != [b"0"]
     ):
@@ -154,13 +238,13 @@ def _http_checks(
     fault = _token_fault(fields, b"upgrade", b"websocket") or _token_fault(
         fields, b"connection", b"upgrade"
     )
-    return fields if fault is None else fault
+    return (fields, *read) if fault is None else fault
 
 
 def _version_failure(
     fields: dict[bytes, list[bytes]], found: Detection | MarkerFault | None, policy: Policy
 ) -> RemoteProtocolError:
-    """Step 6 failed: the error that says why."""
+    """Step 7 failed: the error that says why."""
     advertise = (("Sec-WebSocket-Version", policy.advertised),)
     supported = f"supported: {policy.advertised}"
     if found is None:
@@ -189,7 +273,7 @@ _ORIGIN_KEYS_BEFORE_13 = _ORIGIN_KEYS[::-1]
 def _origin(
     fields: dict[bytes, list[bytes]], version: Version, policy: Policy
 ) -> str | RemoteProtocolError | None:
-    """Step 8: RFC 6455 §4.1 sends Origin from version 13 on, hybi-07/08 sent
+    """Step 9: RFC 6455 §4.1 sends Origin from version 13 on, hybi-07/08 sent
     Sec-WebSocket-Origin; either is read, the version's own name first."""
     keys = _ORIGIN_KEYS if version >= 13 else _ORIGIN_KEYS_BEFORE_13
     key = keys[0] if keys[0] in fields else keys[1]
@@ -209,6 +293,19 @@ def _origin(
     return origin
 
 
+def _no_element(field: str, values: list[bytes], combined: bytes, what: str) -> RemoteProtocolError:
+    """A list field that needs one element at least has none (RFC 9110 §5.6.1.2:
+    ``""``, ``","`` and ``", ,"`` are invalid for a ``1#element`` list)."""
+    if not any(values):
+        return failure(400, f"{field}: empty; expected {what}", field, Fault.EMPTY)
+    reason = f"{field}: invalid value {quote_for_reason(combined)}; expected {what}"
+    return failure(400, reason, field, Fault.INVALID)
+
+
+_ONE_TOKEN = "at least one token (RFC 6455 §4.3: 1#token; RFC 9110 §5.6.1.2)"
+_ONE_EXTENSION = "at least one extension (RFC 6455 §9.1: 1#extension; RFC 9110 §5.6.1.2)"
+
+
 def _too_many_offers(field: str, count: int, limit: int) -> RemoteProtocolError:
     reason = f"{field}: too many offers ({count}; the limit is {limit})"
     return failure(400, reason, field, Fault.TOO_LARGE)
@@ -217,16 +314,20 @@ def _too_many_offers(field: str, count: int, limit: int) -> RemoteProtocolError:
 def _offers(
     fields: dict[bytes, list[bytes]], limit: int
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Extension, ...]] | RemoteProtocolError:
-    """Step 9: the offered subprotocols and extensions, in order, as sent; and the
-    extensions parsed. At most ``limit`` of each (the policy's ``max_offers``)."""
+    """Step 10: the offered subprotocols and extensions, in order, as sent; and the
+    extensions parsed. One at least in a field that is sent, at most ``limit`` (the
+    policy's ``max_offers``)."""
     subprotocols: tuple[str, ...] = ()
     if b"sec-websocket-protocol" in fields:
-        combined = b", ".join(fields[b"sec-websocket-protocol"])
+        values = fields[b"sec-websocket-protocol"]
+        combined = b", ".join(values)
         tokens = parse_token_list(combined)
         if tokens is None:
             shown = quote_for_reason(combined)
             reason = f"Sec-WebSocket-Protocol: invalid value {shown}; expected tokens"
             return failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
+        if not tokens:
+            return _no_element("Sec-WebSocket-Protocol", values, combined, _ONE_TOKEN)
         if len(tokens) > limit:
             return _too_many_offers("Sec-WebSocket-Protocol", len(tokens), limit)
         subprotocols = tuple(t.decode("ascii") for t in tokens)
@@ -241,6 +342,8 @@ def _offers(
             f" at byte {parsed} (RFC 6455 §9.1)"
         )
         return failure(400, reason, "Sec-WebSocket-Extensions", Fault.INVALID)
+    if not parsed[0]:
+        return _no_element("Sec-WebSocket-Extensions", values, combined, _ONE_EXTENSION)
     if len(parsed[0]) > limit:
         return _too_many_offers("Sec-WebSocket-Extensions", len(parsed[0]), limit)
     return subprotocols, *parsed
@@ -259,13 +362,14 @@ def decide(
     name casing, values with surrounding whitespace removed (as h11 gives them).
     """
     headers = tuple(headers)
-    fields = _http_checks(method, http_version, headers)
-    if isinstance(fields, RemoteProtocolError):
-        return rejected(fields)
+    checked = _http_checks(method, target, http_version, headers)
+    if isinstance(checked, RemoteProtocolError):
+        return rejected(checked, head=method == b"HEAD")
+    fields, path, authority = checked
     found = detect(fields)
     if isinstance(found, Detection) and found.version in policy.versions:
         detection = found
-    else:  # step 6: the version markers are broken, missing or not the policy's
+    else:  # step 7: the version markers are broken, missing or not the policy's
         detection = found if isinstance(found, Detection) else _malformed(fields, found)
         return rejected(_version_failure(fields, found, policy), detection)
     key = _one_value(fields, b"sec-websocket-key")
@@ -282,9 +386,9 @@ def decide(
     subprotocols, extensions, extension_offers = offers
     return Request(  # positional, in field order: keywords cost 0.3 µs more here
         "GET",
-        target.decode("latin-1"),
+        path.decode("latin-1"),
         http_version.decode("latin-1"),
-        fields[b"host"][0].decode("latin-1"),
+        (authority or fields[b"host"][0]).decode("latin-1"),
         origin,
         detection,
         key.decode("ascii"),

@@ -43,7 +43,12 @@ class ConnectionClosed:
 class Request:
     """A well-formed WebSocket upgrade request in a version the policy accepts.
 
-    Call ``accept()`` or ``reject()`` on the negotiator next. ``origin`` is
+    Call ``accept()`` or ``reject()`` on the negotiator next. ``target`` is the
+    request-target in origin form, path and query (``/chat?room=1``), what a server
+    routes on: an absolute-form target (``GET http://host:8080/chat``, RFC 9112
+    §3.2.2) comes as its path and query, and its authority is then ``host`` (§3.2.2:
+    the Host field is ignored for it; the field as sent stays in ``headers``);
+    otherwise ``host`` is the Host field. ``origin`` is
     ``Origin``, or ``Sec-WebSocket-Origin`` for versions below 13; ``subprotocols``
     and ``extensions`` are the client's offers in order, as sent, and
     ``extension_offers`` the same offers parsed (name and parameters); ``headers``
@@ -146,6 +151,8 @@ class Accepted:
 @dataclass(frozen=True, slots=True, init=False)
 class Rejected:
     """The handshake was refused: send ``response``, then close the connection.
+    ``response`` is exactly the bytes to send: to a HEAD request, the head alone
+    (RFC 9110 §9.3.2), its ``Content-Length`` the length of ``reason``'s line.
 
     ``error`` is the peer's fault when the negotiator refused by itself, ``None``
     when the caller called ``reject()``. ``detection`` is the protocol the

@@ -24,12 +24,14 @@ import re
 
 from ._headers import TOKEN, is_token, quote_for_reason
 
-__all__ = ["describe_malformed", "field_limit_fault", "line_fault"]
+__all__ = ["describe_malformed", "field_limit_fault", "line_fault", "long_line_fault"]
 
 _REQUEST_LINE = TOKEN + rb" [^\x00-\x20\x7f]+ HTTP/[0-9]\.[0-9]"
 _FIELD_VALUE = rb"[^\x00-\x08\x0a-\x1f\x7f]*"  # no control character but HTAB
 _request_line_re = re.compile(_REQUEST_LINE + rb"\Z")
 _control_re = re.compile(rb"[\x00-\x08\x0a-\x1f\x7f]")
+# HTTP-version (RFC 9112 §2.3), or its beginning: what may follow the target.
+_version_start_re = re.compile(rb"(?:H(?:T(?:T(?:P(?:/(?:[0-9](?:\.[0-9]?)?)?)?)?)?)?)?\Z")
 # The lines of a head up to its first fault, in one match: the request line, then
 # field lines, each followed by any continuation lines. Where the match ends is the
 # line to blame, or the blank line when every line is sound.
@@ -51,24 +53,53 @@ _SEMANTIC = (
 )
 
 
-def field_limit_fault(head: bytes, max_lines: int, max_line_bytes: int) -> str | None:
-    """The reason to send (431, RFC 6585 §5) when ``head`` has more than
-    ``max_lines`` field lines or one longer than ``max_line_bytes``, else ``None``.
-    Counting line feeds is one C call, and no line can be too long in a head
-    shorter than the limit, so a usual request costs one ``count`` here."""
+def field_limit_fault(head: bytes, max_lines: int, max_line_bytes: int) -> tuple[int, str] | None:
+    """The status and reason to send when ``head`` has more than ``max_lines``
+    field lines or one longer than ``max_line_bytes`` (431, RFC 6585 §5; the
+    request line: ``long_line_fault``), else ``None``. Counting line feeds is one
+    C call, and no line can be too long in a head shorter than the limit, so a
+    usual request costs one ``count`` here."""
     fields = head.count(b"\n") - 2  # less the request line and the blank line
     if fields > max_lines:
-        return f"request head: too many field lines ({fields}; the limit is {max_lines})"
+        return 431, f"request head: too many field lines ({fields}; the limit is {max_lines})"
     if len(head) <= max_line_bytes:
         return None
     for number, line in enumerate(head.split(b"\n"), start=1):
         if len(line.rstrip(b"\r")) > max_line_bytes:
-            what = "request line" if number == 1 else quote_for_reason(line.partition(b":")[0])
-            return (
-                f"line {number}: too long ({what}, more than {max_line_bytes} bytes; "
+            if number == 1:
+                return long_line_fault(line, max_line_bytes)
+            name = quote_for_reason(line.partition(b":")[0])
+            return 431, (
+                f"line {number}: too long ({name}, more than {max_line_bytes} bytes; "
                 "the limit is per field line)"
             )
     return None
+
+
+def long_line_fault(
+    line: bytes | bytearray, limit: int, otherwise: str | None = None
+) -> tuple[int, str]:
+    """The status and reason for a request line longer than ``limit`` bytes, read
+    off its first ``limit + 1`` bytes only (so the answer is the same whether the
+    line has ended yet or not, however the bytes came). RFC 9112 §3: "A server that
+    receives a request-target longer than any URI it wishes to parse MUST respond
+    with a 414 (URI Too Long)": so when the target runs past the limit (the method
+    and its space came, the space after the target has not). Otherwise the line
+    is not a long target but no request line at all (no space, or after the target
+    more than an HTTP-version): 431 with ``otherwise``, or the per-line reason."""
+    start = line[: limit + 1]
+    space = start.find(b" ")
+    after = start.find(b" ", space + 1) if space >= 0 else -1
+    if space >= 0 and (after < 0 or _version_start_re.match(start, after + 1)):
+        return 414, (
+            f"request-target: too long (the request line is over the limit of {limit} bytes,"
+            " RFC 9112 §3)"
+        )
+    if otherwise is None:
+        otherwise = (
+            f"line 1: too long (request line, more than {limit} bytes; the limit is per field line)"
+        )
+    return 431, otherwise
 
 
 def describe_malformed(head: bytes, h11_message: str) -> tuple[str, str | None]:

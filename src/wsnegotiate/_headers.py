@@ -13,10 +13,13 @@ Facts this module relies on:
   (§11.3.5), so ``13, 8`` is malformed from a client.
 - RFC 6455 §4.1: ``Sec-WebSocket-Key`` is the base64 of 16 random bytes (24 chars).
 - RFC 6455 §9.1: ``extension = token *( ";" token [ "=" (token | quoted-string) ] )``.
+- RFC 9110 §7.2: ``Host = uri-host [ ":" port ]``; RFC 3986 §3.2.2-3.2.3: ``host =
+  IP-literal / IPv4address / reg-name``, ``port = *DIGIT``.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,6 +40,7 @@ __all__ = [
     "parse_token_list",
     "parse_version_value",
     "quote_for_reason",
+    "valid_host",
     "valid_key",
 ]
 
@@ -209,6 +213,37 @@ _key_re = re.compile(rb"[A-Za-z0-9+/]{22}==\Z")
 def valid_key(value: bytes) -> bool:
     """Is ``value`` the base64 encoding of exactly 16 bytes? (RFC 6455 §4.1)"""
     return _key_re.match(value) is not None
+
+
+# RFC 3986 §3.2.2: reg-name = *( unreserved / pct-encoded / sub-delims ). Every
+# IPv4address is a reg-name too ("999.1.1.1" is a name), so it needs no rule of its
+# own. An http(s) host is never empty (RFC 9110 §4.2.1: a recipient MUST reject
+# such a URI), so one character at least; "@" is not allowed, so no userinfo
+# (RFC 9110 §4.2.4). Port: *DIGIT (§3.2.3), so "host:" is valid, the default port
+# (RFC 9110 §4.2.3: an empty port is equivalent to it).
+_REG_NAME = rb"(?:[A-Za-z0-9\-._~!$&'()*+,;=]|%[0-9A-Fa-f]{2})+"
+_host_re = re.compile(rb"(?:" + _REG_NAME + rb"|\[(?P<literal>[^\]]*)\])(?::[0-9]*)?\Z")
+# IP-literal = "[" ( IPv6address / IPvFuture ) "]"; IPvFuture = "v" 1*HEXDIG "."
+# 1*( unreserved / sub-delims / ":" ).
+_ipvfuture_re = re.compile(rb"[vV][0-9A-Fa-f]+\.[A-Za-z0-9\-._~!$&'()*+,;=:]+\Z")
+
+
+def valid_host(value: bytes) -> bool:
+    """Is ``value`` ``host [ ":" port ]`` by RFC 3986 §3.2.2-3.2.3, as a Host field
+    (RFC 9110 §7.2) or an http(s) authority without userinfo must be?"""
+    match = _host_re.match(value)
+    if match is None:
+        return False
+    literal = match.group("literal")
+    if literal is None or _ipvfuture_re.match(literal):
+        return True
+    # IPv6address by the standard library's reader, but no zone: "%eth0" is RFC 6874's,
+    # which RFC 3986 (and so HTTP) does not have.
+    try:
+        ipaddress.IPv6Address(literal.decode("ascii"))
+    except ValueError:  # UnicodeDecodeError included
+        return False
+    return b"%" not in literal
 
 
 def quote_for_reason(value: bytes, limit: int = 64) -> str:

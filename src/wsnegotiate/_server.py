@@ -6,7 +6,10 @@ Bytes go in with ``receive_data()`` (``b""`` is end of file); events come out of
 ``next_event()``. The negotiator buffers only the request head: it scans for the
 blank line that ends it (``\\n\\r?\\n``, the same rule as h11), enforces the size
 limit on every call however the bytes are chunked, and hands h11 the complete
-head exactly once. Whatever followed the head is kept, whole, as trailing data.
+head exactly once. Until the request line has ended, its own limit (the per-line
+one, or the head's if that is lower) is enforced the same way: a request-target
+too long gets its 414 (RFC 9112 §3) before the line's end arrives. Whatever
+followed the head is kept, whole, as trailing data.
 
     AWAITING_REQUEST --next_event()--> Request ----------> DECIDING
                      --next_event()--> Rejected/Closed ---> CLOSED
@@ -41,7 +44,7 @@ from ._deflate import (
 from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
-from ._head import describe_malformed, field_limit_fault
+from ._head import describe_malformed, field_limit_fault, long_line_fault
 from ._headers import Extension, check_field_name, check_field_value, parse_extensions
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
 
@@ -100,13 +103,18 @@ class ServerNegotiator:
     """One connection's server handshake. Not thread-safe; one per connection."""
 
     __slots__ = (
-        "_buffer", "_eof", "_fatal", "_head_end", "_limit", "_policy", "_receiving", "_request",
-        "_searched", "_state", "_trailing",
+        "_buffer", "_eof", "_fatal", "_head_end", "_limit", "_line_open", "_policy", "_receiving",
+        "_request", "_searched", "_state", "_trailing",
     )  # fmt: skip
 
     def __init__(self, policy: Policy | None = None) -> None:
         self._policy = policy if policy is not None else DEFAULT_POLICY
-        self._limit = self._policy.max_request_bytes  # read on every chunk
+        # The length past which the buffer is scanned even without a new line feed,
+        # read on every chunk: until the request line ends, one byte past its limit
+        # (a CR may still come before the LF), the head's limit if that is lower;
+        # the head's limit after.
+        self._limit = min(self._policy.max_request_bytes, self._policy.max_field_line_bytes + 1)
+        self._line_open = True  # no line feed seen yet
         self._state = State.AWAITING_REQUEST
         self._buffer: bytes | bytearray = b""
         self._searched = 0  # where the next scan for the head's end starts
@@ -193,6 +201,14 @@ class ServerNegotiator:
 
     def _scan(self) -> None:
         buffer, limit = self._buffer, self._limit
+        if self._line_open:
+            # Called with a line feed in the new bytes or past the limit: no line feed
+            # up to the limit means the buffer is past it, the request line too long.
+            if buffer.find(b"\n", 0, limit + 1) < 0:
+                self._fail(self._long_line(buffer))
+                return
+            self._line_open = False
+            limit = self._limit = self._policy.max_request_bytes
         match = _HEAD_END.search(buffer, self._searched)
         end = match.end() if match else len(buffer)
         if end > limit:
@@ -204,8 +220,20 @@ class ServerNegotiator:
         else:
             self._searched = max(0, end - 2)
 
+    def _long_line(self, buffer: bytes | bytearray) -> RemoteProtocolError:
+        """The request line passed its limit: a 414 if the request-target is what runs
+        past it, else the 431 of the limit it passed (``_head.long_line_fault``)."""
+        line_limit = self._policy.max_field_line_bytes
+        head_limit = self._policy.max_request_bytes
+        if line_limit < head_limit:
+            status, reason = long_line_fault(buffer, line_limit)
+        else:  # the head's limit is the lower: the line passed it
+            too_large = f"request head: too large (more than {head_limit} bytes)"
+            status, reason = long_line_fault(buffer, head_limit, too_large)
+        return failure(status, reason, None, Fault.TOO_LARGE)
+
     def _fail(self, error: RemoteProtocolError) -> None:
-        self._fatal = rejected(error)
+        self._fatal = rejected(error, head=_to_head(self._buffer))
         self._receiving = False
         self._buffer = b""  # store nothing after a fatal error
 
@@ -229,7 +257,9 @@ class ServerNegotiator:
             reason = (
                 f"request head: incomplete (the connection closed after {len(self._buffer)} bytes)"
             )
-            event = rejected(failure(400, reason, None, Fault.INCOMPLETE))
+            event = rejected(
+                failure(400, reason, None, Fault.INCOMPLETE), head=_to_head(self._buffer)
+            )
             self._buffer = b""
         self._move("next_event", event)
         return event
@@ -245,7 +275,8 @@ class ServerNegotiator:
         too_many = field_limit_fault(head, policy.max_field_lines, policy.max_field_line_bytes)
         if too_many is not None:
             self._trailing = b""
-            return rejected(failure(431, too_many, None, Fault.TOO_LARGE))
+            error = failure(*too_many, None, Fault.TOO_LARGE)
+            return rejected(error, head=_to_head(head))
         if end <= _H11_HEAD_LIMIT:  # the usual head: h11 as it comes (a keyword costs 1%)
             http = h11.Connection(h11.SERVER)
         else:  # a policy may allow heads longer than h11's own limit
@@ -256,7 +287,8 @@ class ServerNegotiator:
         except h11.RemoteProtocolError as exc:
             self._trailing = b""
             reason, field = describe_malformed(head, str(exc))
-            return rejected(failure(exc.error_status_hint, reason, field, Fault.MALFORMED))
+            error = failure(exc.error_status_hint, reason, field, Fault.MALFORMED)
+            return rejected(error, head=_to_head(head))
         if not isinstance(parsed, h11.Request):  # pragma: no cover - h11 ends heads as we do
             self._trailing = b""
             return rejected(failure(400, "malformed HTTP request", None, Fault.MALFORMED))
@@ -279,7 +311,7 @@ class ServerNegotiator:
         negotiator keeps no clock itself."""
         self._check("time_out")
         reason = f"request head: incomplete after {seconds:g} s"
-        event = rejected(failure(408, reason, None, Fault.INCOMPLETE))
+        event = rejected(failure(408, reason, None, Fault.INCOMPLETE), head=_to_head(self._buffer))
         self._move("time_out", event)
         self._buffer = b""
         return event
@@ -365,6 +397,13 @@ class ServerNegotiator:
         self._move("reject", event)
         self._trailing = b""
         return event
+
+
+def _to_head(data: bytes | bytearray) -> bool:
+    """Is the request's method HEAD, so that its answer has no content (RFC 9110
+    §9.3.2)? Read off the first bytes, the method token and the space after it (RFC
+    9112 §3), so that a head refused before it is parsed is answered so too."""
+    return data[:5] == b"HEAD "
 
 
 def _not_http(first: int) -> RemoteProtocolError:
