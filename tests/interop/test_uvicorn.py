@@ -6,6 +6,7 @@ off the socket, which the app never sees."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -37,42 +38,63 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 
 
 @contextmanager
-def uvicorn(app: str, *options: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """``uvicorn APP --ws wsnegotiate.uvicorn:WebSocketProtocol`` on a free port."""
+def uvicorn(
+    app: str, *options: str, log: bytearray | None = None, stdout: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``uvicorn APP --ws wsnegotiate.uvicorn:WebSocketProtocol`` on a free port;
+    ``log`` and ``stdout`` as ``uvicorn_process`` takes them."""
     with uvicorn_process(
         [
             "-m", "uvicorn", app, "--app-dir", str(EXAMPLES), "--host", "127.0.0.1", "--port", "0",
             "--ws", "wsnegotiate.uvicorn:WebSocketProtocol", *options,
-        ]
+        ],
+        log=log,
+        stdout=stdout,
     ) as running:  # fmt: skip
         yield running
 
 
-@contextmanager
-def uvicorn_process(arguments: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """A Python process that runs uvicorn; yields it and the port it listens on."""
-    process = subprocess.Popen(
-        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+def listening(process: subprocess.Popen[bytes]) -> tuple[bytes, int | None]:
+    """What uvicorn printed on stderr until it listened, and its port; ``None`` when it
+    exited first."""
     assert process.stderr is not None
-    try:
-        log, found = b"", None
-        with selectors.DefaultSelector() as selector:  # unbuffered: no line waits unseen
-            selector.register(process.stderr, selectors.EVENT_READ)
-            while found is None and selector.select(30):
-                chunk = os.read(process.stderr.fileno(), 4096)
-                assert chunk, f"uvicorn exited before it listened: {log!r}"
-                log += chunk
-                found = re.search(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)", log)
-        assert found is not None, f"uvicorn printed no address: {log!r}"
-        port = int(found[1])
-        yield process, port
-    finally:
-        # SIGINT, which uvicorn re-raises after its graceful shutdown: Python turns it
-        # into KeyboardInterrupt, so the process exits through its atexit hooks
-        # (coverage's among them), where a re-raised SIGTERM would kill it outright.
-        stop(process, signal.SIGINT, 10)
-        process.stderr.close()
+    log, found = b"", None
+    with selectors.DefaultSelector() as selector:  # unbuffered: no line waits unseen
+        selector.register(process.stderr, selectors.EVENT_READ)
+        while found is None and selector.select(30):
+            chunk = os.read(process.stderr.fileno(), 4096)
+            if not chunk:
+                return log, None
+            log += chunk
+            found = re.search(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)", log)
+    assert found is not None, f"uvicorn printed no address: {log!r}"
+    return log, int(found[1])
+
+
+@contextmanager
+def uvicorn_process(
+    arguments: list[str], *, log: bytearray | None = None, stdout: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A Python process that runs uvicorn; yields it and the port it listens on.
+    ``log`` gets all it wrote to stderr once it has stopped; ``stdout`` is a file
+    for its standard output (the access log)."""
+    with contextlib.ExitStack() as files:
+        out = subprocess.DEVNULL if stdout is None else files.enter_context(stdout.open("wb"))
+        process = subprocess.Popen([sys.executable, *arguments], stdout=out, stderr=subprocess.PIPE)
+        assert process.stderr is not None
+        printed = b""
+        try:
+            printed, port = listening(process)
+            assert port is not None, f"uvicorn exited before it listened: {printed!r}"
+            yield process, port
+        finally:
+            # SIGINT, which uvicorn re-raises after its graceful shutdown: Python turns it
+            # into KeyboardInterrupt, so the process exits through its atexit hooks
+            # (coverage's among them), where a re-raised SIGTERM would kill it outright.
+            stop(process, signal.SIGINT, 10)
+            if log is not None:
+                log += printed + process.stderr.read()
+            process.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -133,25 +155,36 @@ def test_the_client_closes_and_the_server_goes_on(starlette: int) -> None:
     assert run(scenario()) == (1001, "again")
 
 
-def raw_exchange(port: int, data: bytes, *, head_only: bool = False) -> bytes:
-    """Send ``data``; read until the server closes, or only the answer's head."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+def raw_exchange(port: int, data: bytes, *, head_only: bool = False, wait: float = 10) -> bytes:
+    """Send ``data``; read until the server closes, or only the answer's head, or
+    until nothing came for ``wait`` seconds."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
         sock.sendall(data)
         answer = b""
-        while not (head_only and b"\r\n\r\n" in answer) and (chunk := sock.recv(65536)):
-            answer += chunk
+        with contextlib.suppress(TimeoutError):
+            while not (head_only and b"\r\n\r\n" in answer) and (chunk := sock.recv(65536)):
+                answer += chunk
     return answer
 
 
 @contextmanager
-def bare_apps() -> Iterator[int]:
+def bare_apps(*options: str) -> Iterator[int]:
     """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the port."""
     arguments = [
         "-m", "uvicorn", "asgi_apps:app", "--app-dir", str(Path(__file__).parent),
         "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
+        *options,
     ]  # fmt: skip
     with uvicorn_process(arguments) as (_, port):
         yield port
+
+
+def masked(first: int, payload: bytes) -> bytes:
+    """A client's frame (masked, RFC 6455 §5.3) of under 126 bytes; ``first`` is its
+    first byte (FIN and opcode)."""
+    mask = b"\x01\x02\x03\x04"
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([first, 0x80 | len(payload)]) + mask + body
 
 
 def read_until(sock: socket.socket, end: bytes) -> bytes:
@@ -163,12 +196,10 @@ def read_until(sock: socket.socket, end: bytes) -> bytes:
 
 def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> None:
     request = raw_request(rfc6455()).replace(b"/chat", b"/")
-    mask = b"\x01\x02\x03\x04"  # a client's frame is masked (RFC 6455 §5.3)
-    masked = b"\x81\x85" + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"early"))
     with bare_apps() as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)
         time.sleep(0.1)  # the app is still deciding
-        sock.sendall(masked)
+        sock.sendall(masked(0x81, b"early"))
         answer = read_until(sock, b"\x88\x02\x03\xe8")  # the app's Close (ours would follow)
     head, _, frames_sent = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
