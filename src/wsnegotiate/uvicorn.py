@@ -19,10 +19,12 @@ the others, with ``scope["extensions"]["wsnegotiate"]``: ``version`` (a
 Settings: uvicorn's own where they exist (``--ws-max-size``: a message past it
 closes with 1009; ``--ws-ping-interval`` and ``--ws-ping-timeout``: keepalive,
 closing with 1011; ``--ws-per-message-deflate``: permessage-deflate, negotiated by
-wsnegotiate); the rest from the environment, read when the server builds its
-first connection: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``; default ``13``) and
+wsnegotiate); the rest from the environment, read when uvicorn imports this
+module at startup: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``; default ``13``) and
 ``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated; others get a 403
-before the app runs); or a policy of your own through ``protocol()``.
+before the app runs). A bad value stops the server there, with one line naming
+the variable and its value, and uvicorn's exit status for a failed startup (3).
+Or a policy of your own through ``protocol()``.
 
 Two limits of uvicorn's hook (0.54): an HTTP/1.0 request reaches this class
 rewritten as HTTP/1.1, so it cannot be told apart; and bytes that came in the
@@ -35,12 +37,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, NoReturn, cast
 from urllib.parse import unquote
 
 import wsproto.events as frames
-from uvicorn.config import Config
+from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 from wsproto.connection import Connection, ConnectionState
@@ -62,19 +65,59 @@ log = logging.getLogger("uvicorn.error")
 
 _CLOSE_TIMEOUT = 10.0  # seconds our Close waits for the client's (as uvicorn's own)
 _PER_CONFIG: dict[int, tuple[Config, Policy]] = {}
+_SOME_VERSIONS = "give some of 13, 8 and 7"
+# RFC 6454 §6.2: an origin is serialized as scheme "://" host [ ":" port ], or "null".
+_ORIGIN = re.compile(
+    r"null|[A-Za-z][A-Za-z0-9+.-]*://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+;=%-]+)(?::[0-9]+)?"
+)
+
+
+def _stop(name: str, value: str, fault: str) -> NoReturn:
+    """A bad setting: one line, and uvicorn's own exit status for a failed startup."""
+    log.error("%s=%r: %s", name, value, fault)
+    raise SystemExit(STARTUP_FAILURE)
+
+
+def _environment() -> tuple[list[int], list[str] | None]:
+    """``WSNEGOTIATE_VERSIONS`` and ``WSNEGOTIATE_ORIGINS``, checked. Read when this
+    module is imported, which uvicorn does at startup (``--ws``): a bad value stops
+    the server there, instead of failing every WebSocket client."""
+    name, value = "WSNEGOTIATE_VERSIONS", os.environ.get("WSNEGOTIATE_VERSIONS", "13")
+    versions = [item.strip() for item in value.split(",") if item.strip()]
+    for item in versions:
+        if not re.fullmatch("[0-9]{1,3}", item):
+            _stop(name, value, f"{item!r} is not a version; {_SOME_VERSIONS}")
+    if not versions:
+        _stop(name, value, f"no version; {_SOME_VERSIONS}")
+    try:
+        Policy([int(v) for v in versions])
+    except LocalProtocolError as error:
+        _stop(name, value, str(error))
+    allowed = os.environ.get("WSNEGOTIATE_ORIGINS")
+    if allowed is None:
+        return [int(v) for v in versions], None
+    name, value = "WSNEGOTIATE_ORIGINS", allowed
+    origins = [item.strip() for item in value.split(",") if item.strip()]
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            _stop(name, value, f"{origin!r} is not an origin (scheme://host[:port], RFC 6454 §6.2)")
+    if not origins:
+        _stop(name, value, "no origin; unset it to allow any origin")
+    return [int(v) for v in versions], origins
+
+
+_VERSIONS, _ORIGINS = _environment()
 
 
 def policy_from(config: Config) -> Policy:
-    """The policy of a uvicorn server: versions and origins from the environment,
-    permessage-deflate as ``--ws-per-message-deflate`` says. Read once per server."""
+    """The policy of a uvicorn server: versions and origins from the environment (as
+    read at import), permessage-deflate as ``--ws-per-message-deflate`` says."""
     known = _PER_CONFIG.get(id(config))
     if known is not None and known[0] is config:
         return known[1]
-    versions = os.environ.get("WSNEGOTIATE_VERSIONS", "13")
-    origins = os.environ.get("WSNEGOTIATE_ORIGINS")
     policy = Policy(
-        [int(v) for v in versions.split(",") if v.strip()],
-        origins=None if origins is None else [o.strip() for o in origins.split(",") if o.strip()],
+        _VERSIONS,
+        origins=_ORIGINS,
         deflate=DeflateOptions() if config.ws_per_message_deflate else None,
     )
     _PER_CONFIG[id(config)] = (config, policy)

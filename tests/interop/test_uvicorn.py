@@ -427,3 +427,62 @@ def test_a_policy_of_your_own_through_protocol() -> None:
     assert accepted.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
     assert refused.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
     assert b"\r\nSec-WebSocket-Version: 13, 8, 7\r\n" in refused
+
+
+# -- the environment and the log ---------------------------------------------------
+
+BAD_ENVIRONMENT = [
+    ("WSNEGOTIATE_VERSIONS", "13,abc", "'abc' is not a version; give some of 13, 8 and 7"),
+    (
+        "WSNEGOTIATE_VERSIONS",
+        "6",
+        "version 6 cannot be accepted; choose among 13, 8 and 7"
+        " (the versions framed like RFC 6455)",
+    ),
+    ("WSNEGOTIATE_VERSIONS", " , ", "no version; give some of 13, 8 and 7"),
+    (
+        "WSNEGOTIATE_ORIGINS",
+        "https://app.example/",
+        "'https://app.example/' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
+    ),
+    (
+        "WSNEGOTIATE_ORIGINS",
+        "https://app.example,app.example",
+        "'app.example' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
+    ),
+    ("WSNEGOTIATE_ORIGINS", "", "no origin; unset it to allow any origin"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "fault"), BAD_ENVIRONMENT)
+def test_a_bad_environment_stops_uvicorn_at_startup(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fault: str
+) -> None:
+    """One line naming the variable and its value, uvicorn's exit status for a failed
+    startup (3), no traceback; not a server that fails every WebSocket client."""
+    monkeypatch.setenv(name, value)
+    arguments = [
+        "-m", "uvicorn", "starlette_app:app", "--app-dir", str(EXAMPLES),
+        "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert process.stderr is not None
+    try:
+        printed, port = listening(process)
+        assert port is None, f"uvicorn started with {name}={value!r}: {printed!r}"
+        printed += process.stderr.read()
+        status = process.wait(10)
+    finally:
+        stop(process, signal.SIGINT, 10)
+        process.stderr.close()
+    assert b"Traceback" not in printed, printed.decode()
+    assert (status, printed.decode().splitlines()[-1]) == (
+        3,
+        f"ERROR:    {name}={value!r}: {fault}",
+    )
+    alone = subprocess.run(  # imported by a script of the user's (uvicorn.run(ws=...))
+        [sys.executable, "-c", "import wsnegotiate.uvicorn"], capture_output=True, timeout=60
+    )
+    assert (alone.returncode, alone.stderr.decode()) == (3, f"{name}={value!r}: {fault}\n")
