@@ -38,10 +38,13 @@ import asyncio
 import logging
 import os
 import re
+import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, cast
 from urllib.parse import unquote
 
+import h11
+import uvicorn
 import wsproto.events as frames
 from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
@@ -124,6 +127,36 @@ def policy_from(config: Config) -> Policy:
     return policy
 
 
+def _taken_back(http: object) -> tuple[bytes, bytes] | str:
+    """What uvicorn's HTTP protocol ``http`` read and does not hand over: the
+    request's HTTP version (uvicorn writes the head out again as HTTP/1.1) and the
+    bytes that came after the head. Or, if uvicorn changed, the attribute now missing.
+    Called from ``connection_made``, which uvicorn calls before it swaps protocols."""
+    name = type(http).__name__
+    scope = getattr(http, "scope", None)
+    version = scope.get("http_version") if isinstance(scope, dict) else None
+    if not isinstance(version, str):
+        return f"{name}.scope['http_version']"
+    conn = getattr(http, "conn", None)
+    if isinstance(conn, h11.Connection):  # --http h11: h11 still holds the bytes
+        return version.encode("ascii"), conn.trailing_data[0]
+    httptools = sys.modules.get("httptools")
+    upgrade = sys.exception()
+    if httptools is None or not isinstance(upgrade, httptools.HttpParserUpgrade):
+        return f"{name}.conn (an h11.Connection), or httptools' HttpParserUpgrade being handled"
+    # --http httptools: uvicorn hands over while it handles the parser's
+    # HttpParserUpgrade, whose argument is where the head ended in the bytes that the
+    # method catching it (data_received) was given.
+    caught = upgrade.__traceback__.tb_frame.f_locals if upgrade.__traceback__ else {}
+    data, end = caught.get("data"), upgrade.args[0] if upgrade.args else None
+    if caught.get("self") is not http or not isinstance(data, bytes) or not isinstance(end, int):
+        return f"{name}.data_received(data), catching HttpParserUpgrade(offset)"
+    return version.encode("ascii"), data[end:]
+
+
+_WARNED: set[str] = set()  # what could not be taken back, said once per process
+
+
 def protocol(policy: Policy) -> type[WebSocketProtocol]:
     """A ``WebSocketProtocol`` class that uses ``policy`` (instead of the
     environment's): ``uvicorn.run(app, ws=protocol(policy))``."""
@@ -168,12 +201,25 @@ class WebSocketProtocol(asyncio.Protocol):
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.ping_payload: bytes | None = None
         self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
+        self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
 
     # -- the asyncio protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.connections.add(self)
+        taken = _taken_back(transport.get_protocol())
+        if isinstance(taken, tuple):
+            self.handover = taken
+        elif taken not in _WARNED:
+            _WARNED.add(taken)
+            log.warning(
+                "wsnegotiate.uvicorn cannot take back what uvicorn %s reads and does not hand "
+                "over: %s is gone. An HTTP/1.0 upgrade is taken as HTTP/1.1, and bytes sent "
+                "right behind a request head are lost.",
+                uvicorn.__version__,
+                taken,
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
@@ -193,6 +239,9 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.frames is not None:
             self._frames_received(data)
         elif self.negotiator.state is State.AWAITING_REQUEST:
+            if self.handover is not None:  # the head as uvicorn wrote it out again
+                data = _as_received(data, *self.handover)
+                self.handover = None
             self.negotiator.receive_data(data)
             event = self.negotiator.next_event()
             if isinstance(event, Rejected):
@@ -340,7 +389,7 @@ class WebSocketProtocol(asyncio.Protocol):
         log.info('%s - "WebSocket %s" [accepted]', client, accepted.request.target)
         self._keepalive()
         early, self.early = bytes(self.early), bytearray()
-        if early:
+        if early or accepted.trailing_data:  # wsproto holds the bytes that came with the head
             self._frames_received(early)
         if self.read_paused and not self.disconnected:
             self.read_paused = False
@@ -480,3 +529,13 @@ def _outgoing(message: Message) -> frames.Event:
     if payload is None:
         return frames.TextMessage(data=message.get("text") or "")
     return frames.BytesMessage(data=payload)
+
+
+def _as_received(head: bytes, version: bytes, trailing: bytes) -> bytes:
+    """uvicorn's head with the request's own HTTP version, then the bytes that came
+    after it: so the negotiator decides what the client sent (RFC 6455 §4.1 asks
+    for HTTP/1.1), and the frame layer starts where the client's bytes do."""
+    line_end = head.find(b"\r\n")
+    if head[:line_end].endswith(b" HTTP/1.1"):
+        head = head[: line_end - 3] + version + head[line_end:]
+    return head + trailing

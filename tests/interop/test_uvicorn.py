@@ -429,6 +429,56 @@ def test_a_policy_of_your_own_through_protocol() -> None:
     assert b"\r\nSec-WebSocket-Version: 13, 8, 7\r\n" in refused
 
 
+# -- what uvicorn's HTTP protocol takes in and does not hand over ---------------------
+
+PARSERS = ["h11", "httptools"]  # the HTTP parsers uvicorn ships (--http)
+
+
+def taken_back(log: bytearray) -> str:
+    """An assertion's message: uvicorn's warnings about what could not be taken back
+    from it (each names the attribute of uvicorn's that is gone), or its whole log."""
+    lines = [line for line in log.decode("utf-8", "replace").splitlines() if "take back" in line]
+    return "\n".join(lines) or f"uvicorn's log: {bytes(log)!r}"
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_an_http_1_0_upgrade_is_refused_under_either_parser(parser: str) -> None:
+    """uvicorn hands the head over rewritten as HTTP/1.1; the version it parsed is
+    taken back, so the refusal is the negotiator's own (RFC 6455 §4.1: HTTP/1.1)."""
+    request = raw_request(rfc6455(), target="/echo", http="1.0")
+    expected = ws.negotiate(request)
+    assert isinstance(expected, ws.Rejected)
+    assert expected.status == 400
+    log = bytearray()
+    with uvicorn("starlette_app:app", "--http", parser, log=log) as (_, port):
+        answer = raw_exchange(port, request, wait=5)
+    assert answer == expected.response, taken_back(log)
+    assert "take back" not in taken_back(log)
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_a_frame_sent_with_the_request_is_echoed_once_under_either_parser(parser: str) -> None:
+    """A frame written in the same write as the request, which uvicorn read with the
+    head, reaches the app: echoed once, then the client's Close answered."""
+    request = raw_request(rfc6455(), target="/echo")
+    log = bytearray()
+    with (
+        uvicorn("starlette_app:app", "--http", parser, log=log) as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        sock.sendall(request + masked(0x81, b"early"))
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            answer = read_until(sock, b"\x81\x05early")
+            sock.sendall(masked(0x88, b"\x03\xe8"))  # Close 1000
+            while chunk := sock.recv(65536):  # until the server closes
+                answer += chunk
+    head, _, frames_back = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), taken_back(log)
+    assert frames_back == b"\x81\x05early" + b"\x88\x02\x03\xe8", taken_back(log)
+    assert "take back" not in taken_back(log)
+
+
 # -- the environment and the log ---------------------------------------------------
 
 BAD_ENVIRONMENT = [
