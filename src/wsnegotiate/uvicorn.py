@@ -41,7 +41,7 @@ import re
 import sys
 from collections.abc import Callable
 from typing import Any, NoReturn, cast
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import h11
 import uvicorn
@@ -271,12 +271,12 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _start_app(self, request: Request) -> None:
         self.client = get_remote_addr(self.transport)
-        path, _, query = request.target.partition("?")
+        path, query = _path_and_query(request.target)
         root = self.config.root_path
         scope = {
             "type": "websocket",
             "asgi": {"version": self.config.asgi_version, "spec_version": "2.4"},
-            "http_version": "1.1",
+            "http_version": request.http_version,
             "scheme": "wss" if is_ssl(self.transport) else "ws",
             "server": get_local_addr(self.transport),
             "client": self.client,
@@ -539,3 +539,14 @@ def _as_received(head: bytes, version: bytes, trailing: bytes) -> bytes:
     if head[:line_end].endswith(b" HTTP/1.1"):
         head = head[: line_end - 3] + version + head[line_end:]
     return head + trailing
+
+
+def _path_and_query(target: str) -> tuple[str, str]:
+    """The path and query of a request-target, for the scope: origin-form's as they
+    are; absolute-form's (RFC 9112 §3.2.2) those of its URI, an empty path being
+    "/" (RFC 9110 §4.2.3)."""
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+        return path, query
+    uri = urlsplit(target)
+    return uri.path or "/", uri.query

@@ -479,6 +479,33 @@ def test_a_frame_sent_with_the_request_is_echoed_once_under_either_parser(parser
     assert "take back" not in taken_back(log)
 
 
+def scope_seen(port: int, target: str) -> tuple[bytes, Any]:
+    """The answer's status line, and the scope the app saw (asked by the query
+    ``report``, it sends it as one text frame after the 101)."""
+    host = [("Host", f"127.0.0.1:{port}")]
+    request = raw_request([*host, *rfc6455()[1:]], target=target)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = read_until(sock, b"\x88\x02\x03\xe8")  # the app's Close 1000
+    head, _, frames_back = answer.partition(b"\r\n\r\n")
+    assert frames_back[:1] == b"\x81", answer
+    return head.split(b"\r\n")[0], json.loads(frames_back[2 : 2 + frames_back[1]])
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_an_absolute_form_target_reaches_the_app_with_its_path(parser: str) -> None:
+    """RFC 9112 §3.2.2: a server MUST accept absolute-form; the path and query are the
+    URI's, as uvicorn's origin-form scope has them."""
+    with bare_apps("--http", parser) as port:
+        absolute = scope_seen(port, f"http://127.0.0.1:{port}/sc%6Fpe?report")
+        origin = scope_seen(port, "/sc%6Fpe?report")
+        bare = scope_seen(port, f"http://127.0.0.1:{port}?report")
+    status = b"HTTP/1.1 101 Switching Protocols"
+    seen = {"path": "/scope", "raw_path": "/sc%6Fpe", "query_string": "report"}
+    assert absolute == origin == (status, seen)
+    assert bare == (status, {"path": "/", "raw_path": "/", "query_string": "report"})
+
+
 # -- the environment and the log ---------------------------------------------------
 
 BAD_ENVIRONMENT = [
