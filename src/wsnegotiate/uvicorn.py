@@ -65,6 +65,7 @@ __all__ = ["WebSocketProtocol", "policy_from", "protocol"]
 Message = dict[str, Any]
 
 log = logging.getLogger("uvicorn.error")
+access = logging.getLogger("uvicorn.access")
 
 _CLOSE_TIMEOUT = 10.0  # seconds our Close waits for the client's (as uvicorn's own)
 _PER_CONFIG: dict[int, tuple[Config, Policy]] = {}
@@ -202,12 +203,17 @@ class WebSocketProtocol(asyncio.Protocol):
         self.ping_payload: bytes | None = None
         self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
         self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
+        self.request_line = b""  # for the access log
+        # Each handshake gets a line in uvicorn's access log, as each HTTP request
+        # does there (--no-access-log removes its handlers).
+        self.access_log = config.access_log and access.hasHandlers()
 
     # -- the asyncio protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.connections.add(self)
+        self.client = get_remote_addr(self.transport)
         taken = _taken_back(transport.get_protocol())
         if isinstance(taken, tuple):
             self.handover = taken
@@ -242,6 +248,8 @@ class WebSocketProtocol(asyncio.Protocol):
             if self.handover is not None:  # the head as uvicorn wrote it out again
                 data = _as_received(data, *self.handover)
                 self.handover = None
+            if not self.request_line:
+                self.request_line = data[: data.find(b"\r\n")]
             self.negotiator.receive_data(data)
             event = self.negotiator.next_event()
             if isinstance(event, Rejected):
@@ -264,13 +272,29 @@ class WebSocketProtocol(asyncio.Protocol):
 
     # -- the handshake -------------------------------------------------------------
 
+    def _logged(self, status: int) -> None:
+        """The handshake's line in uvicorn's access log, in the shape uvicorn gives
+        an HTTP request's (its formatter adds the status phrase)."""
+        if self.access_log:
+            method, _, rest = self.request_line.decode("latin-1").partition(" ")
+            target, _, version = rest.rpartition(" ")
+            path, query = _path_and_query(target)
+            access.info(
+                '%s - "%s %s HTTP/%s" %d',
+                f"{self.client[0]}:{self.client[1]}" if self.client else "",
+                method,
+                (f"{path}?{query}" if query else path).replace('"', "%22"),
+                version.removeprefix("HTTP/"),
+                status,
+            )
+
     def _refuse(self, rejected: Rejected) -> None:
+        self._logged(rejected.status)
         self._write(rejected.response)
         self._disconnect(1006, "")
         self.transport.close()
 
     def _start_app(self, request: Request) -> None:
-        self.client = get_remote_addr(self.transport)
         path, query = _path_and_query(request.target)
         root = self.config.root_path
         scope = {
@@ -385,8 +409,7 @@ class WebSocketProtocol(asyncio.Protocol):
         )
         self._write(accepted.response)
         self.frames = connection(accepted)
-        client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
-        log.info('%s - "WebSocket %s" [accepted]', client, accepted.request.target)
+        self._logged(101)
         self._keepalive()
         early, self.early = bytes(self.early), bytearray()
         if early or accepted.trailing_data:  # wsproto holds the bytes that came with the head

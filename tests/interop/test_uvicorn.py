@@ -563,3 +563,42 @@ def test_a_bad_environment_stops_uvicorn_at_startup(
         [sys.executable, "-c", "import wsnegotiate.uvicorn"], capture_output=True, timeout=60
     )
     assert (alone.returncode, alone.stderr.decode()) == (3, f"{name}={value!r}: {fault}\n")
+
+
+def access_lines(output: bytes) -> list[str]:
+    return [line for line in output.decode().splitlines() if '"GET /echo' in line]
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_every_handshake_is_in_the_access_log(parser: str, tmp_path: Path) -> None:
+    """As uvicorn's access log has each HTTP request: same logger, same format."""
+    stdout, log = tmp_path / "stdout", bytearray()
+    clients = []
+    with uvicorn("starlette_app:app", "--http", parser, stdout=stdout, log=log) as (_, port):
+        for request, head_only in (
+            (raw_request(rfc6455(), target="/echo?x=1"), True),
+            (raw_request(rfc6455("8"), target="/echo"), False),
+        ):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(request)
+                if head_only:  # the 101: nothing follows until the client speaks
+                    read_until(sock, b"\r\n\r\n")
+                else:  # a refusal: until the server closes
+                    while sock.recv(65536):
+                        pass
+                clients.append(sock.getsockname()[1])
+    assert access_lines(stdout.read_bytes()) == [
+        f'INFO:     127.0.0.1:{clients[0]} - "GET /echo?x=1 HTTP/1.1" 101 Switching Protocols',
+        f'INFO:     127.0.0.1:{clients[1]} - "GET /echo HTTP/1.1" 426 Upgrade Required',
+    ]
+    assert access_lines(bytes(log)) == []  # not twice: not in uvicorn's error log too
+
+
+def test_no_access_log_means_no_handshake_lines(tmp_path: Path) -> None:
+    stdout, log = tmp_path / "stdout", bytearray()
+    with uvicorn("starlette_app:app", "--no-access-log", stdout=stdout, log=log) as (_, port):
+        accepted = raw_exchange(port, raw_request(rfc6455(), target="/echo"), head_only=True)
+        refused = raw_exchange(port, raw_request(rfc6455("8"), target="/echo"))
+    assert accepted.startswith(b"HTTP/1.1 101 ")
+    assert refused.startswith(b"HTTP/1.1 426 ")
+    assert access_lines(stdout.read_bytes() + bytes(log)) == []
