@@ -5,12 +5,15 @@
     uvicorn.run(app, ws=wsnegotiate.uvicorn.WebSocketProtocol)
     uvicorn.run(app, ws=wsnegotiate.uvicorn.protocol(Policy([13, 8], origins=[...])))
 
-uvicorn parses the HTTP request, writes its head out again and hands it over. The
-handshake is wsnegotiate's: a request the policy refuses (an unsupported or
-malformed version, a bad key, no Host, a POST, a hixie-76 handshake, an origin
-not allowed) gets wsnegotiate's answer and the app is never called. The app sees
-the others, with ``scope["extensions"]["wsnegotiate"]``: ``version`` (a
-``Version``), ``raw_version`` and ``family``. Then the ASGI WebSocket protocol
+uvicorn parses the HTTP request, writes its head out again (as HTTP/1.1, without
+the bytes that followed it) and hands it over; this class takes the request's HTTP
+version and those bytes back from the HTTP protocol it replaces (``_taken_back``),
+so the negotiator decides what the client sent. The handshake is wsnegotiate's: a
+request the policy refuses (an unsupported or malformed version, a bad key, no
+Host, HTTP/1.0, a POST, a hixie-76 handshake, an origin not allowed) gets
+wsnegotiate's answer and the app is never called. The app sees the others, with
+``scope["extensions"]["wsnegotiate"]``: ``version`` (a ``Version``),
+``raw_version`` and ``family``. Then the ASGI WebSocket protocol
 (spec 2.4) runs over wsproto frames: ``websocket.accept`` (subprotocol, headers),
 ``receive``/``send`` of text and bytes, ``close`` with code and reason,
 ``disconnect``, and the denial response (``websocket.http.response.start`` and
@@ -26,10 +29,8 @@ before the app runs). A bad value stops the server there, with one line naming
 the variable and its value, and uvicorn's exit status for a failed startup (3).
 Or a policy of your own through ``protocol()``.
 
-Two limits of uvicorn's hook (0.54): an HTTP/1.0 request reaches this class
-rewritten as HTTP/1.1, so it cannot be told apart; and bytes that came in the
-same read as the request head (a hixie-76 key3, a frame sent without waiting for
-the 101) are never handed over.
+Each handshake outcome, the 101 or a refusal, gets one line in uvicorn's access
+log, in the shape uvicorn gives an HTTP request (``--no-access-log``: none).
 """
 
 from __future__ import annotations
