@@ -88,27 +88,28 @@ def _environment() -> tuple[list[int], list[str] | None]:
     module is imported, which uvicorn does at startup (``--ws``): a bad value stops
     the server there, instead of failing every WebSocket client."""
     name, value = "WSNEGOTIATE_VERSIONS", os.environ.get("WSNEGOTIATE_VERSIONS", "13")
-    versions = [item.strip() for item in value.split(",") if item.strip()]
-    for item in versions:
+    versions = []
+    for item in filter(None, map(str.strip, value.split(","))):
         if not re.fullmatch("[0-9]{1,3}", item):
             _stop(name, value, f"{item!r} is not a version; {_SOME_VERSIONS}")
+        versions.append(int(item))
     if not versions:
         _stop(name, value, f"no version; {_SOME_VERSIONS}")
     try:
-        Policy([int(v) for v in versions])
+        Policy(versions)
     except LocalProtocolError as error:
         _stop(name, value, str(error))
     allowed = os.environ.get("WSNEGOTIATE_ORIGINS")
     if allowed is None:
-        return [int(v) for v in versions], None
+        return versions, None
     name, value = "WSNEGOTIATE_ORIGINS", allowed
-    origins = [item.strip() for item in value.split(",") if item.strip()]
+    origins = list(filter(None, map(str.strip, value.split(","))))
     for origin in origins:
         if not _ORIGIN.fullmatch(origin):
             _stop(name, value, f"{origin!r} is not an origin (scheme://host[:port], RFC 6454 §6.2)")
     if not origins:
         _stop(name, value, "no origin; unset it to allow any origin")
-    return [int(v) for v in versions], origins
+    return versions, origins
 
 
 _VERSIONS, _ORIGINS = _environment()
