@@ -5,12 +5,15 @@
     uvicorn.run(app, ws=wsnegotiate.uvicorn.WebSocketProtocol)
     uvicorn.run(app, ws=wsnegotiate.uvicorn.protocol(Policy([13, 8], origins=[...])))
 
-uvicorn parses the HTTP request, writes its head out again and hands it over. The
-handshake is wsnegotiate's: a request the policy refuses (an unsupported or
-malformed version, a bad key, no Host, a POST, a hixie-76 handshake, an origin
-not allowed) gets wsnegotiate's answer and the app is never called. The app sees
-the others, with ``scope["extensions"]["wsnegotiate"]``: ``version`` (a
-``Version``), ``raw_version`` and ``family``. Then the ASGI WebSocket protocol
+uvicorn parses the HTTP request, writes its head out again (as HTTP/1.1, without
+the bytes that followed it) and hands it over; this class takes the request's HTTP
+version and those bytes back from the HTTP protocol it replaces (``_taken_back``),
+so the negotiator decides what the client sent. The handshake is wsnegotiate's: a
+request the policy refuses (an unsupported or malformed version, a bad key, no
+Host, HTTP/1.0, a POST, a hixie-76 handshake, an origin not allowed) gets
+wsnegotiate's answer and the app is never called. The app sees the others, with
+``scope["extensions"]["wsnegotiate"]``: ``version`` (a ``Version``),
+``raw_version`` and ``family``. Then the ASGI WebSocket protocol
 (spec 2.4) runs over wsproto frames: ``websocket.accept`` (subprotocol, headers),
 ``receive``/``send`` of text and bytes, ``close`` with code and reason,
 ``disconnect``, and the denial response (``websocket.http.response.start`` and
@@ -19,15 +22,15 @@ the others, with ``scope["extensions"]["wsnegotiate"]``: ``version`` (a
 Settings: uvicorn's own where they exist (``--ws-max-size``: a message past it
 closes with 1009; ``--ws-ping-interval`` and ``--ws-ping-timeout``: keepalive,
 closing with 1011; ``--ws-per-message-deflate``: permessage-deflate, negotiated by
-wsnegotiate); the rest from the environment, read when the server builds its
-first connection: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``; default ``13``) and
+wsnegotiate); the rest from the environment, read when uvicorn imports this
+module at startup: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``; default ``13``) and
 ``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated; others get a 403
-before the app runs); or a policy of your own through ``protocol()``.
+before the app runs). A bad value stops the server there, with one line naming
+the variable and its value, and uvicorn's exit status for a failed startup (3).
+Or a policy of your own through ``protocol()``.
 
-Two limits of uvicorn's hook (0.54): an HTTP/1.0 request reaches this class
-rewritten as HTTP/1.1, so it cannot be told apart; and bytes that came in the
-same read as the request head (a hixie-76 key3, a frame sent without waiting for
-the 101) are never handed over.
+Each handshake outcome, the 101 or a refusal, gets one line in uvicorn's access
+log, in the shape uvicorn gives an HTTP request (``--no-access-log``: none).
 """
 
 from __future__ import annotations
@@ -35,12 +38,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import re
+import sys
 from collections.abc import Callable
-from typing import Any, cast
-from urllib.parse import unquote
+from typing import Any, NoReturn, cast
+from urllib.parse import unquote, urlsplit
 
+import h11
+import uvicorn
 import wsproto.events as frames
-from uvicorn.config import Config
+from uvicorn.config import STARTUP_FAILURE, Config
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 from wsproto.connection import Connection, ConnectionState
@@ -59,26 +66,98 @@ __all__ = ["WebSocketProtocol", "policy_from", "protocol"]
 Message = dict[str, Any]
 
 log = logging.getLogger("uvicorn.error")
+access = logging.getLogger("uvicorn.access")
 
 _CLOSE_TIMEOUT = 10.0  # seconds our Close waits for the client's (as uvicorn's own)
 _PER_CONFIG: dict[int, tuple[Config, Policy]] = {}
+_SOME_VERSIONS = "give some of 13, 8 and 7"
+# RFC 6454 §6.2: an origin is serialized as scheme "://" host [ ":" port ], or "null".
+_ORIGIN = re.compile(
+    r"null|[A-Za-z][A-Za-z0-9+.-]*://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+;=%-]+)(?::[0-9]+)?"
+)
+
+
+def _stop(name: str, value: str, fault: str) -> NoReturn:
+    """A bad setting: one line, and uvicorn's own exit status for a failed startup."""
+    log.error("%s=%r: %s", name, value, fault)
+    raise SystemExit(STARTUP_FAILURE)
+
+
+def _environment() -> tuple[list[int], list[str] | None]:
+    """``WSNEGOTIATE_VERSIONS`` and ``WSNEGOTIATE_ORIGINS``, checked. Read when this
+    module is imported, which uvicorn does at startup (``--ws``): a bad value stops
+    the server there, instead of failing every WebSocket client."""
+    name, value = "WSNEGOTIATE_VERSIONS", os.environ.get("WSNEGOTIATE_VERSIONS", "13")
+    versions = []
+    for item in filter(None, map(str.strip, value.split(","))):
+        if not re.fullmatch("[0-9]{1,3}", item):
+            _stop(name, value, f"{item!r} is not a version; {_SOME_VERSIONS}")
+        versions.append(int(item))
+    if not versions:
+        _stop(name, value, f"no version; {_SOME_VERSIONS}")
+    try:
+        Policy(versions)
+    except LocalProtocolError as error:
+        _stop(name, value, str(error))
+    allowed = os.environ.get("WSNEGOTIATE_ORIGINS")
+    if allowed is None:
+        return versions, None
+    name, value = "WSNEGOTIATE_ORIGINS", allowed
+    origins = list(filter(None, map(str.strip, value.split(","))))
+    for origin in origins:
+        if not _ORIGIN.fullmatch(origin):
+            _stop(name, value, f"{origin!r} is not an origin (scheme://host[:port], RFC 6454 §6.2)")
+    if not origins:
+        _stop(name, value, "no origin; unset it to allow any origin")
+    return versions, origins
+
+
+_VERSIONS, _ORIGINS = _environment()
 
 
 def policy_from(config: Config) -> Policy:
-    """The policy of a uvicorn server: versions and origins from the environment,
-    permessage-deflate as ``--ws-per-message-deflate`` says. Read once per server."""
+    """The policy of a uvicorn server: versions and origins from the environment (as
+    read at import), permessage-deflate as ``--ws-per-message-deflate`` says."""
     known = _PER_CONFIG.get(id(config))
     if known is not None and known[0] is config:
         return known[1]
-    versions = os.environ.get("WSNEGOTIATE_VERSIONS", "13")
-    origins = os.environ.get("WSNEGOTIATE_ORIGINS")
     policy = Policy(
-        [int(v) for v in versions.split(",") if v.strip()],
-        origins=None if origins is None else [o.strip() for o in origins.split(",") if o.strip()],
+        _VERSIONS,
+        origins=_ORIGINS,
         deflate=DeflateOptions() if config.ws_per_message_deflate else None,
     )
     _PER_CONFIG[id(config)] = (config, policy)
     return policy
+
+
+def _taken_back(http: object) -> tuple[bytes, bytes] | str:
+    """What uvicorn's HTTP protocol ``http`` read and does not hand over: the
+    request's HTTP version (uvicorn writes the head out again as HTTP/1.1) and the
+    bytes that came after the head. Or, if uvicorn changed, the attribute now missing.
+    Called from ``connection_made``, which uvicorn calls before it swaps protocols."""
+    name = type(http).__name__
+    scope = getattr(http, "scope", None)
+    version = scope.get("http_version") if isinstance(scope, dict) else None
+    if not isinstance(version, str):
+        return f"{name}.scope['http_version']"
+    conn = getattr(http, "conn", None)
+    if isinstance(conn, h11.Connection):  # --http h11: h11 still holds the bytes
+        return version.encode("ascii"), conn.trailing_data[0]
+    httptools = sys.modules.get("httptools")
+    upgrade = sys.exception()
+    if httptools is None or not isinstance(upgrade, httptools.HttpParserUpgrade):
+        return f"{name}.conn (an h11.Connection), or httptools' HttpParserUpgrade being handled"
+    # --http httptools: uvicorn hands over while it handles the parser's
+    # HttpParserUpgrade, whose argument is where the head ended in the bytes that the
+    # method catching it (data_received) was given.
+    caught = upgrade.__traceback__.tb_frame.f_locals if upgrade.__traceback__ else {}
+    data, end = caught.get("data"), upgrade.args[0] if upgrade.args else None
+    if caught.get("self") is not http or not isinstance(data, bytes) or not isinstance(end, int):
+        return f"{name}.data_received(data), catching HttpParserUpgrade(offset)"
+    return version.encode("ascii"), data[end:]
+
+
+_WARNED: set[str] = set()  # what could not be taken back, said once per process
 
 
 def protocol(policy: Policy) -> type[WebSocketProtocol]:
@@ -125,12 +204,30 @@ class WebSocketProtocol(asyncio.Protocol):
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.ping_payload: bytes | None = None
         self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
+        self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
+        self.request_line = b""  # for the access log
+        # Each handshake gets a line in uvicorn's access log, as each HTTP request
+        # does there (--no-access-log removes its handlers).
+        self.access_log = config.access_log and access.hasHandlers()
 
     # -- the asyncio protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.connections.add(self)
+        self.client = get_remote_addr(self.transport)
+        taken = _taken_back(transport.get_protocol())
+        if isinstance(taken, tuple):
+            self.handover = taken
+        elif taken not in _WARNED:
+            _WARNED.add(taken)
+            log.warning(
+                "wsnegotiate.uvicorn cannot take back what uvicorn %s reads and does not hand "
+                "over: %s is gone. An HTTP/1.0 upgrade is taken as HTTP/1.1, and bytes sent "
+                "right behind a request head are lost.",
+                uvicorn.__version__,
+                taken,
+            )
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel_timers()
@@ -150,6 +247,11 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.frames is not None:
             self._frames_received(data)
         elif self.negotiator.state is State.AWAITING_REQUEST:
+            if self.handover is not None:  # the head as uvicorn wrote it out again
+                data = _as_received(data, *self.handover)
+                self.handover = None
+            if not self.request_line:
+                self.request_line = data[: data.find(b"\r\n")]
             self.negotiator.receive_data(data)
             event = self.negotiator.next_event()
             if isinstance(event, Rejected):
@@ -172,19 +274,35 @@ class WebSocketProtocol(asyncio.Protocol):
 
     # -- the handshake -------------------------------------------------------------
 
+    def _logged(self, status: int) -> None:
+        """The handshake's line in uvicorn's access log, in the shape uvicorn gives
+        an HTTP request's (its formatter adds the status phrase)."""
+        if self.access_log:
+            method, _, rest = self.request_line.decode("latin-1").partition(" ")
+            target, _, version = rest.rpartition(" ")
+            path, query = _path_and_query(target)
+            access.info(
+                '%s - "%s %s HTTP/%s" %d',
+                f"{self.client[0]}:{self.client[1]}" if self.client else "",
+                method,
+                (f"{path}?{query}" if query else path).replace('"', "%22"),
+                version.removeprefix("HTTP/"),
+                status,
+            )
+
     def _refuse(self, rejected: Rejected) -> None:
+        self._logged(rejected.status)
         self._write(rejected.response)
         self._disconnect(1006, "")
         self.transport.close()
 
     def _start_app(self, request: Request) -> None:
-        self.client = get_remote_addr(self.transport)
-        path, _, query = request.target.partition("?")
+        path, query = _path_and_query(request.target)
         root = self.config.root_path
         scope = {
             "type": "websocket",
             "asgi": {"version": self.config.asgi_version, "spec_version": "2.4"},
-            "http_version": "1.1",
+            "http_version": request.http_version,
             "scheme": "wss" if is_ssl(self.transport) else "ws",
             "server": get_local_addr(self.transport),
             "client": self.client,
@@ -293,11 +411,10 @@ class WebSocketProtocol(asyncio.Protocol):
         )
         self._write(accepted.response)
         self.frames = connection(accepted)
-        client = f"{self.client[0]}:{self.client[1]}" if self.client else "-"
-        log.info('%s - "WebSocket %s" [accepted]', client, accepted.request.target)
+        self._logged(101)
         self._keepalive()
         early, self.early = bytes(self.early), bytearray()
-        if early:
+        if early or accepted.trailing_data:  # wsproto holds the bytes that came with the head
             self._frames_received(early)
         if self.read_paused and not self.disconnected:
             self.read_paused = False
@@ -437,3 +554,24 @@ def _outgoing(message: Message) -> frames.Event:
     if payload is None:
         return frames.TextMessage(data=message.get("text") or "")
     return frames.BytesMessage(data=payload)
+
+
+def _as_received(head: bytes, version: bytes, trailing: bytes) -> bytes:
+    """uvicorn's head with the request's own HTTP version, then the bytes that came
+    after it: so the negotiator decides what the client sent (RFC 6455 §4.1 asks
+    for HTTP/1.1), and the frame layer starts where the client's bytes do."""
+    line_end = head.find(b"\r\n")
+    if head[:line_end].endswith(b" HTTP/1.1"):
+        head = head[: line_end - 3] + version + head[line_end:]
+    return head + trailing
+
+
+def _path_and_query(target: str) -> tuple[str, str]:
+    """The path and query of a request-target, for the scope: origin-form's as they
+    are; absolute-form's (RFC 9112 §3.2.2) those of its URI, an empty path being
+    "/" (RFC 9110 §4.2.3)."""
+    if target.startswith("/"):
+        path, _, query = target.partition("?")
+        return path, query
+    uri = urlsplit(target)
+    return uri.path or "/", uri.query

@@ -5,12 +5,15 @@
 - ``/send-first``: sends a message before accepting;
 - ``/return``: returns without accepting or denying;
 - ``/denial-then-send``: starts a denial response, then sends a WebSocket message;
-- ``/unknown-after-accept``: accepts, then sends a message type that does not exist.
+- ``/unknown-after-accept``: accepts, then sends a message type that does not exist;
+- any path with the query ``report``: accepts, sends its scope's ``path``,
+  ``raw_path`` and ``query_string`` as JSON, then closes.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 
@@ -18,7 +21,18 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     assert scope["type"] == "websocket"
     assert (await receive())["type"] == "websocket.connect"
     path = scope["path"]
-    if path == "/send-first":
+    if scope["query_string"] == b"report":
+        await send({"type": "websocket.accept"})
+        text = json.dumps(
+            {
+                "path": scope["path"],
+                "raw_path": scope["raw_path"].decode("latin-1"),
+                "query_string": scope["query_string"].decode("latin-1"),
+            }
+        )
+        await send({"type": "websocket.send", "text": text})
+        await send({"type": "websocket.close", "code": 1000})
+    elif path == "/send-first":
         await send({"type": "websocket.send", "text": "too early"})
     elif path == "/return":
         return

@@ -6,6 +6,7 @@ off the socket, which the app never sees."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -37,42 +38,63 @@ EXAMPLES = Path(__file__).parent.parent.parent / "examples"
 
 
 @contextmanager
-def uvicorn(app: str, *options: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """``uvicorn APP --ws wsnegotiate.uvicorn:WebSocketProtocol`` on a free port."""
+def uvicorn(
+    app: str, *options: str, log: bytearray | None = None, stdout: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """``uvicorn APP --ws wsnegotiate.uvicorn:WebSocketProtocol`` on a free port;
+    ``log`` and ``stdout`` as ``uvicorn_process`` takes them."""
     with uvicorn_process(
         [
             "-m", "uvicorn", app, "--app-dir", str(EXAMPLES), "--host", "127.0.0.1", "--port", "0",
             "--ws", "wsnegotiate.uvicorn:WebSocketProtocol", *options,
-        ]
+        ],
+        log=log,
+        stdout=stdout,
     ) as running:  # fmt: skip
         yield running
 
 
-@contextmanager
-def uvicorn_process(arguments: list[str]) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
-    """A Python process that runs uvicorn; yields it and the port it listens on."""
-    process = subprocess.Popen(
-        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
+def listening(process: subprocess.Popen[bytes]) -> tuple[bytes, int | None]:
+    """What uvicorn printed on stderr until it listened, and its port; ``None`` when it
+    exited first."""
     assert process.stderr is not None
-    try:
-        log, found = b"", None
-        with selectors.DefaultSelector() as selector:  # unbuffered: no line waits unseen
-            selector.register(process.stderr, selectors.EVENT_READ)
-            while found is None and selector.select(30):
-                chunk = os.read(process.stderr.fileno(), 4096)
-                assert chunk, f"uvicorn exited before it listened: {log!r}"
-                log += chunk
-                found = re.search(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)", log)
-        assert found is not None, f"uvicorn printed no address: {log!r}"
-        port = int(found[1])
-        yield process, port
-    finally:
-        # SIGINT, which uvicorn re-raises after its graceful shutdown: Python turns it
-        # into KeyboardInterrupt, so the process exits through its atexit hooks
-        # (coverage's among them), where a re-raised SIGTERM would kill it outright.
-        stop(process, signal.SIGINT, 10)
-        process.stderr.close()
+    log, found = b"", None
+    with selectors.DefaultSelector() as selector:  # unbuffered: no line waits unseen
+        selector.register(process.stderr, selectors.EVENT_READ)
+        while found is None and selector.select(30):
+            chunk = os.read(process.stderr.fileno(), 4096)
+            if not chunk:
+                return log, None
+            log += chunk
+            found = re.search(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)", log)
+    assert found is not None, f"uvicorn printed no address: {log!r}"
+    return log, int(found[1])
+
+
+@contextmanager
+def uvicorn_process(
+    arguments: list[str], *, log: bytearray | None = None, stdout: Path | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A Python process that runs uvicorn; yields it and the port it listens on.
+    ``log`` gets all it wrote to stderr once it has stopped; ``stdout`` is a file
+    for its standard output (the access log)."""
+    with contextlib.ExitStack() as files:
+        out = subprocess.DEVNULL if stdout is None else files.enter_context(stdout.open("wb"))
+        process = subprocess.Popen([sys.executable, *arguments], stdout=out, stderr=subprocess.PIPE)
+        assert process.stderr is not None
+        printed = b""
+        try:
+            printed, port = listening(process)
+            assert port is not None, f"uvicorn exited before it listened: {printed!r}"
+            yield process, port
+        finally:
+            # SIGINT, which uvicorn re-raises after its graceful shutdown: Python turns it
+            # into KeyboardInterrupt, so the process exits through its atexit hooks
+            # (coverage's among them), where a re-raised SIGTERM would kill it outright.
+            stop(process, signal.SIGINT, 10)
+            if log is not None:
+                log += printed + process.stderr.read()
+            process.stderr.close()
 
 
 @pytest.fixture(scope="module")
@@ -133,25 +155,36 @@ def test_the_client_closes_and_the_server_goes_on(starlette: int) -> None:
     assert run(scenario()) == (1001, "again")
 
 
-def raw_exchange(port: int, data: bytes, *, head_only: bool = False) -> bytes:
-    """Send ``data``; read until the server closes, or only the answer's head."""
-    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+def raw_exchange(port: int, data: bytes, *, head_only: bool = False, wait: float = 10) -> bytes:
+    """Send ``data``; read until the server closes, or only the answer's head, or
+    until nothing came for ``wait`` seconds."""
+    with socket.create_connection(("127.0.0.1", port), timeout=wait) as sock:
         sock.sendall(data)
         answer = b""
-        while not (head_only and b"\r\n\r\n" in answer) and (chunk := sock.recv(65536)):
-            answer += chunk
+        with contextlib.suppress(TimeoutError):
+            while not (head_only and b"\r\n\r\n" in answer) and (chunk := sock.recv(65536)):
+                answer += chunk
     return answer
 
 
 @contextmanager
-def bare_apps() -> Iterator[int]:
+def bare_apps(*options: str) -> Iterator[int]:
     """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the port."""
     arguments = [
         "-m", "uvicorn", "asgi_apps:app", "--app-dir", str(Path(__file__).parent),
         "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
+        *options,
     ]  # fmt: skip
     with uvicorn_process(arguments) as (_, port):
         yield port
+
+
+def masked(first: int, payload: bytes) -> bytes:
+    """A client's frame (masked, RFC 6455 §5.3) of under 126 bytes; ``first`` is its
+    first byte (FIN and opcode)."""
+    mask = b"\x01\x02\x03\x04"
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    return bytes([first, 0x80 | len(payload)]) + mask + body
 
 
 def read_until(sock: socket.socket, end: bytes) -> bytes:
@@ -163,12 +196,10 @@ def read_until(sock: socket.socket, end: bytes) -> bytes:
 
 def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> None:
     request = raw_request(rfc6455()).replace(b"/chat", b"/")
-    mask = b"\x01\x02\x03\x04"  # a client's frame is masked (RFC 6455 §5.3)
-    masked = b"\x81\x85" + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(b"early"))
     with bare_apps() as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
         sock.sendall(request)
         time.sleep(0.1)  # the app is still deciding
-        sock.sendall(masked)
+        sock.sendall(masked(0x81, b"early"))
         answer = read_until(sock, b"\x88\x02\x03\xe8")  # the app's Close (ours would follow)
     head, _, frames_sent = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
@@ -396,3 +427,178 @@ def test_a_policy_of_your_own_through_protocol() -> None:
     assert accepted.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
     assert refused.startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
     assert b"\r\nSec-WebSocket-Version: 13, 8, 7\r\n" in refused
+
+
+# -- what uvicorn's HTTP protocol takes in and does not hand over ---------------------
+
+PARSERS = ["h11", "httptools"]  # the HTTP parsers uvicorn ships (--http)
+
+
+def taken_back(log: bytearray) -> str:
+    """An assertion's message: uvicorn's warnings about what could not be taken back
+    from it (each names the attribute of uvicorn's that is gone), or its whole log."""
+    lines = [line for line in log.decode("utf-8", "replace").splitlines() if "take back" in line]
+    return "\n".join(lines) or f"uvicorn's log: {bytes(log)!r}"
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_an_http_1_0_upgrade_is_refused_under_either_parser(parser: str) -> None:
+    """uvicorn hands the head over rewritten as HTTP/1.1; the version it parsed is
+    taken back, so the refusal is the negotiator's own (RFC 6455 §4.1: HTTP/1.1)."""
+    request = raw_request(rfc6455(), target="/echo", http="1.0")
+    expected = ws.negotiate(request)
+    assert isinstance(expected, ws.Rejected)
+    assert expected.status == 400
+    log = bytearray()
+    with uvicorn("starlette_app:app", "--http", parser, log=log) as (_, port):
+        answer = raw_exchange(port, request, wait=5)
+    assert answer == expected.response, taken_back(log)
+    assert "take back" not in taken_back(log)
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_a_frame_sent_with_the_request_is_echoed_once_under_either_parser(parser: str) -> None:
+    """A frame written in the same write as the request, which uvicorn read with the
+    head, reaches the app: echoed once, then the client's Close answered."""
+    request = raw_request(rfc6455(), target="/echo")
+    log = bytearray()
+    with (
+        uvicorn("starlette_app:app", "--http", parser, log=log) as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=5) as sock,
+    ):
+        sock.sendall(request + masked(0x81, b"early"))
+        answer = b""
+        with contextlib.suppress(TimeoutError):
+            answer = read_until(sock, b"\x81\x05early")
+            sock.sendall(masked(0x88, b"\x03\xe8"))  # Close 1000
+            while chunk := sock.recv(65536):  # until the server closes
+                answer += chunk
+    head, _, frames_back = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n"), taken_back(log)
+    assert frames_back == b"\x81\x05early" + b"\x88\x02\x03\xe8", taken_back(log)
+    assert "take back" not in taken_back(log)
+
+
+def scope_seen(port: int, target: str) -> tuple[bytes, Any]:
+    """The answer's status line, and the scope the app saw (asked by the query
+    ``report``, it sends it as one text frame after the 101)."""
+    host = [("Host", f"127.0.0.1:{port}")]
+    request = raw_request([*host, *rfc6455()[1:]], target=target)
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+        sock.sendall(request)
+        answer = read_until(sock, b"\x88\x02\x03\xe8")  # the app's Close 1000
+    head, _, frames_back = answer.partition(b"\r\n\r\n")
+    assert frames_back[:1] == b"\x81", answer
+    return head.split(b"\r\n")[0], json.loads(frames_back[2 : 2 + frames_back[1]])
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_an_absolute_form_target_reaches_the_app_with_its_path(parser: str) -> None:
+    """RFC 9112 §3.2.2: a server MUST accept absolute-form; the path and query are the
+    URI's, as uvicorn's origin-form scope has them."""
+    with bare_apps("--http", parser) as port:
+        absolute = scope_seen(port, f"http://127.0.0.1:{port}/sc%6Fpe?report")
+        origin = scope_seen(port, "/sc%6Fpe?report")
+        bare = scope_seen(port, f"http://127.0.0.1:{port}?report")
+    status = b"HTTP/1.1 101 Switching Protocols"
+    seen = {"path": "/scope", "raw_path": "/sc%6Fpe", "query_string": "report"}
+    assert absolute == origin == (status, seen)
+    assert bare == (status, {"path": "/", "raw_path": "/", "query_string": "report"})
+
+
+# -- the environment and the log ---------------------------------------------------
+
+BAD_ENVIRONMENT = [
+    ("WSNEGOTIATE_VERSIONS", "13,abc", "'abc' is not a version; give some of 13, 8 and 7"),
+    (
+        "WSNEGOTIATE_VERSIONS",
+        "6",
+        "version 6 cannot be accepted; choose among 13, 8 and 7"
+        " (the versions framed like RFC 6455)",
+    ),
+    ("WSNEGOTIATE_VERSIONS", " , ", "no version; give some of 13, 8 and 7"),
+    (
+        "WSNEGOTIATE_ORIGINS",
+        "https://app.example/",
+        "'https://app.example/' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
+    ),
+    (
+        "WSNEGOTIATE_ORIGINS",
+        "https://app.example,app.example",
+        "'app.example' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
+    ),
+    ("WSNEGOTIATE_ORIGINS", "", "no origin; unset it to allow any origin"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "fault"), BAD_ENVIRONMENT)
+def test_a_bad_environment_stops_uvicorn_at_startup(
+    monkeypatch: pytest.MonkeyPatch, name: str, value: str, fault: str
+) -> None:
+    """One line naming the variable and its value, uvicorn's exit status for a failed
+    startup (3), no traceback; not a server that fails every WebSocket client."""
+    monkeypatch.setenv(name, value)
+    arguments = [
+        "-m", "uvicorn", "starlette_app:app", "--app-dir", str(EXAMPLES),
+        "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert process.stderr is not None
+    try:
+        printed, port = listening(process)
+        assert port is None, f"uvicorn started with {name}={value!r}: {printed!r}"
+        printed += process.stderr.read()
+        status = process.wait(10)
+    finally:
+        stop(process, signal.SIGINT, 10)
+        process.stderr.close()
+    assert b"Traceback" not in printed, printed.decode()
+    assert (status, printed.decode().splitlines()[-1]) == (
+        3,
+        f"ERROR:    {name}={value!r}: {fault}",
+    )
+    alone = subprocess.run(  # imported by a script of the user's (uvicorn.run(ws=...))
+        [sys.executable, "-c", "import wsnegotiate.uvicorn"], capture_output=True, timeout=60
+    )
+    assert (alone.returncode, alone.stderr.decode()) == (3, f"{name}={value!r}: {fault}\n")
+
+
+def access_lines(output: bytes) -> list[str]:
+    return [line for line in output.decode().splitlines() if '"GET /echo' in line]
+
+
+@pytest.mark.parametrize("parser", PARSERS)
+def test_every_handshake_is_in_the_access_log(parser: str, tmp_path: Path) -> None:
+    """As uvicorn's access log has each HTTP request: same logger, same format."""
+    stdout, log = tmp_path / "stdout", bytearray()
+    clients = []
+    with uvicorn("starlette_app:app", "--http", parser, stdout=stdout, log=log) as (_, port):
+        for request, head_only in (
+            (raw_request(rfc6455(), target="/echo?x=1"), True),
+            (raw_request(rfc6455("8"), target="/echo"), False),
+        ):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(request)
+                if head_only:  # the 101: nothing follows until the client speaks
+                    read_until(sock, b"\r\n\r\n")
+                else:  # a refusal: until the server closes
+                    while sock.recv(65536):
+                        pass
+                clients.append(sock.getsockname()[1])
+    assert access_lines(stdout.read_bytes()) == [
+        f'INFO:     127.0.0.1:{clients[0]} - "GET /echo?x=1 HTTP/1.1" 101 Switching Protocols',
+        f'INFO:     127.0.0.1:{clients[1]} - "GET /echo HTTP/1.1" 426 Upgrade Required',
+    ]
+    assert access_lines(bytes(log)) == []  # not twice: not in uvicorn's error log too
+
+
+def test_no_access_log_means_no_handshake_lines(tmp_path: Path) -> None:
+    stdout, log = tmp_path / "stdout", bytearray()
+    with uvicorn("starlette_app:app", "--no-access-log", stdout=stdout, log=log) as (_, port):
+        accepted = raw_exchange(port, raw_request(rfc6455(), target="/echo"), head_only=True)
+        refused = raw_exchange(port, raw_request(rfc6455("8"), target="/echo"))
+    assert accepted.startswith(b"HTTP/1.1 101 ")
+    assert refused.startswith(b"HTTP/1.1 426 ")
+    assert access_lines(stdout.read_bytes() + bytes(log)) == []
