@@ -338,3 +338,40 @@ def test_serve_loop_choices(capsys: pytest.CaptureFixture[str]) -> None:
         cli("serve", "--loop", "trio")
     assert info.value.code == 2
     assert "invalid choice: 'trio'" in capsys.readouterr().err
+
+
+# -- serve: where it cannot listen -----------------------------------------------------------
+
+
+def test_serve_on_a_port_in_use_is_one_line() -> None:
+    import socket
+
+    with socket.socket() as held:  # a port this test holds while serve tries it
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        done = run_cli("serve", "--host", "127.0.0.1", "--port", str(port))
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert err.splitlines() == [
+        f"wsnegotiate serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+def test_serve_on_an_unresolvable_host_is_one_line() -> None:
+    done = run_cli("serve", "--host", "nonexistent.invalid", "--port", "0")
+    assert done.returncode == 2
+    [line] = done.stderr.decode().splitlines()
+    assert line.startswith("wsnegotiate serve: cannot listen on nonexistent.invalid:0: ")
+    assert line.count("nonexistent.invalid") == 1  # the cause alone follows the address
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
+def test_serve_port_out_of_range_is_a_usage_error(port: str) -> None:
+    done = run_cli("serve", "--port", port)
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        f"wsnegotiate serve: error: argument --port: not a port number (0-65535): {port!r}"
+    )

@@ -106,8 +106,8 @@ _EXIT_CODES = {
     "check": "exit codes: 0 accepted, 1 refused or incomplete, 2 bad arguments or unreadable input",
     "probe": "exit codes: 0 the server answered, 1 reached but no row got an answer, "
     "2 unreachable or not a ws:// URL",
-    "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments or --loop uvloop "
-    "without uvloop installed",
+    "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments, cannot listen on "
+    "the address (in use, unresolvable host), or --loop uvloop without uvloop installed",
     "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), "
     "2 unreachable, not a ws:// URL, or an unwritable report file",
 }
@@ -139,6 +139,13 @@ def _groups(text: str) -> list[str]:
     if unknown or not groups:
         raise argparse.ArgumentTypeError(f"not a list of groups ({_GROUP_NAMES}): {text!r}")
     return groups
+
+
+def _port(text: str) -> int:
+    """A TCP port number (0 lets the system pick one)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return int(text)
 
 
 def _seconds_or_off(text: str) -> float:
@@ -194,7 +201,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--strict", action="store_true", help="a warning fails too")
     serve = command("serve", "an asyncio echo server on the negotiator")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    serve.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
     serve.add_argument(
         "--handshake-timeout",
         type=_positive_seconds,
