@@ -436,7 +436,8 @@ def test_the_reports_agree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert (loose, strict) == (1, 1)
     report = json.loads((tmp_path / "a.json").read_text())
-    assert set(report) == {"server", "started", "timeout", "cases", "summary"}
+    assert set(report) == {"server", "started", "timeout", "incomplete", "cases", "summary"}
+    assert report["incomplete"] is False
     assert {c["group"] for c in report["cases"]} == {"upgrade"}
     counts = {v.value: sum(c["verdict"] == v.value for c in report["cases"]) for v in Verdict}
     assert report["summary"] == counts

@@ -5,14 +5,22 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import pty
+import select
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from factory import h11_request, rfc6455
 
 from wsnegotiate.cli import main
+from wsnegotiate.cli.audit_cases import CASES
 from wsnegotiate.cli.samples import SAMPLES
 
 
@@ -375,3 +383,148 @@ def test_serve_port_out_of_range_is_a_usage_error(port: str) -> None:
     assert err.splitlines()[-1] == (
         f"wsnegotiate serve: error: argument --port: not a port number (0-65535): {port!r}"
     )
+
+
+# -- Ctrl-C: exit 130, no traceback; audit keeps what it finished ------------------------------
+
+
+class Holding:
+    """A server on 127.0.0.1 that answers the first ``answers`` request heads with a
+    400 and then holds every connection open without a word; ``held`` is set once it
+    holds one (the client is then surely waiting on it)."""
+
+    def __init__(self, answers: int) -> None:
+        self.answers = answers
+        self.held = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port: int = self._listener.getsockname()[1]
+        self._threads = [threading.Thread(target=self._accept)]
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(connection,))
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(0.1)
+            data = b""
+            while not self._stop.is_set():
+                try:
+                    chunk = connection.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                data += chunk
+                if b"\r\n\r\n" in data or b"\n\n" in data:
+                    break
+            with self._lock:
+                answer = self.answers > 0
+                self.answers -= 1
+            if answer:
+                connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.held.set()
+            self._stop.wait(30)
+
+    def __enter__(self) -> Holding:
+        self._threads[0].start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in list(self._threads):
+            thread.join(10)
+        self._listener.close()
+
+
+def interrupted(argv: list[str], server: Holding) -> tuple[int, str, str]:
+    """Run the CLI, send SIGINT once the server holds a connection of it; its exit
+    code, standard output and standard error."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wsnegotiate", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert server.held.wait(30), "the command never reached the held connection"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:  # pragma: no cover - a hung command fails the test
+            process.kill()
+            process.communicate()
+    return process.returncode, out.decode(), err.decode()
+
+
+def test_ctrl_c_during_probe_is_quiet() -> None:
+    with Holding(answers=0) as server:
+        code, _, err = interrupted(
+            ["probe", f"ws://127.0.0.1:{server.port}/", "--timeout", "60"], server
+        )
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert code == 130
+
+
+def test_ctrl_c_during_audit_writes_what_it_finished(tmp_path: Path) -> None:
+    files = {kind: tmp_path / f"a.{kind}" for kind in ("json", "html", "junit")}
+    options = [arg for kind, path in files.items() for arg in (f"--{kind}", str(path))]
+    with Holding(answers=3) as server:  # three cases answered, the fourth held
+        url = f"ws://127.0.0.1:{server.port}/"
+        code, out, err = interrupted(
+            ["audit", url, "--only", "versions", "--timeout", "60", *options], server
+        )
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert code == 130
+    report = json.loads(files["json"].read_text(encoding="utf-8"))
+    assert report["incomplete"] is True
+    first = [case.id for case in CASES if case.group == "versions"][:3]
+    assert [case["id"] for case in report["cases"]] == first
+    assert all(case["got"]["status"] == 400 for case in report["cases"])
+    assert sum(report["summary"].values()) == 3
+    note = "interrupted: the report holds the 3 cases that finished"
+    assert note in files["html"].read_text(encoding="utf-8")
+    assert note in files["junit"].read_text(encoding="utf-8")
+    assert note in out
+
+
+def test_ctrl_c_while_check_waits_on_a_terminal() -> None:
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wsnegotiate", "check"],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert process.stderr is not None
+            ready, _, _ = select.select([process.stderr], [], [], 30)
+            assert ready, "check said nothing on its terminal"
+            notice = process.stderr.readline().decode()
+            assert notice == (
+                "wsnegotiate check: reading the request from standard input (end with Ctrl-D)\n"
+            )
+            time.sleep(0.1)  # into the read
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:  # pragma: no cover - a hung command fails the test
+                process.kill()
+                process.communicate()
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert "Traceback" not in err.decode() and "KeyboardInterrupt" not in err.decode()
+    assert (process.returncode, out) == (130, b"")

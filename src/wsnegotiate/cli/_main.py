@@ -4,7 +4,8 @@
 Exit codes of ``check``: 0 accepted, 1 refused or incomplete, 2 bad arguments or
 an unreadable input. ``probe``: 0 when the server answered, 1 when it was reached
 but answered no row, 2 when it could not be reached or the URL is not a ws://
-URL. Any command: 141 when the reader of its output went away.
+URL. Any command: 141 when the reader of its output went away, 130 when
+interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from .._events import Accepted, NeedData, Rejected, Request
 from .._policy import Policy
 from .._server import ServerNegotiator, negotiate
 from .._version import Version
-from .audit import as_html, as_json, as_junit, audit, exit_code, reachable, table
+from .audit import Report, as_html, as_json, as_junit, audit, exit_code, reachable, table
 from .audit_cases import GROUPS
 from .probe import Target, parse_target, probe
 from .probe import table as probe_table
@@ -112,6 +113,7 @@ _EXIT_CODES = {
     "2 unreachable, not a ws:// URL, or an unwritable report file",
 }
 _BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
+_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT (128 + 2)
 
 
 def _positive_seconds(text: str) -> float:
@@ -160,7 +162,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="\n".join(
             [
                 *(f"{name}: {codes}" for name, codes in _EXIT_CODES.items()),
-                f"any command: {_BROKEN_PIPE} when the reader of its output goes away",
+                f"any command: {_BROKEN_PIPE} when the reader of its output goes away, "
+                f"{_INTERRUPTED} when interrupted (Ctrl-C)",
             ]
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -338,6 +341,12 @@ _CHUNK = 64 * 1024
 def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
     try:
         if args.file == "-":
+            if sys.stdin.isatty():  # else the command would seem to hang
+                print(
+                    "wsnegotiate check: reading the request from standard input (end with Ctrl-D)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             outcome, read = _negotiate_stream(sys.stdin.buffer, policy)
         else:
             with open(args.file, "rb") as stream:
@@ -391,15 +400,27 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
     if unreachable is not None:
         print(f"wsnegotiate audit: {args.url}: {unreachable}", file=sys.stderr)
         return 2
-    report = asyncio.run(
-        audit(
-            target,
-            timeout=args.timeout,
-            subprotocol=args.subprotocol,
-            origin=args.origin,
-            groups=args.only,
+    so_far: Report | None = None
+
+    def keep(report: Report) -> None:
+        nonlocal so_far
+        so_far = report
+
+    try:
+        report = asyncio.run(
+            audit(
+                target,
+                timeout=args.timeout,
+                subprotocol=args.subprotocol,
+                origin=args.origin,
+                groups=args.only,
+                progress=keep,
+            )
         )
-    )
+    except KeyboardInterrupt:  # Ctrl-C: report the cases that finished, marked incomplete
+        if so_far is None:
+            raise
+        report = so_far
     writers = ((args.json, as_json), (args.html, as_html))
     files = [(path, write(report)) for path, write in writers if path]
     if args.junit:
@@ -412,12 +433,14 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
             print(f"wsnegotiate audit: cannot write {path}: {exc.strerror}", file=sys.stderr)
             return 2
     print(table(report, colour=out.isatty()), file=out)
-    return exit_code(report, strict=args.strict)
+    return _INTERRUPTED if report.incomplete else exit_code(report, strict=args.strict)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         return _main(argv, out)
+    except KeyboardInterrupt:  # Ctrl-C: the user knows; no traceback
+        return _INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`wsnegotiate demo | head -1`): no traceback, and
         # nothing more to flush at exit (the recipe of Python's signal docs).

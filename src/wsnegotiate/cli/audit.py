@@ -7,9 +7,9 @@ result, never an error. Reports: a terminal table by group, JSON, a
 self-contained HTML page and JUnit XML.
 
 JSON schema (stable; README, "Audit a server"): ``server``, ``started``,
-``timeout``, ``cases`` (each ``id``, ``group``, ``title``, ``rule``, ``level``,
-``allowed``, ``request``, ``got``, ``answer``, ``verdict``, ``finding``), and
-``summary`` (counts by verdict).
+``timeout``, ``incomplete``, ``cases`` (each ``id``, ``group``, ``title``,
+``rule``, ``level``, ``allowed``, ``request``, ``got``, ``answer``, ``verdict``,
+``finding``), and ``summary`` (counts by verdict).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import html
 import json
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -92,6 +92,16 @@ class Report:
     started: str
     timeout: float
     results: tuple[Result, ...]
+    #: The run was cut short (Ctrl-C): ``results`` are the cases that finished.
+    incomplete: bool = False
+
+    @property
+    def note(self) -> str | None:
+        """What a reader of an incomplete report must know first; ``None`` when complete."""
+        if not self.incomplete:
+            return None
+        count = len(self.results)
+        return f"interrupted: the report holds the {count} case{'s' * (count != 1)} that finished"
 
     def summary(self) -> dict[str, int]:
         counts = {verdict.value: 0 for verdict in Verdict}
@@ -104,6 +114,7 @@ class Report:
             "server": self.server,
             "started": self.started,
             "timeout": self.timeout,
+            "incomplete": self.incomplete,
             "cases": [result.as_dict() for result in self.results],
             "summary": self.summary(),
         }
@@ -226,18 +237,22 @@ async def audit(
     origin: str | None = None,
     groups: Iterable[str] | None = None,
     cases: Sequence[Case] = CASES,
+    progress: Callable[[Report], None] | None = None,
 ) -> Report:
-    """Every case (of ``groups``, when given), one after the other."""
+    """Every case (of ``groups``, when given), one after the other. ``progress``,
+    when given, gets the report so far (``incomplete``) before each case: what the
+    caller still holds when the run is cut short."""
     chosen = set(groups) if groups is not None else None
     authority = f"{target.host}:{target.port}"
     ctx = Context(authority, target.path, origin or f"http://{authority}", subprotocol)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    results = [
-        await run_case(target, ctx, case, timeout)
-        for case in cases
-        if chosen is None or case.group in chosen
-    ]
     server = f"ws://{authority}{target.path}"
+    results: list[Result] = []
+    for case in cases:
+        if chosen is None or case.group in chosen:
+            if progress is not None:
+                progress(Report(server, started, timeout, tuple(results), incomplete=True))
+            results.append(await run_case(target, ctx, case, timeout))
     return Report(server, started, timeout, tuple(results))
 
 
@@ -275,6 +290,8 @@ def table(report: Report, *, colour: bool = False) -> str:
     counts = report.summary()
     total = len(report.results)
     lines += ["", f"{total} cases: " + ", ".join(f"{n} {name}" for name, n in counts.items())]
+    if report.note:
+        lines.append(report.note)
     return "\n".join(lines)
 
 
@@ -312,6 +329,7 @@ pre { background: #f7f7f7; padding: .5em; white-space: pre-wrap; word-break: bre
 details summary { cursor: pointer; color: #555; }
 .rule { color: #555; font-size: .9em; }
 td.wire { width: 30%; }
+.incomplete { font-weight: bold; color: #7a5500; }
 """
 
 
@@ -323,6 +341,7 @@ def as_html(report: Report) -> str:
         f'<span class="{name}" id="count-{name}" data-count="{n}">{n} {name}</span>'
         for name, n in counts.items()
     )
+    note = f'<p class="incomplete">{esc(report.note)}</p>' if report.note else ""
     rows: list[str] = []
     for group, results in _by_group(report).items():
         rows.append(f'<tr class="group"><td colspan="5">{esc(group)}</td></tr>')
@@ -351,7 +370,7 @@ def as_html(report: Report) -> str:
         f"<h1>WebSocket handshake audit: {esc(report.server)}</h1>"
         f"<p>{len(report.results)} cases, started {esc(report.started)}, "
         f"{report.timeout:g} s per case.</p>"
-        f'<div class="summary">{summary}</div>'
+        f'<div class="summary">{summary}</div>{note}'
         "<table><thead><tr><th>verdict</th><th>case</th><th>level</th>"
         "<th>finding and rule</th><th>wire</th></tr></thead><tbody>"
         + "".join(rows)
@@ -382,6 +401,9 @@ def as_junit(report: Report, *, strict: bool = False) -> str:
         skipped="0",
         timestamp=report.started,
     )
+    if report.note:
+        properties = ElementTree.SubElement(suite, "properties")
+        ElementTree.SubElement(properties, "property", name="incomplete", value="true")
     for result in report.results:
         seconds = result.answer.seconds if result.answer and result.answer.seconds else 0.0
         testcase = ElementTree.SubElement(
@@ -402,6 +424,8 @@ def as_junit(report: Report, *, strict: bool = False) -> str:
             failure.text = _xml(text)
         else:
             ElementTree.SubElement(testcase, "system-out").text = _xml(text)
+    if report.note:
+        ElementTree.SubElement(suite, "system-out").text = report.note
     ElementTree.indent(suites)
     text = ElementTree.tostring(suites, "unicode")
     return f'<?xml version="1.0" encoding="utf-8"?>\n{text}\n'
