@@ -530,3 +530,42 @@ def test_case_table() -> None:
     for case in CASES:
         assert "RFC " in case.rule and "§" in case.rule, case.id
         assert case.allowed, case.id
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--subprotocol", "a b", "subprotocol 'a b' is not an RFC 9110 token"),
+        ("--subprotocol", "", "subprotocol '' is not an RFC 9110 token"),
+        ("--origin", "http://a\r\nX-Evil: 1", "--origin 'http://a\\r\\nX-Evil: 1': not a"),
+        ("--origin", "http://\u00e9.example", "--origin 'http://\u00e9.example': not a"),
+    ],
+)
+def test_values_that_cannot_go_in_a_request_are_usage_errors(
+    option: str, value: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    connections = 0
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+
+    async def run() -> int:
+        async with raw_server(count) as target:
+            url = f"ws://127.0.0.1:{target.port}/"
+            return await asyncio.to_thread(main, ["audit", url, option, value, "--timeout", "1"])
+
+    assert asyncio.run(run()) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"wsnegotiate audit: {said}")
+    assert connections == 0  # refused before any case ran, before any connection
+
+
+def test_a_path_that_cannot_go_in_a_request_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("audit", "probe"):
+        assert main([command, "ws://127.0.0.1:1/a b"]) == 2
+        [line] = capsys.readouterr().err.splitlines()
+        assert line == (
+            f"wsnegotiate {command}: 'ws://127.0.0.1:1/a b': the path '/a b' cannot go "
+            "in a request line (RFC 9112 §3.2)"
+        )

@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
 
 from .. import __version__
+from .._client import ClientNegotiator
 from .._deflate import DeflateOptions, DeflateParams
 from .._detect import Detection
 from .._errors import LocalProtocolError
@@ -110,7 +111,8 @@ _EXIT_CODES = {
     "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments, cannot listen on "
     "the address (in use, unresolvable host), or --loop uvloop without uvloop installed",
     "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), "
-    "2 unreachable, not a ws:// URL, or an unwritable report file",
+    "2 unreachable, not a ws:// URL, a --subprotocol or --origin that cannot go in a request, "
+    "or an unwritable report file",
 }
 _BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
 _INTERRUPTED = 130  # as a shell reports a command ended by SIGINT (128 + 2)
@@ -393,8 +395,32 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if any(row.answered for row in rows) else 1
 
 
+def _offer_fault(args: argparse.Namespace, target: Target) -> str | None:
+    """Why ``--subprotocol`` or ``--origin`` cannot go in the audit's requests, if
+    so: the client that writes them says so (the subprotocol as ``serve`` checks
+    it), before any case runs instead of in the middle of the run."""
+    authority = f"{target.host}:{target.port}"
+    if args.subprotocol is not None:
+        try:
+            ClientNegotiator(authority, target.path, subprotocols=[args.subprotocol])
+        except LocalProtocolError as exc:
+            return exc.message
+    if args.origin is not None:
+        try:
+            ClientNegotiator(authority, target.path, origin=args.origin)
+        except LocalProtocolError:
+            return (
+                f"--origin {args.origin!r}: not a field value "
+                "(visible ASCII, spaces only inside; RFC 9110 §5.5)"
+            )
+    return None
+
+
 def _audit(args: argparse.Namespace, out: TextIO) -> int:
     if (target := _target(args)) is None:
+        return 2
+    if (fault := _offer_fault(args, target)) is not None:
+        print(f"wsnegotiate audit: {fault}", file=sys.stderr)
         return 2
     unreachable = asyncio.run(reachable(target, args.timeout))
     if unreachable is not None:

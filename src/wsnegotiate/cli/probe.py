@@ -23,7 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from .._client import ClientNegotiator
-from .._errors import InvalidResponse
+from .._errors import InvalidResponse, LocalProtocolError
 from .._events import Connected, NeedData, Refused
 from .._headers import parse_version_value
 from .._version import Version
@@ -71,8 +71,18 @@ def parse_target(url: str) -> Target:
         raise ValueError(f"{url!r}: only ws:// URLs can be probed (no TLS here)")
     if not parts.hostname:
         raise ValueError(f"{url!r}: no host")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:  # not a number, or outside 0-65535
+        raise ValueError(f"{url!r}: {exc}") from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(parts.hostname, parts.port or 80, path)
+    try:  # the request every probe and audit case starts from
+        ClientNegotiator(f"{parts.hostname}:{port}", path)
+    except LocalProtocolError:
+        raise ValueError(
+            f"{url!r}: the path {path!r} cannot go in a request line (RFC 9112 §3.2)"
+        ) from None
+    return Target(parts.hostname, port, path)
 
 
 @dataclass(slots=True)
