@@ -168,6 +168,12 @@ def test_our_own_server_in_this_process_fails_nothing() -> None:
             await server
 
     report = asyncio.run(run())
+    # our reasons' § is shown as § (the body is UTF-8), never as Â§
+    page, data = as_html(report), as_json(report)  # JSON escapes non-ASCII: § is \u00a7
+    cases = {case["id"]: case for case in json.loads(data)["cases"]}
+    assert cases["http-post"]["got"]["body"].endswith("(RFC 6455 §4.1)\n")
+    assert "§4.1" in page and "Â" not in page
+    assert "\\u00a74.1" in data and "\\u00c2" not in data
     got = verdicts(report)
     assert len(got) == len(CASES)
     assert [i for i, v in got.items() if v is Verdict.FAIL] == []
@@ -569,3 +575,28 @@ def test_a_path_that_cannot_go_in_a_request_line(capsys: pytest.CaptureFixture[s
             f"wsnegotiate {command}: 'ws://127.0.0.1:1/a b': the path '/a b' cannot go "
             "in a request line (RFC 9112 §3.2)"
         )
+
+
+def test_what_a_server_sent_is_shown_as_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = b"R\xc3\xa8gle \xc2\xa7 4.2 \xff"  # UTF-8, but for the last byte
+    answer = b"HTTP/1.1 400 Requ\xc3\xaate \xe9\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    async def run() -> int:
+        async with raw_server(answering(answer)) as target:
+            url = f"ws://127.0.0.1:{target.port}/"
+            files = ["--json", str(tmp_path / "a.json"), "--html", str(tmp_path / "a.html")]
+            return await asyncio.to_thread(
+                main, ["audit", url, "--only", "keys", "--timeout", "1", *files]
+            )
+
+    asyncio.run(run())
+    table = capsys.readouterr().out
+    assert "HTTP/1.1 400 Requête \\xe9" in table and "Ã" not in table
+    case = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))["cases"][0]
+    assert case["got"]["status_line"] == "HTTP/1.1 400 Requête \\xe9"
+    assert case["got"]["body"] == "Règle § 4.2 \\xff"
+    assert case["answer"].endswith("\r\n\r\nRègle § 4.2 \\xff")
+    page = (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "Règle § 4.2 \\xff" in page and "Ã" not in page and "Â" not in page

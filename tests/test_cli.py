@@ -19,7 +19,9 @@ from pathlib import Path
 import pytest
 from factory import h11_request, rfc6455
 
+from wsnegotiate import Policy, negotiate
 from wsnegotiate.cli import main
+from wsnegotiate.cli._main import summary
 from wsnegotiate.cli.audit_cases import CASES
 from wsnegotiate.cli.samples import SAMPLES
 
@@ -528,3 +530,21 @@ def test_ctrl_c_while_check_waits_on_a_terminal() -> None:
         os.close(terminal)
     assert "Traceback" not in err.decode() and "KeyboardInterrupt" not in err.decode()
     assert (process.returncode, out) == (130, b"")
+
+
+# -- what is shown is UTF-8: our reasons' § as §, never as Â§ -----------------------------
+
+
+def test_check_shows_the_reason_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "post.http"
+    path.write_bytes(h11_request(rfc6455(), method="POST"))
+    code, text = cli("check", str(path))
+    assert code == 1
+    assert "(RFC 6455 §4.1)" in text and "Â" not in text
+    assert text.count("§4.1") == 2  # the first line, and the body of the response
+    code, result = check_json(tmp_path, path.read_bytes())
+    response = str(result["response"])
+    assert response.endswith("(RFC 6455 §4.1)\n") and "Â" not in response
+    assert str(result["reason"]).endswith("(RFC 6455 §4.1)")
+    for sample in SAMPLES:  # README, Security: no control character in a reason
+        assert str(summary(negotiate(sample.data, Policy()))["reason"]).isprintable()

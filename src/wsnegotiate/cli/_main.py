@@ -77,7 +77,7 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         "subprotocol": accepted.subprotocol if accepted else None,
         "extensions": None if deflate is None else {"permessage-deflate": _agreed(deflate)},
         "headers": headers,
-        "response": outcome.response.decode("latin-1"),
+        "response": outcome.response.decode("utf-8", "backslashreplace"),  # reasons are UTF-8
         "trailing_data": trailing.hex(),
     }
 

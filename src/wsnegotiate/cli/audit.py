@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .audit_answer import Answer, Ended, Parse, parse_frame, parse_responses
+from .audit_answer import Answer, Ended, Parse, as_text, parse_frame, parse_responses, shown
 from .audit_cases import CASES, Case, Context, Sent, Verdict
 from .probe import Target
 
@@ -56,9 +56,9 @@ class Result:
             "rule": case.rule,
             "level": case.level.value,
             "allowed": list(case.allowed),
-            "request": self.request.decode("latin-1"),
+            "request": as_text(self.request),
             "got": _got(self.answer),
-            "answer": self.answer.raw.decode("latin-1") if self.answer else "",
+            "answer": as_text(self.answer.raw) if self.answer else "",
             "verdict": self.verdict.value,
             "finding": self.finding,
         }
@@ -72,11 +72,11 @@ def _got(answer: Answer | None) -> dict[str, Any] | None:
     return {
         "status": final.status if final else None,
         "status_line": final.status_line if final else None,
-        "headers": [list(pair) for pair in final.headers] if final else [],
-        "body": final.body[:_BODY_EXCERPT].decode("latin-1") if final else "",
+        "headers": [[name, shown(value)] for name, value in final.headers] if final else [],
+        "body": as_text(final.body[:_BODY_EXCERPT]) if final else "",
         "other_responses": interim,
         "frames": [
-            {"opcode": frame.opcode, "payload": frame.payload[:_BODY_EXCERPT].decode("latin-1")}
+            {"opcode": frame.opcode, "payload": as_text(frame.payload[:_BODY_EXCERPT])}
             for frame in answer.frames[:8]
         ],
         "ended": answer.ended.value,
@@ -347,7 +347,7 @@ def as_html(report: Report) -> str:
         rows.append(f'<tr class="group"><td colspan="5">{esc(group)}</td></tr>')
         for result in results:
             case, verdict = result.case, result.verdict.value
-            answer = result.answer.raw.decode("latin-1") if result.answer else ""
+            answer = as_text(result.answer.raw) if result.answer else ""
             got = _got(result.answer)
             ended = f"connection {got['ended']}" if got else "not run"
             rows.append(
@@ -359,7 +359,7 @@ def as_html(report: Report) -> str:
                 f'<div class="rule">{esc(case.rule)}</div>'
                 f'<div class="rule">allowed: {esc("; ".join(case.allowed))}</div></td>'
                 f'<td class="wire"><details><summary>request and answer ({esc(ended)})</summary>'
-                f"<pre>{esc(_shown(result.request.decode('latin-1')))}</pre>"
+                f"<pre>{esc(_shown(as_text(result.request)))}</pre>"
                 f"<pre>{esc(_shown(answer)) or '(nothing)'}</pre></details></td></tr>"
             )
     return (

@@ -27,6 +27,7 @@ from .._errors import InvalidResponse, LocalProtocolError
 from .._events import Connected, NeedData, Refused
 from .._headers import parse_version_value
 from .._version import Version
+from .audit_answer import as_text, shown
 
 __all__ = ["PROBES", "ProbeRow", "Target", "parse_target", "probe"]
 
@@ -95,7 +96,8 @@ class ProbeRow:
     accepted: bool = False
     findings: list[str] = field(default_factory=list)
     #: What came back, for a reader to check: the status line, the header fields
-    #: as sent, and the first bytes of the body (escaped as latin-1 text).
+    #: as sent, and the first bytes of the body (read as UTF-8, any other byte
+    #: shown as ``\xNN``).
     status_line: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: str = ""
@@ -145,7 +147,7 @@ async def _probe_one(probe: Probe, target: Target, timeout: float) -> ProbeRow:
         row.findings.append(f"{what}: {exc.reason}")
         return row
     row.status = event.status
-    row.headers = list(event.headers)
+    row.headers = [(name, shown(value)) for name, value in event.headers]
     if event.http_version != "1.1":
         row.findings.append(f"answered with HTTP/{event.http_version} to an HTTP/1.1 request")
     if isinstance(event, Connected):
@@ -154,8 +156,9 @@ async def _probe_one(probe: Probe, target: Target, timeout: float) -> ProbeRow:
         if probe.family == "malformed":
             row.findings.append(f"malformed version {probe.sent!r} accepted (RFC 6455 §4.3)")
         return row
-    row.status_line = f"HTTP/{event.http_version} {event.status} {event.reason}".rstrip()
-    row.body = event.body[:_BODY_EXCERPT].decode("latin-1")
+    reason = shown(event.reason)
+    row.status_line = f"HTTP/{event.http_version} {event.status} {reason}".rstrip()
+    row.body = as_text(event.body[:_BODY_EXCERPT])
     row.advertised = list(event.advertised)
     row.findings += _refusal_findings(probe, event)
     return row
