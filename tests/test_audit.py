@@ -4,6 +4,7 @@ process (conformant, broken, hostile), the reports and the exit codes."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import tracemalloc
@@ -600,3 +601,35 @@ def test_what_a_server_sent_is_shown_as_utf8(
     assert case["answer"].endswith("\r\n\r\nRègle § 4.2 \\xff")
     page = (tmp_path / "a.html").read_text(encoding="utf-8")
     assert "Règle § 4.2 \\xff" in page and "Ã" not in page and "Â" not in page
+
+
+@pytest.mark.parametrize("kind", ["json", "html", "junit"])
+def test_a_report_to_standard_output(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a file named "-" would land
+    out = io.StringIO()
+
+    async def run() -> int:
+        async with raw_server(answering(b"HTTP/1.1 400 No\r\nContent-Length: 0\r\n\r\n")) as target:
+            url = f"ws://127.0.0.1:{target.port}/"
+            argv = ["audit", url, "--only", "keys", "--timeout", "1", f"--{kind}", "-"]
+            return await asyncio.to_thread(main, argv, out)
+
+    assert asyncio.run(run()) == 0  # every key case refused: they pass
+    assert list(tmp_path.iterdir()) == []
+    text = out.getvalue()
+    if kind == "json":
+        assert len(json.loads(text)["cases"]) == 7  # the report alone: it parses
+    elif kind == "html":
+        assert text.startswith("<!doctype html>") and text.endswith("</html>\n")
+    else:
+        assert ElementTree.fromstring(text.split("\n", 1)[1]).tag == "testsuites"
+    assert "7 cases: " in capsys.readouterr().err  # the table goes beside it, to stderr
+
+
+def test_two_reports_cannot_share_standard_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "ws://127.0.0.1:1/", "--json", "-", "--html", "-"]) == 2
+    assert capsys.readouterr().err == (
+        "wsnegotiate audit: only one report can go to standard output (-)\n"
+    )

@@ -548,3 +548,32 @@ def test_check_shows_the_reason_as_utf8(tmp_path: Path) -> None:
     assert str(result["reason"]).endswith("(RFC 6455 §4.1)")
     for sample in SAMPLES:  # README, Security: no control character in a reason
         assert str(summary(negotiate(sample.data, Policy()))["reason"]).isprintable()
+
+
+def test_check_on_a_terminal_says_it_reads_standard_input() -> None:
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wsnegotiate", "check"],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert process.stderr is not None
+            ready, _, _ = select.select([process.stderr], [], [], 30)
+            assert ready, "check said nothing on its terminal"
+            notice = process.stderr.readline().decode()
+            os.write(controller, b"\x04")  # Ctrl-D on an empty line: end of input
+            out, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:  # pragma: no cover - a hung command fails the test
+                process.kill()
+                process.communicate()
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert notice == (
+        "wsnegotiate check: reading the request from standard input (end with Ctrl-D)\n"
+    )
+    assert (process.returncode, out, err) == (1, b"incomplete: the input is empty\n", b"")

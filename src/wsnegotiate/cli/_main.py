@@ -195,9 +195,13 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--timeout", type=_positive_seconds, default=5.0, help="seconds per case, at most"
     )
-    audit.add_argument("--json", metavar="FILE", help="write the report as JSON")
-    audit.add_argument("--html", metavar="FILE", help="write the report as one HTML page")
-    audit.add_argument("--junit", metavar="FILE", help="write the report as JUnit XML")
+    audit.add_argument("--json", metavar="FILE", help="write the report as JSON (- for stdout)")
+    audit.add_argument(
+        "--html", metavar="FILE", help="write the report as one HTML page (- for stdout)"
+    )
+    audit.add_argument(
+        "--junit", metavar="FILE", help="write the report as JUnit XML (- for stdout)"
+    )
     audit.add_argument("--subprotocol", metavar="NAME", help="a subprotocol the server speaks")
     audit.add_argument("--origin", metavar="URL", help="the Origin to send (http://HOST:PORT)")
     audit.add_argument(
@@ -419,6 +423,9 @@ def _offer_fault(args: argparse.Namespace, target: Target) -> str | None:
 def _audit(args: argparse.Namespace, out: TextIO) -> int:
     if (target := _target(args)) is None:
         return 2
+    if [args.json, args.html, args.junit].count("-") > 1:
+        print("wsnegotiate audit: only one report can go to standard output (-)", file=sys.stderr)
+        return 2
     if (fault := _offer_fault(args, target)) is not None:
         print(f"wsnegotiate audit: {fault}", file=sys.stderr)
         return 2
@@ -452,13 +459,17 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
     if args.junit:
         files.append((args.junit, as_junit(report, strict=args.strict)))
     for path, text in files:
+        if path == "-":  # standard output: the table goes beside it, to stderr
+            out.write(text)
+            continue
         try:
             with open(path, "w", encoding="utf-8") as stream:
                 stream.write(text)
         except OSError as exc:
             print(f"wsnegotiate audit: cannot write {path}: {exc.strerror}", file=sys.stderr)
             return 2
-    print(table(report, colour=out.isatty()), file=out)
+    shown = sys.stderr if "-" in (args.json, args.html, args.junit) else out
+    print(table(report, colour=shown.isatty()), file=shown)
     return _INTERRUPTED if report.incomplete else exit_code(report, strict=args.strict)
 
 
