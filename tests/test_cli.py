@@ -186,7 +186,7 @@ def test_probe_cli_against_a_live_server() -> None:
         thread.join(10)
     assert (code, table_code) == (0, 0)
     result = json.loads(text)
-    assert result["url"] == url
+    assert (result["url"], result["error"]) == (url, None)
     rows = {row["family"]: row for row in result["rows"]}
     assert list(rows) == [
         "hixie-75",
@@ -225,12 +225,20 @@ def test_probe_cli_against_a_live_server() -> None:
 def test_probe_cli_unreachable_and_bad_urls(capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 
-    with socket.socket() as probe_socket:  # a port that was free a moment ago
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
-    code, text = cli("probe", f"ws://127.0.0.1:{port}/", "--timeout", "2")
-    assert code == 2
-    assert "connection failed" in text
+    with socket.socket() as closed:  # bound, not listening: every connection is refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{closed.getsockname()[1]}/"
+        said = f"wsnegotiate probe: {url}: connection failed: Connection refused\n"
+        assert cli("probe", url, "--timeout", "2") == (2, "")  # once, not a row per family
+        assert capsys.readouterr().err == said
+        code, text = cli("probe", url, "--timeout", "2", "--json")
+        assert code == 2
+        assert json.loads(text) == {
+            "url": url,
+            "error": "connection failed: Connection refused",
+            "rows": [],
+        }
+        assert capsys.readouterr().err == said
     for url in ("wss://example.com/", "http://example.com/", "ws:///nohost"):
         assert cli("probe", url)[0] == 2
         assert "wsnegotiate probe:" in capsys.readouterr().err

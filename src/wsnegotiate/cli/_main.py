@@ -29,7 +29,7 @@ from .._server import ServerNegotiator, negotiate
 from .._version import Version
 from .audit import Report, as_html, as_json, as_junit, audit, exit_code, reachable, table
 from .audit_cases import GROUPS
-from .probe import Target, parse_target, probe
+from .probe import Target, parse_target, probe, unreached
 from .probe import table as probe_table
 from .samples import SAMPLES
 
@@ -390,8 +390,14 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
     if (target := _target(args)) is None:
         return 2
     rows = asyncio.run(probe(target, args.timeout))
+    if (error := unreached(rows)) is not None:  # once, not a row per family
+        print(f"wsnegotiate probe: {args.url}: {error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"url": args.url, "error": error, "rows": []}), file=out)
+        return 2
     if args.json:
-        print(json.dumps({"url": args.url, "rows": [row.as_dict() for row in rows]}), file=out)
+        listed = [row.as_dict() for row in rows]
+        print(json.dumps({"url": args.url, "error": None, "rows": listed}), file=out)
     else:
         print(_aligned(probe_table(rows)), file=out)
     if not any(row.reached for row in rows):

@@ -26,7 +26,7 @@ from typing import Any
 
 from .audit_answer import Answer, Ended, Parse, as_text, parse_frame, parse_responses, shown
 from .audit_cases import CASES, Case, Context, Sent, Verdict
-from .probe import Target
+from .probe import Target, cause
 
 __all__ = ["LIMIT", "Report", "Result", "audit", "exit_code", "reachable"]
 
@@ -142,7 +142,7 @@ async def reachable(target: Target, timeout: float) -> str | None:
     except TimeoutError:
         return f"no connection within {timeout:g} s"
     except OSError as exc:
-        return f"connection failed: {exc.strerror or exc}"
+        return f"connection failed: {cause(exc)}"
     writer.transport.abort()
     return None
 
@@ -184,7 +184,7 @@ async def exchange(target: Target, case: Case, sent: Sent, timeout: float) -> An
     except TimeoutError:
         return Answer(b"", Ended.TIMEOUT, None, Parse((), b""), "no connection before the deadline")
     except OSError as exc:
-        error = f"connection failed: {exc.strerror or exc}"
+        error = f"connection failed: {cause(exc)}"
         return Answer(b"", Ended.UNREACHABLE, None, Parse((), b""), error)
     data = bytearray()
     ended: Ended | None = None

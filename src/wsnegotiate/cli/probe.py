@@ -17,6 +17,7 @@ the rows carry findings where the answer breaks the RFCs:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -29,7 +30,7 @@ from .._headers import parse_version_value
 from .._version import Version
 from .audit_answer import as_text, shown
 
-__all__ = ["PROBES", "ProbeRow", "Target", "parse_target", "probe"]
+__all__ = ["PROBES", "ProbeRow", "Target", "cause", "parse_target", "probe", "unreached"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,6 +112,14 @@ class ProbeRow:
         return {**asdict(self), "headers": [list(pair) for pair in self.headers]}
 
 
+def cause(exc: OSError) -> str:
+    """Why a connection failed, in the system's words: asyncio's "Connect call
+    failed (address)" keeps the cause only in ``errno``."""
+    if exc.errno is not None and exc.errno > 0:  # a resolver's errors are negative
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc)
+
+
 async def _exchange(client: ClientNegotiator, target: Target) -> Connected | Refused:
     reader, writer = await asyncio.open_connection(target.host, target.port)
     try:
@@ -133,11 +142,11 @@ async def _probe_one(probe: Probe, target: Target, timeout: float) -> ProbeRow:
         row.findings.append(f"no answer within {timeout:g} s")
         return row
     except (ConnectionResetError, BrokenPipeError) as exc:
-        row.findings.append(f"connection reset: {exc.strerror or exc}")
+        row.findings.append(f"connection reset: {cause(exc)}")
         return row
     except OSError as exc:  # refused, unreachable: the server was not reached
         row.reached = False
-        row.findings.append(f"connection failed: {exc.strerror or exc}")
+        row.findings.append(f"connection failed: {cause(exc)}")
         return row
     except InvalidResponse as exc:
         row.status = exc.status
@@ -196,6 +205,15 @@ def _refusal_findings(probe: Probe, event: Refused) -> list[str]:
 async def probe(target: Target, timeout: float = 5.0) -> list[ProbeRow]:
     """Probe every family, one after the other (a server may limit connections)."""
     return [await _probe_one(p, target, timeout) for p in PROBES]
+
+
+def unreached(rows: Sequence[ProbeRow]) -> str | None:
+    """The one error every row met when no row reached the server, all the same
+    way (a closed port, an unknown host): said once instead of once a row."""
+    errors = {tuple(row.findings) for row in rows}
+    if rows and not any(row.reached for row in rows) and len(errors) == 1:
+        return "; ".join(errors.pop())
+    return None
 
 
 def table(rows: Sequence[ProbeRow]) -> list[tuple[str, ...]]:
