@@ -56,7 +56,7 @@ def test_demo_with_a_wider_policy() -> None:
     _, text = cli("demo", "--versions", "13,8,7")
     rows = {line.split()[0]: line.split() for line in text.splitlines()[1:]}
     assert rows["hybi-08"][3] == "101" and rows["hybi-07"][3] == "101"
-    assert rows["hybi-06"][4] == "13,"  # the advertised list "13, 8, 7"
+    assert rows["hybi-06"][4] == "13,8,7"  # as probe's table lists them
 
 
 def test_check_json_accepted(tmp_path: Path) -> None:
@@ -71,6 +71,7 @@ def test_check_json_accepted(tmp_path: Path) -> None:
     assert ["Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="] in result["headers"]  # type: ignore[operator]
     assert str(result["response"]).startswith("HTTP/1.1 101 Switching Protocols\r\n")
     assert result["trailing_data"] == "8100"
+    assert result["advertised"] == []
 
 
 def test_check_json_refused(tmp_path: Path) -> None:
@@ -89,6 +90,7 @@ def test_check_json_refused(tmp_path: Path) -> None:
         == "Sec-WebSocket-Version: unsupported version 8 (hybi-08); supported: 13, 7"
     )
     assert ["Sec-WebSocket-Version", "13, 7"] in result["headers"]  # type: ignore[operator]
+    assert result["advertised"] == [13, 7]  # versions, as probe --json lists them
 
 
 def test_check_json_options(tmp_path: Path) -> None:
@@ -129,6 +131,7 @@ def test_check_json_incomplete(tmp_path: Path) -> None:
     code, result = check_json(tmp_path, b"GET / HTTP/1.1\r\nHost: a\r\n")
     assert code == 1
     assert result["status"] is None and result["accepted"] is False and result["family"] is None
+    assert result["advertised"] == []
 
 
 def test_check_text_output_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -24,6 +24,7 @@ from .._deflate import DeflateOptions, DeflateParams
 from .._detect import Detection
 from .._errors import LocalProtocolError
 from .._events import Accepted, NeedData, Rejected, Request
+from .._headers import parse_advertised
 from .._policy import Policy
 from .._server import ServerNegotiator, negotiate
 from .._version import Version
@@ -48,7 +49,7 @@ def summary(outcome: Outcome) -> dict[str, Any]:
             "version": Version.VersionUnknown.name,
             "raw_version": None,
             "family": None,
-            "advertised": None,
+            "advertised": [],
             "subprotocol": None,
             "extensions": None,
             "headers": [],
@@ -63,7 +64,9 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         detection, status, reason = outcome.detection, outcome.status, outcome.reason
         trailing = b""
     headers = [list(header) for header in outcome.headers]
-    advertised = next((v for n, v in headers if n == "Sec-WebSocket-Version"), None)
+    # the versions our Sec-WebSocket-Version lists, as numbers (probe --json's shape)
+    listed = [value.encode("ascii") for name, value in headers if name == "Sec-WebSocket-Version"]
+    advertised = list(parse_advertised(listed)[0])
     accepted = outcome if isinstance(outcome, Accepted) else None
     deflate = accepted.deflate if accepted else None
     return {
@@ -312,7 +315,7 @@ def _demo(policy: Policy, out: TextIO) -> int:
                 result["version"],
                 result["family"] or "-",
                 str(result["status"]),
-                result["advertised"] or "-",
+                ",".join(map(str, result["advertised"])) or "-",
                 result["reason"],
             )
         )
