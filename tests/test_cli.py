@@ -323,6 +323,11 @@ def test_version_and_help() -> None:
     check = run_cli("check", "--help").stdout.decode()
     assert "(default: 16384)" in check and "(default: 426)" in check
     assert "exit codes: 0 accepted" in check
+    assert "any command but serve: 130 when interrupted (Ctrl-C)" in top
+    for command in ("check", "probe", "audit"):  # each lists the 130 its Ctrl-C gives
+        assert "130 interrupted" in " ".join(run_cli(command, "--help").stdout.decode().split())
+    serve = " ".join(run_cli("serve", "--help").stdout.decode().split())
+    assert "2 bad arguments, cannot listen on the address" in serve
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])

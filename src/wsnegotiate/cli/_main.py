@@ -4,8 +4,8 @@
 Exit codes of ``check``: 0 accepted, 1 refused or incomplete, 2 bad arguments or
 an unreadable input. ``probe``: 0 when the server answered, 1 when it was reached
 but answered no row, 2 when it could not be reached or the URL is not a ws://
-URL. Any command: 141 when the reader of its output went away, 130 when
-interrupted (Ctrl-C).
+URL. Any command: 141 when the reader of its output went away; any but ``serve``
+(which stops with 0): 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -108,14 +108,15 @@ def _versions(text: str) -> list[int]:
 
 _EXIT_CODES = {
     "demo": "exit codes: 0 printed",
-    "check": "exit codes: 0 accepted, 1 refused or incomplete, 2 bad arguments or unreadable input",
+    "check": "exit codes: 0 accepted, 1 refused or incomplete, 2 bad arguments or unreadable "
+    "input, 130 interrupted",
     "probe": "exit codes: 0 the server answered, 1 reached but no row got an answer, "
-    "2 unreachable or not a ws:// URL",
+    "2 unreachable or not a usable ws:// URL, 130 interrupted",
     "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments, cannot listen on "
     "the address (in use, unresolvable host), or --loop uvloop without uvloop installed",
     "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), "
     "2 unreachable, not a ws:// URL, a --subprotocol or --origin that cannot go in a request, "
-    "or an unwritable report file",
+    "or an unwritable report file, 130 interrupted (the reports hold the cases that finished)",
 }
 _BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
 _INTERRUPTED = 130  # as a shell reports a command ended by SIGINT (128 + 2)
@@ -167,8 +168,8 @@ def _parser() -> argparse.ArgumentParser:
         epilog="\n".join(
             [
                 *(f"{name}: {codes}" for name, codes in _EXIT_CODES.items()),
-                f"any command: {_BROKEN_PIPE} when the reader of its output goes away, "
-                f"{_INTERRUPTED} when interrupted (Ctrl-C)",
+                f"any command: {_BROKEN_PIPE} when the reader of its output goes away",
+                f"any command but serve: {_INTERRUPTED} when interrupted (Ctrl-C)",
             ]
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
