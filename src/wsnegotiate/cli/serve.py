@@ -313,7 +313,7 @@ def run(host: str, port: int, policy: Policy, options: ServeOptions, loop: str =
         with asyncio.Runner(loop_factory=new_loop) as runner:
             runner.run(main())
     except OSError as exc:  # the address is in use, or the host does not resolve
-        if listening:
+        if listening:  # pragma: no cover - not the address's fault: a real error
             raise
         address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
         # socket.create_server raises a new error that appends the address to the
