@@ -1,7 +1,8 @@
-"""Run the handshake suite and write its Markdown table and PNG chart.
+"""Run the handshake suite and write its Markdown table and PNG chart, to a new
+temporary directory unless told where (``--update``: benchmarks/results/).
 
 pip install -e '.[bench]'
-python -m benchmarks [--rounds 15] [--seconds 0.02] [--out benchmarks/results]
+python -m benchmarks [--rounds 15] [--seconds 0.02] [--update | --out DIR]
 python -m benchmarks --quick    # a few short rounds: the shape, not the figures
 """
 
@@ -10,18 +11,25 @@ from __future__ import annotations
 import argparse
 import platform
 from importlib.metadata import version
-from pathlib import Path
 
-from .suite import chart, markdown, run
+from .suite import add_output_options, chart, markdown, output_directory, run
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--rounds", type=int, default=15, help="timed rounds per case")
     parser.add_argument("--seconds", type=float, default=0.02, help="length of one timing")
     parser.add_argument("--quick", action="store_true", help="3 rounds of 1 ms")
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
-    args = parser.parse_args()
+    add_output_options(parser)
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     rounds, seconds = (3, 0.001) if args.quick else (args.rounds, args.seconds)
     results = run(rounds, seconds)
     versions = ", ".join(
@@ -29,11 +37,12 @@ def main() -> None:
     )
     table = f"Python {platform.python_version()}, {versions}; {rounds} rounds.\n\n"
     table += markdown(results)
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "handshake.md").write_text(table, encoding="utf-8")
-    chart(results, args.out / "handshake.png")
+    out = output_directory(args)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "handshake.md").write_text(table, encoding="utf-8")
+    chart(results, out / "handshake.png")
     print(table, end="")
-    print(f"wrote {args.out / 'handshake.md'} and {args.out / 'handshake.png'}")
+    print(f"wrote {out / 'handshake.md'} and {out / 'handshake.png'}")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,10 @@ move with the machine's load or its other processes (timings on a shared
 2-core machine do). Instructions are not time: code with more cache misses runs
 fewer of them per second. Both tables together say where the time goes.
 
-    python -m benchmarks.instructions [--calls 100] [--case NAME ...] [--out benchmarks/results]
+    python -m benchmarks.instructions [--calls 100] [--case NAME ...] [--update | --out DIR]
+
+The table goes to a new temporary directory unless told where (``--update``:
+benchmarks/results/, the committed tables).
 
 A second table, ``--stages``, splits wsnegotiate's Chrome handshake into its steps,
 each counted as the path up to that step, so each row's increment is what that step
@@ -31,7 +34,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import stages
-from .suite import CONTENDERS, SERVER_CASES, SERVERS, Chunks
+from .suite import CONTENDERS, SERVER_CASES, SERVERS, Chunks, add_output_options, output_directory
 
 _NOTHING = "nothing"  # the loop around the contenders, measured on its own
 STAGES = "wsnegotiate's steps, Chrome"  # the case name of the --stages table
@@ -157,8 +160,12 @@ def stages_markdown(counts: dict[str, int], calls: int) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+def parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.instructions",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--calls", type=int, default=100, help="calls counted per contender")
     parser.add_argument(
         "--case",
@@ -169,10 +176,14 @@ def main() -> None:
     parser.add_argument(
         "--stages", action="store_true", help="count wsnegotiate's steps instead of the cases"
     )
-    parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
+    add_output_options(parser)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--name", action="append", help=argparse.SUPPRESS)
-    args = parser.parse_args()
+    return parser
+
+
+def main() -> None:
+    args = parser().parse_args()
     if args.child:
         _measure_in_this_process(args.child, args.name)
         return
@@ -183,10 +194,11 @@ def main() -> None:
     else:
         names = args.case or [case.name for case in SERVER_CASES]
         table, file = markdown(count(args.calls, names), args.calls), "instructions.md"
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / file).write_text(table, encoding="utf-8")
+    out = output_directory(args)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / file).write_text(table, encoding="utf-8")
     print(table, end="")
-    print(f"wrote {args.out / file}")
+    print(f"wrote {out / file}")
 
 
 if __name__ == "__main__":

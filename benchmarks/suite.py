@@ -9,10 +9,12 @@ arrives in 4 KiB chunks, and the bytes one idle connection holds after half a re
 
 from __future__ import annotations
 
+import argparse
 import base64
 import hashlib
 import random
 import statistics
+import tempfile
 import time
 import tracemalloc
 from collections.abc import Callable
@@ -34,6 +36,31 @@ import wsnegotiate
 from wsnegotiate.cli.samples import SAMPLES
 
 from .floor import floor_answer
+
+#: The committed tables and chart: written only when asked (``--update``).
+RESULTS = Path(__file__).parent / "results"
+
+
+def add_output_options(parser: argparse.ArgumentParser) -> None:
+    """``--update`` (write ``benchmarks/results/``) or ``--out DIR``; neither: a new
+    temporary directory, so a run never overwrites the committed figures by chance."""
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument(
+        "--update", action="store_true", help="write benchmarks/results/ (the committed figures)"
+    )
+    where.add_argument(
+        "--out", type=Path, metavar="DIR", help="write to DIR (default: a new temporary directory)"
+    )
+
+
+def output_directory(args: argparse.Namespace) -> Path:
+    """Where a run writes, by ``add_output_options``; a temporary one is made here."""
+    if args.update:
+        return RESULTS
+    if args.out is not None:
+        return Path(args.out)
+    return Path(tempfile.mkdtemp(prefix="wsnegotiate-bench-"))
+
 
 Chunks = tuple[bytes, ...]
 Contender = Callable[[Chunks], object]

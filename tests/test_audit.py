@@ -4,6 +4,7 @@ process (conformant, broken, hostile), the reports and the exit codes."""
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import tracemalloc
@@ -168,6 +169,12 @@ def test_our_own_server_in_this_process_fails_nothing() -> None:
             await server
 
     report = asyncio.run(run())
+    # our reasons' § is shown as § (the body is UTF-8), never as Â§
+    page, data = as_html(report), as_json(report)  # JSON escapes non-ASCII: § is \u00a7
+    cases = {case["id"]: case for case in json.loads(data)["cases"]}
+    assert cases["http-post"]["got"]["body"].endswith("(RFC 6455 §4.1)\n")
+    assert "§4.1" in page and "Â" not in page
+    assert "\\u00a74.1" in data and "\\u00c2" not in data
     got = verdicts(report)
     assert len(got) == len(CASES)
     assert [i for i, v in got.items() if v is Verdict.FAIL] == []
@@ -436,7 +443,8 @@ def test_the_reports_agree(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -
     out = capsys.readouterr().out
     assert (loose, strict) == (1, 1)
     report = json.loads((tmp_path / "a.json").read_text())
-    assert set(report) == {"server", "started", "timeout", "cases", "summary"}
+    assert set(report) == {"server", "started", "timeout", "incomplete", "cases", "summary"}
+    assert report["incomplete"] is False
     assert {c["group"] for c in report["cases"]} == {"upgrade"}
     counts = {v.value: sum(c["verdict"] == v.value for c in report["cases"]) for v in Verdict}
     assert report["summary"] == counts
@@ -529,3 +537,99 @@ def test_case_table() -> None:
     for case in CASES:
         assert "RFC " in case.rule and "§" in case.rule, case.id
         assert case.allowed, case.id
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "said"),
+    [
+        ("--subprotocol", "a b", "subprotocol 'a b' is not an RFC 9110 token"),
+        ("--subprotocol", "", "subprotocol '' is not an RFC 9110 token"),
+        ("--origin", "http://a\r\nX-Evil: 1", "--origin 'http://a\\r\\nX-Evil: 1': not a"),
+        ("--origin", "http://\u00e9.example", "--origin 'http://\u00e9.example': not a"),
+    ],
+)
+def test_values_that_cannot_go_in_a_request_are_usage_errors(
+    option: str, value: str, said: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    connections = 0
+
+    async def count(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal connections
+        connections += 1
+
+    async def run() -> int:
+        async with raw_server(count) as target:
+            url = f"ws://127.0.0.1:{target.port}/"
+            return await asyncio.to_thread(main, ["audit", url, option, value, "--timeout", "1"])
+
+    assert asyncio.run(run()) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(f"wsnegotiate audit: {said}")
+    assert connections == 0  # refused before any case ran, before any connection
+
+
+def test_a_path_that_cannot_go_in_a_request_line(capsys: pytest.CaptureFixture[str]) -> None:
+    for command in ("audit", "probe"):
+        assert main([command, "ws://127.0.0.1:1/a b"]) == 2
+        [line] = capsys.readouterr().err.splitlines()
+        assert line == (
+            f"wsnegotiate {command}: 'ws://127.0.0.1:1/a b': the path '/a b' cannot go "
+            "in a request line (RFC 9112 §3.2)"
+        )
+
+
+def test_what_a_server_sent_is_shown_as_utf8(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    body = b"R\xc3\xa8gle \xc2\xa7 4.2 \xff"  # UTF-8, but for the last byte
+    answer = b"HTTP/1.1 400 Requ\xc3\xaate \xe9\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    async def run() -> int:
+        async with raw_server(answering(answer)) as target:
+            url = f"ws://127.0.0.1:{target.port}/"
+            files = ["--json", str(tmp_path / "a.json"), "--html", str(tmp_path / "a.html")]
+            return await asyncio.to_thread(
+                main, ["audit", url, "--only", "keys", "--timeout", "1", *files]
+            )
+
+    asyncio.run(run())
+    table = capsys.readouterr().out
+    assert "HTTP/1.1 400 Requête \\xe9" in table and "Ã" not in table
+    case = json.loads((tmp_path / "a.json").read_text(encoding="utf-8"))["cases"][0]
+    assert case["got"]["status_line"] == "HTTP/1.1 400 Requête \\xe9"
+    assert case["got"]["body"] == "Règle § 4.2 \\xff"
+    assert case["answer"].endswith("\r\n\r\nRègle § 4.2 \\xff")
+    page = (tmp_path / "a.html").read_text(encoding="utf-8")
+    assert "Règle § 4.2 \\xff" in page and "Ã" not in page and "Â" not in page
+
+
+@pytest.mark.parametrize("kind", ["json", "html", "junit"])
+def test_a_report_to_standard_output(
+    kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)  # where a file named "-" would land
+    out = io.StringIO()
+
+    async def run() -> int:
+        async with raw_server(answering(b"HTTP/1.1 400 No\r\nContent-Length: 0\r\n\r\n")) as target:
+            url = f"ws://127.0.0.1:{target.port}/"
+            argv = ["audit", url, "--only", "keys", "--timeout", "1", f"--{kind}", "-"]
+            return await asyncio.to_thread(main, argv, out)
+
+    assert asyncio.run(run()) == 0  # every key case refused: they pass
+    assert list(tmp_path.iterdir()) == []
+    text = out.getvalue()
+    if kind == "json":
+        assert len(json.loads(text)["cases"]) == 7  # the report alone: it parses
+    elif kind == "html":
+        assert text.startswith("<!doctype html>") and text.endswith("</html>\n")
+    else:
+        assert ElementTree.fromstring(text.split("\n", 1)[1]).tag == "testsuites"
+    assert "7 cases: " in capsys.readouterr().err  # the table goes beside it, to stderr
+
+
+def test_two_reports_cannot_share_standard_output(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["audit", "ws://127.0.0.1:1/", "--json", "-", "--html", "-"]) == 2
+    assert capsys.readouterr().err == (
+        "wsnegotiate audit: only one report can go to standard output (-)\n"
+    )

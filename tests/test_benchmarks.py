@@ -5,27 +5,45 @@ fair lower bound."""
 
 from __future__ import annotations
 
+import argparse
+import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "benchmarks" / "results"
 CONTENDERS = ["bare h11", "floor", "wsnegotiate", "wsproto", "websockets"]
+
+
+def _committed() -> dict[str, tuple[int, bytes]]:
+    """Each file under benchmarks/results/: its modification time and its bytes."""
+    return {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in sorted(RESULTS.iterdir())}
 
 
 @pytest.mark.heavy
 def test_quick_suite_writes_table_and_chart(tmp_path: Path) -> None:
-    subprocess.run(
-        [sys.executable, "-m", "benchmarks", "--quick", "--out", str(tmp_path)],
+    # Without --update or --out, a run writes to a new temporary directory (here
+    # under tmp_path, by TMPDIR) and says where; the committed results stay as they are.
+    before = _committed()
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks", "--quick"],
         cwd=ROOT,
         check=True,
         capture_output=True,
+        text=True,
         timeout=120,
+        env={**os.environ, "TMPDIR": str(tmp_path)},
     )
-    table = (tmp_path / "handshake.md").read_text(encoding="utf-8").splitlines()
+    assert _committed() == before
+    [out] = tmp_path.glob("wsnegotiate-bench-*")
+    assert f"wrote {out / 'handshake.md'} and {out / 'handshake.png'}" in done.stdout
+    table = (out / "handshake.md").read_text(encoding="utf-8").splitlines()
     header = "| case | " + " | ".join(CONTENDERS) + " |"
     assert table.count(header) == 2  # times, then memory
     rows = {line.split(" | ")[0].removeprefix("| "): line for line in table if line[:2] == "| "}
@@ -40,7 +58,35 @@ def test_quick_suite_writes_table_and_chart(tmp_path: Path) -> None:
         assert rows[case].count(" | ") == len(CONTENDERS)
     assert "(1.00x)" in rows["Chrome"].split(" | ")[1]  # ratios are to bare h11
     assert rows["Chrome, 1-byte chunks"].split(" | ")[2] == "-"  # the floor reads whole heads
-    assert (tmp_path / "handshake.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert (out / "handshake.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def _parsers() -> dict[str, Callable[[], argparse.ArgumentParser]]:
+    from benchmarks import __main__ as suite
+    from benchmarks import instructions
+
+    return {"benchmarks": suite.parser, "benchmarks.instructions": instructions.parser}
+
+
+@pytest.mark.parametrize("command", ["benchmarks", "benchmarks.instructions"])
+def test_where_results_go(
+    command: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    from benchmarks.suite import output_directory
+
+    parser = _parsers()[command]()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    fresh = output_directory(parser.parse_args([]))
+    assert fresh.parent == tmp_path and fresh.name.startswith("wsnegotiate-bench-")
+    assert output_directory(parser.parse_args(["--update"])) == RESULTS
+    assert output_directory(parser.parse_args(["--out", "elsewhere"])) == Path("elsewhere")
+    with pytest.raises(SystemExit) as info:
+        parser.parse_args(["--update", "--out", "elsewhere"])
+    assert info.value.code == 2
+    assert "not allowed with argument" in capsys.readouterr().err
 
 
 def _instructions(out: Path, table: str, *options: str) -> list[str]:

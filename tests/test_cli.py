@@ -5,14 +5,24 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import pty
+import select
+import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import pytest
 from factory import h11_request, rfc6455
 
+from wsnegotiate import Policy, negotiate
 from wsnegotiate.cli import main
+from wsnegotiate.cli._main import summary
+from wsnegotiate.cli.audit_cases import CASES
 from wsnegotiate.cli.samples import SAMPLES
 
 
@@ -46,7 +56,7 @@ def test_demo_with_a_wider_policy() -> None:
     _, text = cli("demo", "--versions", "13,8,7")
     rows = {line.split()[0]: line.split() for line in text.splitlines()[1:]}
     assert rows["hybi-08"][3] == "101" and rows["hybi-07"][3] == "101"
-    assert rows["hybi-06"][4] == "13,"  # the advertised list "13, 8, 7"
+    assert rows["hybi-06"][4] == "13,8,7"  # as probe's table lists them
 
 
 def test_check_json_accepted(tmp_path: Path) -> None:
@@ -61,6 +71,7 @@ def test_check_json_accepted(tmp_path: Path) -> None:
     assert ["Sec-WebSocket-Accept", "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="] in result["headers"]  # type: ignore[operator]
     assert str(result["response"]).startswith("HTTP/1.1 101 Switching Protocols\r\n")
     assert result["trailing_data"] == "8100"
+    assert result["advertised"] == []
 
 
 def test_check_json_refused(tmp_path: Path) -> None:
@@ -79,6 +90,7 @@ def test_check_json_refused(tmp_path: Path) -> None:
         == "Sec-WebSocket-Version: unsupported version 8 (hybi-08); supported: 13, 7"
     )
     assert ["Sec-WebSocket-Version", "13, 7"] in result["headers"]  # type: ignore[operator]
+    assert result["advertised"] == [13, 7]  # versions, as probe --json lists them
 
 
 def test_check_json_options(tmp_path: Path) -> None:
@@ -119,6 +131,7 @@ def test_check_json_incomplete(tmp_path: Path) -> None:
     code, result = check_json(tmp_path, b"GET / HTTP/1.1\r\nHost: a\r\n")
     assert code == 1
     assert result["status"] is None and result["accepted"] is False and result["family"] is None
+    assert result["advertised"] == []
 
 
 def test_check_text_output_from_stdin(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -176,7 +189,7 @@ def test_probe_cli_against_a_live_server() -> None:
         thread.join(10)
     assert (code, table_code) == (0, 0)
     result = json.loads(text)
-    assert result["url"] == url
+    assert (result["url"], result["error"]) == (url, None)
     rows = {row["family"]: row for row in result["rows"]}
     assert list(rows) == [
         "hixie-75",
@@ -215,15 +228,28 @@ def test_probe_cli_against_a_live_server() -> None:
 def test_probe_cli_unreachable_and_bad_urls(capsys: pytest.CaptureFixture[str]) -> None:
     import socket
 
-    with socket.socket() as probe_socket:  # a port that was free a moment ago
-        probe_socket.bind(("127.0.0.1", 0))
-        port = probe_socket.getsockname()[1]
-    code, text = cli("probe", f"ws://127.0.0.1:{port}/", "--timeout", "2")
-    assert code == 2
-    assert "connection failed" in text
-    for url in ("wss://example.com/", "http://example.com/", "ws:///nohost"):
+    with socket.socket() as closed:  # bound, not listening: every connection is refused
+        closed.bind(("127.0.0.1", 0))
+        url = f"ws://127.0.0.1:{closed.getsockname()[1]}/"
+        said = f"wsnegotiate probe: {url}: connection failed: Connection refused\n"
+        assert cli("probe", url, "--timeout", "2") == (2, "")  # once, not a row per family
+        assert capsys.readouterr().err == said
+        code, text = cli("probe", url, "--timeout", "2", "--json")
+        assert code == 2
+        assert json.loads(text) == {
+            "url": url,
+            "error": "connection failed: Connection refused",
+            "rows": [],
+        }
+        assert capsys.readouterr().err == said
+    # an unknown host: every family fails the same way, said once, in the resolver's words
+    assert cli("probe", "ws://nonexistent.invalid/", "--timeout", "2") == (2, "")
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("wsnegotiate probe: ws://nonexistent.invalid/: connection failed: ")
+    assert "Connect call" not in line
+    for url in ("wss://example.com/", "http://example.com/", "ws:///nohost", "ws://a:99999/"):
         assert cli("probe", url)[0] == 2
-        assert "wsnegotiate probe:" in capsys.readouterr().err
+        assert capsys.readouterr().err.startswith(f"wsnegotiate probe: {url!r}: ")
 
 
 # -- bounded input, plain lines, pipes, --version and --help ------------------------------
@@ -302,6 +328,11 @@ def test_version_and_help() -> None:
     check = run_cli("check", "--help").stdout.decode()
     assert "(default: 16384)" in check and "(default: 426)" in check
     assert "exit codes: 0 accepted" in check
+    assert "any command but serve: 130 when interrupted (Ctrl-C)" in top
+    for command in ("check", "probe", "audit"):  # each lists the 130 its Ctrl-C gives
+        assert "130 interrupted" in " ".join(run_cli(command, "--help").stdout.decode().split())
+    serve = " ".join(run_cli("serve", "--help").stdout.decode().split())
+    assert "2 bad arguments, cannot listen on the address" in serve
 
 
 @pytest.mark.parametrize("value", ["0", "-1", "nan", "soon"])
@@ -338,3 +369,233 @@ def test_serve_loop_choices(capsys: pytest.CaptureFixture[str]) -> None:
         cli("serve", "--loop", "trio")
     assert info.value.code == 2
     assert "invalid choice: 'trio'" in capsys.readouterr().err
+
+
+# -- serve: where it cannot listen -----------------------------------------------------------
+
+
+def test_serve_on_a_port_in_use_is_one_line() -> None:
+    import socket
+
+    with socket.socket() as held:  # a port this test holds while serve tries it
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        done = run_cli("serve", "--host", "127.0.0.1", "--port", str(port))
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert err.splitlines() == [
+        f"wsnegotiate serve: cannot listen on 127.0.0.1:{port}: Address already in use"
+    ]
+
+
+def test_serve_on_an_unresolvable_host_is_one_line() -> None:
+    done = run_cli("serve", "--host", "nonexistent.invalid", "--port", "0")
+    assert done.returncode == 2
+    [line] = done.stderr.decode().splitlines()
+    assert line.startswith("wsnegotiate serve: cannot listen on nonexistent.invalid:0: ")
+    assert line.count("nonexistent.invalid") == 1  # the cause alone follows the address
+
+
+@pytest.mark.parametrize("port", ["99999", "-1", "65536", "http"])
+def test_serve_port_out_of_range_is_a_usage_error(port: str) -> None:
+    done = run_cli("serve", "--port", port)
+    assert done.returncode == 2
+    err = done.stderr.decode()
+    assert "Traceback" not in err
+    assert err.splitlines()[-1] == (
+        f"wsnegotiate serve: error: argument --port: not a port number (0-65535): {port!r}"
+    )
+
+
+# -- Ctrl-C: exit 130, no traceback; audit keeps what it finished ------------------------------
+
+
+class Holding:
+    """A server on 127.0.0.1 that answers the first ``answers`` request heads with a
+    400 and then holds every connection open without a word; ``held`` is set once it
+    holds one (the client is then surely waiting on it)."""
+
+    def __init__(self, answers: int) -> None:
+        self.answers = answers
+        self.held = threading.Event()
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._listener = socket.create_server(("127.0.0.1", 0))
+        self._listener.settimeout(0.1)
+        self.port: int = self._listener.getsockname()[1]
+        self._threads = [threading.Thread(target=self._accept)]
+
+    def _accept(self) -> None:
+        while not self._stop.is_set():
+            try:
+                connection, _ = self._listener.accept()
+            except TimeoutError:
+                continue
+            thread = threading.Thread(target=self._serve, args=(connection,))
+            self._threads.append(thread)
+            thread.start()
+
+    def _serve(self, connection: socket.socket) -> None:
+        with connection:
+            connection.settimeout(0.1)
+            data = b""
+            while not self._stop.is_set():
+                try:
+                    chunk = connection.recv(65536)
+                except TimeoutError:
+                    continue
+                except OSError:
+                    return
+                if not chunk:
+                    return
+                data += chunk
+                if b"\r\n\r\n" in data or b"\n\n" in data:
+                    break
+            with self._lock:
+                answer = self.answers > 0
+                self.answers -= 1
+            if answer:
+                with contextlib.suppress(OSError):  # the client may be gone
+                    connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+                return
+            self.held.set()
+            self._stop.wait(30)
+
+    def __enter__(self) -> Holding:
+        self._threads[0].start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for thread in list(self._threads):
+            thread.join(10)
+        self._listener.close()
+
+
+def interrupted(argv: list[str], server: Holding) -> tuple[int, str, str]:
+    """Run the CLI, send SIGINT once the server holds a connection of it; its exit
+    code, standard output and standard error."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "wsnegotiate", *argv],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    try:
+        assert server.held.wait(30), "the command never reached the held connection"
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
+    finally:
+        if process.poll() is None:  # pragma: no cover - a hung command fails the test
+            process.kill()
+            process.communicate()
+    return process.returncode, out.decode(), err.decode()
+
+
+def test_ctrl_c_during_probe_is_quiet() -> None:
+    with Holding(answers=0) as server:
+        code, _, err = interrupted(
+            ["probe", f"ws://127.0.0.1:{server.port}/", "--timeout", "60"], server
+        )
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert code == 130
+
+
+def test_ctrl_c_during_audit_writes_what_it_finished(tmp_path: Path) -> None:
+    files = {kind: tmp_path / f"a.{kind}" for kind in ("json", "html", "junit")}
+    options = [arg for kind, path in files.items() for arg in (f"--{kind}", str(path))]
+    with Holding(answers=3) as server:  # three cases answered, the fourth held
+        url = f"ws://127.0.0.1:{server.port}/"
+        code, out, err = interrupted(
+            ["audit", url, "--only", "versions", "--timeout", "60", *options], server
+        )
+    assert "Traceback" not in err and "KeyboardInterrupt" not in err
+    assert code == 130
+    report = json.loads(files["json"].read_text(encoding="utf-8"))
+    assert report["incomplete"] is True
+    first = [case.id for case in CASES if case.group == "versions"][:3]
+    assert [case["id"] for case in report["cases"]] == first
+    assert all(case["got"]["status"] == 400 for case in report["cases"])
+    assert sum(report["summary"].values()) == 3
+    note = "interrupted: the report holds the 3 cases that finished"
+    assert note in files["html"].read_text(encoding="utf-8")
+    assert note in files["junit"].read_text(encoding="utf-8")
+    assert note in out
+
+
+def test_ctrl_c_while_check_waits_on_a_terminal() -> None:
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wsnegotiate", "check"],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert process.stderr is not None
+            ready, _, _ = select.select([process.stderr], [], [], 30)
+            assert ready, "check said nothing on its terminal"
+            notice = process.stderr.readline().decode()
+            assert notice == (
+                "wsnegotiate check: reading the request from standard input (end with Ctrl-D)\n"
+            )
+            time.sleep(0.1)  # into the read
+            process.send_signal(signal.SIGINT)
+            out, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:  # pragma: no cover - a hung command fails the test
+                process.kill()
+                process.communicate()
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert "Traceback" not in err.decode() and "KeyboardInterrupt" not in err.decode()
+    assert (process.returncode, out) == (130, b"")
+
+
+# -- what is shown is UTF-8: our reasons' § as §, never as Â§ -----------------------------
+
+
+def test_check_shows_the_reason_as_utf8(tmp_path: Path) -> None:
+    path = tmp_path / "post.http"
+    path.write_bytes(h11_request(rfc6455(), method="POST"))
+    code, text = cli("check", str(path))
+    assert code == 1
+    assert "(RFC 6455 §4.1)" in text and "Â" not in text
+    assert text.count("§4.1") == 2  # the first line, and the body of the response
+    code, result = check_json(tmp_path, path.read_bytes())
+    response = str(result["response"])
+    assert response.endswith("(RFC 6455 §4.1)\n") and "Â" not in response
+    assert str(result["reason"]).endswith("(RFC 6455 §4.1)")
+    for sample in SAMPLES:  # README, Security: no control character in a reason
+        assert str(summary(negotiate(sample.data, Policy()))["reason"]).isprintable()
+
+
+def test_check_on_a_terminal_says_it_reads_standard_input() -> None:
+    controller, terminal = pty.openpty()
+    try:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "wsnegotiate", "check"],
+            stdin=terminal,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        try:
+            assert process.stderr is not None
+            ready, _, _ = select.select([process.stderr], [], [], 30)
+            assert ready, "check said nothing on its terminal"
+            notice = process.stderr.readline().decode()
+            os.write(controller, b"\x04")  # Ctrl-D on an empty line: end of input
+            out, err = process.communicate(timeout=20)
+        finally:
+            if process.poll() is None:  # pragma: no cover - a hung command fails the test
+                process.kill()
+                process.communicate()
+    finally:
+        os.close(controller)
+        os.close(terminal)
+    assert notice == (
+        "wsnegotiate check: reading the request from standard input (end with Ctrl-D)\n"
+    )
+    assert (process.returncode, out, err) == (1, b"incomplete: the input is empty\n", b"")

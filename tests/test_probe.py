@@ -161,3 +161,17 @@ def test_exit_codes_say_whether_anything_answered(capsys: pytest.CaptureFixture[
     assert asyncio.run(run(silent)) == 1  # reached, but no row got an answer
     assert asyncio.run(run(answering(b"HTTP/1.1 404 Not Found\r\n\r\n"))) == 0
     capsys.readouterr()
+
+
+def test_what_a_server_sent_is_shown_as_utf8() -> None:
+    body = "Version: nicht unterstützt (RFC 6455 §4.4) ".encode() + b"\xff"  # not UTF-8
+    rows = probe_with(
+        answering(
+            b"HTTP/1.1 400 Ung\xc3\xbcltig\r\nX-Note: \xc2\xa7 4.4\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(body), body)
+        )
+    )
+    row = rows["rfc6455"]
+    assert row.status_line == "HTTP/1.1 400 Ungültig"
+    assert ("X-Note", "§ 4.4") in row.headers
+    assert row.body == "Version: nicht unterstützt (RFC 6455 §4.4) \\xff"  # not UTF-8: escaped

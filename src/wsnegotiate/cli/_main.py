@@ -4,7 +4,8 @@
 Exit codes of ``check``: 0 accepted, 1 refused or incomplete, 2 bad arguments or
 an unreadable input. ``probe``: 0 when the server answered, 1 when it was reached
 but answered no row, 2 when it could not be reached or the URL is not a ws://
-URL. Any command: 141 when the reader of its output went away.
+URL. Any command: 141 when the reader of its output went away; any but ``serve``
+(which stops with 0): 130 when interrupted (Ctrl-C).
 """
 
 from __future__ import annotations
@@ -18,16 +19,18 @@ from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
 
 from .. import __version__
+from .._client import ClientNegotiator
 from .._deflate import DeflateOptions, DeflateParams
 from .._detect import Detection
 from .._errors import LocalProtocolError
 from .._events import Accepted, NeedData, Rejected, Request
+from .._headers import parse_advertised
 from .._policy import Policy
 from .._server import ServerNegotiator, negotiate
 from .._version import Version
-from .audit import as_html, as_json, as_junit, audit, exit_code, reachable, table
+from .audit import Report, as_html, as_json, as_junit, audit, exit_code, reachable, table
 from .audit_cases import GROUPS
-from .probe import Target, parse_target, probe
+from .probe import Target, parse_target, probe, unreached
 from .probe import table as probe_table
 from .samples import SAMPLES
 
@@ -46,7 +49,7 @@ def summary(outcome: Outcome) -> dict[str, Any]:
             "version": Version.VersionUnknown.name,
             "raw_version": None,
             "family": None,
-            "advertised": None,
+            "advertised": [],
             "subprotocol": None,
             "extensions": None,
             "headers": [],
@@ -61,7 +64,9 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         detection, status, reason = outcome.detection, outcome.status, outcome.reason
         trailing = b""
     headers = [list(header) for header in outcome.headers]
-    advertised = next((v for n, v in headers if n == "Sec-WebSocket-Version"), None)
+    # the versions our Sec-WebSocket-Version lists, as numbers (probe --json's shape)
+    listed = [value.encode("ascii") for name, value in headers if name == "Sec-WebSocket-Version"]
+    advertised = list(parse_advertised(listed)[0])
     accepted = outcome if isinstance(outcome, Accepted) else None
     deflate = accepted.deflate if accepted else None
     return {
@@ -75,7 +80,7 @@ def summary(outcome: Outcome) -> dict[str, Any]:
         "subprotocol": accepted.subprotocol if accepted else None,
         "extensions": None if deflate is None else {"permessage-deflate": _agreed(deflate)},
         "headers": headers,
-        "response": outcome.response.decode("latin-1"),
+        "response": outcome.response.decode("utf-8", "backslashreplace"),  # reasons are UTF-8
         "trailing_data": trailing.hex(),
     }
 
@@ -103,15 +108,18 @@ def _versions(text: str) -> list[int]:
 
 _EXIT_CODES = {
     "demo": "exit codes: 0 printed",
-    "check": "exit codes: 0 accepted, 1 refused or incomplete, 2 bad arguments or unreadable input",
+    "check": "exit codes: 0 accepted, 1 refused or incomplete, 2 bad arguments or unreadable "
+    "input, 130 interrupted",
     "probe": "exit codes: 0 the server answered, 1 reached but no row got an answer, "
-    "2 unreachable or not a ws:// URL",
-    "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments or --loop uvloop "
-    "without uvloop installed",
+    "2 unreachable or not a usable ws:// URL, 130 interrupted",
+    "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments, cannot listen on "
+    "the address (in use, unresolvable host), or --loop uvloop without uvloop installed",
     "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), "
-    "2 unreachable, not a ws:// URL, or an unwritable report file",
+    "2 unreachable, not a ws:// URL, a --subprotocol or --origin that cannot go in a request, "
+    "or an unwritable report file, 130 interrupted (the reports hold the cases that finished)",
 }
 _BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
+_INTERRUPTED = 130  # as a shell reports a command ended by SIGINT (128 + 2)
 
 
 def _positive_seconds(text: str) -> float:
@@ -141,6 +149,13 @@ def _groups(text: str) -> list[str]:
     return groups
 
 
+def _port(text: str) -> int:
+    """A TCP port number (0 lets the system pick one)."""
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"not a port number (0-65535): {text!r}")
+    return int(text)
+
+
 def _seconds_or_off(text: str) -> float:
     return 0.0 if text.strip() in ("0", "0.0") else _positive_seconds(text)
 
@@ -154,6 +169,7 @@ def _parser() -> argparse.ArgumentParser:
             [
                 *(f"{name}: {codes}" for name, codes in _EXIT_CODES.items()),
                 f"any command: {_BROKEN_PIPE} when the reader of its output goes away",
+                f"any command but serve: {_INTERRUPTED} when interrupted (Ctrl-C)",
             ]
         ),
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -183,9 +199,13 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument(
         "--timeout", type=_positive_seconds, default=5.0, help="seconds per case, at most"
     )
-    audit.add_argument("--json", metavar="FILE", help="write the report as JSON")
-    audit.add_argument("--html", metavar="FILE", help="write the report as one HTML page")
-    audit.add_argument("--junit", metavar="FILE", help="write the report as JUnit XML")
+    audit.add_argument("--json", metavar="FILE", help="write the report as JSON (- for stdout)")
+    audit.add_argument(
+        "--html", metavar="FILE", help="write the report as one HTML page (- for stdout)"
+    )
+    audit.add_argument(
+        "--junit", metavar="FILE", help="write the report as JUnit XML (- for stdout)"
+    )
     audit.add_argument("--subprotocol", metavar="NAME", help="a subprotocol the server speaks")
     audit.add_argument("--origin", metavar="URL", help="the Origin to send (http://HOST:PORT)")
     audit.add_argument(
@@ -194,7 +214,7 @@ def _parser() -> argparse.ArgumentParser:
     audit.add_argument("--strict", action="store_true", help="a warning fails too")
     serve = command("serve", "an asyncio echo server on the negotiator")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
-    serve.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    serve.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
     serve.add_argument(
         "--handshake-timeout",
         type=_positive_seconds,
@@ -296,7 +316,7 @@ def _demo(policy: Policy, out: TextIO) -> int:
                 result["version"],
                 result["family"] or "-",
                 str(result["status"]),
-                result["advertised"] or "-",
+                ",".join(map(str, result["advertised"])) or "-",
                 result["reason"],
             )
         )
@@ -331,6 +351,12 @@ _CHUNK = 64 * 1024
 def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
     try:
         if args.file == "-":
+            if sys.stdin.isatty():  # else the command would seem to hang
+                print(
+                    "wsnegotiate check: reading the request from standard input (end with Ctrl-D)",
+                    file=sys.stderr,
+                    flush=True,
+                )
             outcome, read = _negotiate_stream(sys.stdin.buffer, policy)
         else:
             with open(args.file, "rb") as stream:
@@ -368,8 +394,14 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
     if (target := _target(args)) is None:
         return 2
     rows = asyncio.run(probe(target, args.timeout))
+    if (error := unreached(rows)) is not None:  # once, not a row per family
+        print(f"wsnegotiate probe: {args.url}: {error}", file=sys.stderr)
+        if args.json:
+            print(json.dumps({"url": args.url, "error": error, "rows": []}), file=out)
+        return 2
     if args.json:
-        print(json.dumps({"url": args.url, "rows": [row.as_dict() for row in rows]}), file=out)
+        listed = [row.as_dict() for row in rows]
+        print(json.dumps({"url": args.url, "error": None, "rows": listed}), file=out)
     else:
         print(_aligned(probe_table(rows)), file=out)
     if not any(row.reached for row in rows):
@@ -377,40 +409,85 @@ def _probe(args: argparse.Namespace, out: TextIO) -> int:
     return 0 if any(row.answered for row in rows) else 1
 
 
+def _offer_fault(args: argparse.Namespace, target: Target) -> str | None:
+    """Why ``--subprotocol`` or ``--origin`` cannot go in the audit's requests, if
+    so: the client that writes them says so (the subprotocol as ``serve`` checks
+    it), before any case runs instead of in the middle of the run."""
+    authority = f"{target.host}:{target.port}"
+    if args.subprotocol is not None:
+        try:
+            ClientNegotiator(authority, target.path, subprotocols=[args.subprotocol])
+        except LocalProtocolError as exc:
+            return exc.message
+    if args.origin is not None:
+        try:
+            ClientNegotiator(authority, target.path, origin=args.origin)
+        except LocalProtocolError:
+            return (
+                f"--origin {args.origin!r}: not a field value "
+                "(visible ASCII, spaces only inside; RFC 9110 §5.5)"
+            )
+    return None
+
+
 def _audit(args: argparse.Namespace, out: TextIO) -> int:
     if (target := _target(args)) is None:
+        return 2
+    if [args.json, args.html, args.junit].count("-") > 1:
+        print("wsnegotiate audit: only one report can go to standard output (-)", file=sys.stderr)
+        return 2
+    if (fault := _offer_fault(args, target)) is not None:
+        print(f"wsnegotiate audit: {fault}", file=sys.stderr)
         return 2
     unreachable = asyncio.run(reachable(target, args.timeout))
     if unreachable is not None:
         print(f"wsnegotiate audit: {args.url}: {unreachable}", file=sys.stderr)
         return 2
-    report = asyncio.run(
-        audit(
-            target,
-            timeout=args.timeout,
-            subprotocol=args.subprotocol,
-            origin=args.origin,
-            groups=args.only,
+    so_far: Report | None = None
+
+    def keep(report: Report) -> None:
+        nonlocal so_far
+        so_far = report
+
+    try:
+        report = asyncio.run(
+            audit(
+                target,
+                timeout=args.timeout,
+                subprotocol=args.subprotocol,
+                origin=args.origin,
+                groups=args.only,
+                progress=keep,
+            )
         )
-    )
+    except KeyboardInterrupt:  # Ctrl-C: report the cases that finished, marked incomplete
+        if so_far is None:
+            raise
+        report = so_far
     writers = ((args.json, as_json), (args.html, as_html))
     files = [(path, write(report)) for path, write in writers if path]
     if args.junit:
         files.append((args.junit, as_junit(report, strict=args.strict)))
     for path, text in files:
+        if path == "-":  # standard output: the table goes beside it, to stderr
+            out.write(text)
+            continue
         try:
             with open(path, "w", encoding="utf-8") as stream:
                 stream.write(text)
         except OSError as exc:
             print(f"wsnegotiate audit: cannot write {path}: {exc.strerror}", file=sys.stderr)
             return 2
-    print(table(report, colour=out.isatty()), file=out)
-    return exit_code(report, strict=args.strict)
+    shown = sys.stderr if "-" in (args.json, args.html, args.junit) else out
+    print(table(report, colour=shown.isatty()), file=shown)
+    return _INTERRUPTED if report.incomplete else exit_code(report, strict=args.strict)
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     try:
         return _main(argv, out)
+    except KeyboardInterrupt:  # Ctrl-C: the user knows; no traceback
+        return _INTERRUPTED
     except BrokenPipeError:
         # The reader went away (`wsnegotiate demo | head -1`): no traceback, and
         # nothing more to flush at exit (the recipe of Python's signal docs).

@@ -7,9 +7,9 @@ result, never an error. Reports: a terminal table by group, JSON, a
 self-contained HTML page and JUnit XML.
 
 JSON schema (stable; README, "Audit a server"): ``server``, ``started``,
-``timeout``, ``cases`` (each ``id``, ``group``, ``title``, ``rule``, ``level``,
-``allowed``, ``request``, ``got``, ``answer``, ``verdict``, ``finding``), and
-``summary`` (counts by verdict).
+``timeout``, ``incomplete``, ``cases`` (each ``id``, ``group``, ``title``,
+``rule``, ``level``, ``allowed``, ``request``, ``got``, ``answer``, ``verdict``,
+``finding``), and ``summary`` (counts by verdict).
 """
 
 from __future__ import annotations
@@ -20,13 +20,13 @@ import html
 import json
 import re
 import xml.etree.ElementTree as ElementTree
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .audit_answer import Answer, Ended, Parse, parse_frame, parse_responses
+from .audit_answer import Answer, Ended, Parse, as_text, parse_frame, parse_responses, shown
 from .audit_cases import CASES, Case, Context, Sent, Verdict
-from .probe import Target
+from .probe import Target, cause
 
 __all__ = ["LIMIT", "Report", "Result", "audit", "exit_code", "reachable"]
 
@@ -56,9 +56,9 @@ class Result:
             "rule": case.rule,
             "level": case.level.value,
             "allowed": list(case.allowed),
-            "request": self.request.decode("latin-1"),
+            "request": as_text(self.request),
             "got": _got(self.answer),
-            "answer": self.answer.raw.decode("latin-1") if self.answer else "",
+            "answer": as_text(self.answer.raw) if self.answer else "",
             "verdict": self.verdict.value,
             "finding": self.finding,
         }
@@ -72,11 +72,11 @@ def _got(answer: Answer | None) -> dict[str, Any] | None:
     return {
         "status": final.status if final else None,
         "status_line": final.status_line if final else None,
-        "headers": [list(pair) for pair in final.headers] if final else [],
-        "body": final.body[:_BODY_EXCERPT].decode("latin-1") if final else "",
+        "headers": [[name, shown(value)] for name, value in final.headers] if final else [],
+        "body": as_text(final.body[:_BODY_EXCERPT]) if final else "",
         "other_responses": interim,
         "frames": [
-            {"opcode": frame.opcode, "payload": frame.payload[:_BODY_EXCERPT].decode("latin-1")}
+            {"opcode": frame.opcode, "payload": as_text(frame.payload[:_BODY_EXCERPT])}
             for frame in answer.frames[:8]
         ],
         "ended": answer.ended.value,
@@ -92,6 +92,16 @@ class Report:
     started: str
     timeout: float
     results: tuple[Result, ...]
+    #: The run was cut short (Ctrl-C): ``results`` are the cases that finished.
+    incomplete: bool = False
+
+    @property
+    def note(self) -> str | None:
+        """What a reader of an incomplete report must know first; ``None`` when complete."""
+        if not self.incomplete:
+            return None
+        count = len(self.results)
+        return f"interrupted: the report holds the {count} case{'s' * (count != 1)} that finished"
 
     def summary(self) -> dict[str, int]:
         counts = {verdict.value: 0 for verdict in Verdict}
@@ -104,6 +114,7 @@ class Report:
             "server": self.server,
             "started": self.started,
             "timeout": self.timeout,
+            "incomplete": self.incomplete,
             "cases": [result.as_dict() for result in self.results],
             "summary": self.summary(),
         }
@@ -131,7 +142,7 @@ async def reachable(target: Target, timeout: float) -> str | None:
     except TimeoutError:
         return f"no connection within {timeout:g} s"
     except OSError as exc:
-        return f"connection failed: {exc.strerror or exc}"
+        return f"connection failed: {cause(exc)}"
     writer.transport.abort()
     return None
 
@@ -173,7 +184,7 @@ async def exchange(target: Target, case: Case, sent: Sent, timeout: float) -> An
     except TimeoutError:
         return Answer(b"", Ended.TIMEOUT, None, Parse((), b""), "no connection before the deadline")
     except OSError as exc:
-        error = f"connection failed: {exc.strerror or exc}"
+        error = f"connection failed: {cause(exc)}"
         return Answer(b"", Ended.UNREACHABLE, None, Parse((), b""), error)
     data = bytearray()
     ended: Ended | None = None
@@ -226,18 +237,22 @@ async def audit(
     origin: str | None = None,
     groups: Iterable[str] | None = None,
     cases: Sequence[Case] = CASES,
+    progress: Callable[[Report], None] | None = None,
 ) -> Report:
-    """Every case (of ``groups``, when given), one after the other."""
+    """Every case (of ``groups``, when given), one after the other. ``progress``,
+    when given, gets the report so far (``incomplete``) before each case: what the
+    caller still holds when the run is cut short."""
     chosen = set(groups) if groups is not None else None
     authority = f"{target.host}:{target.port}"
     ctx = Context(authority, target.path, origin or f"http://{authority}", subprotocol)
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    results = [
-        await run_case(target, ctx, case, timeout)
-        for case in cases
-        if chosen is None or case.group in chosen
-    ]
     server = f"ws://{authority}{target.path}"
+    results: list[Result] = []
+    for case in cases:
+        if chosen is None or case.group in chosen:
+            if progress is not None:
+                progress(Report(server, started, timeout, tuple(results), incomplete=True))
+            results.append(await run_case(target, ctx, case, timeout))
     return Report(server, started, timeout, tuple(results))
 
 
@@ -275,6 +290,8 @@ def table(report: Report, *, colour: bool = False) -> str:
     counts = report.summary()
     total = len(report.results)
     lines += ["", f"{total} cases: " + ", ".join(f"{n} {name}" for name, n in counts.items())]
+    if report.note:
+        lines.append(report.note)
     return "\n".join(lines)
 
 
@@ -312,6 +329,7 @@ pre { background: #f7f7f7; padding: .5em; white-space: pre-wrap; word-break: bre
 details summary { cursor: pointer; color: #555; }
 .rule { color: #555; font-size: .9em; }
 td.wire { width: 30%; }
+.incomplete { font-weight: bold; color: #7a5500; }
 """
 
 
@@ -323,12 +341,13 @@ def as_html(report: Report) -> str:
         f'<span class="{name}" id="count-{name}" data-count="{n}">{n} {name}</span>'
         for name, n in counts.items()
     )
+    note = f'<p class="incomplete">{esc(report.note)}</p>' if report.note else ""
     rows: list[str] = []
     for group, results in _by_group(report).items():
         rows.append(f'<tr class="group"><td colspan="5">{esc(group)}</td></tr>')
         for result in results:
             case, verdict = result.case, result.verdict.value
-            answer = result.answer.raw.decode("latin-1") if result.answer else ""
+            answer = as_text(result.answer.raw) if result.answer else ""
             got = _got(result.answer)
             ended = f"connection {got['ended']}" if got else "not run"
             rows.append(
@@ -340,7 +359,7 @@ def as_html(report: Report) -> str:
                 f'<div class="rule">{esc(case.rule)}</div>'
                 f'<div class="rule">allowed: {esc("; ".join(case.allowed))}</div></td>'
                 f'<td class="wire"><details><summary>request and answer ({esc(ended)})</summary>'
-                f"<pre>{esc(_shown(result.request.decode('latin-1')))}</pre>"
+                f"<pre>{esc(_shown(as_text(result.request)))}</pre>"
                 f"<pre>{esc(_shown(answer)) or '(nothing)'}</pre></details></td></tr>"
             )
     return (
@@ -351,7 +370,7 @@ def as_html(report: Report) -> str:
         f"<h1>WebSocket handshake audit: {esc(report.server)}</h1>"
         f"<p>{len(report.results)} cases, started {esc(report.started)}, "
         f"{report.timeout:g} s per case.</p>"
-        f'<div class="summary">{summary}</div>'
+        f'<div class="summary">{summary}</div>{note}'
         "<table><thead><tr><th>verdict</th><th>case</th><th>level</th>"
         "<th>finding and rule</th><th>wire</th></tr></thead><tbody>"
         + "".join(rows)
@@ -382,6 +401,9 @@ def as_junit(report: Report, *, strict: bool = False) -> str:
         skipped="0",
         timestamp=report.started,
     )
+    if report.note:
+        properties = ElementTree.SubElement(suite, "properties")
+        ElementTree.SubElement(properties, "property", name="incomplete", value="true")
     for result in report.results:
         seconds = result.answer.seconds if result.answer and result.answer.seconds else 0.0
         testcase = ElementTree.SubElement(
@@ -402,6 +424,8 @@ def as_junit(report: Report, *, strict: bool = False) -> str:
             failure.text = _xml(text)
         else:
             ElementTree.SubElement(testcase, "system-out").text = _xml(text)
+    if report.note:
+        ElementTree.SubElement(suite, "system-out").text = report.note
     ElementTree.indent(suites)
     text = ElementTree.tostring(suites, "unicode")
     return f'<?xml version="1.0" encoding="utf-8"?>\n{text}\n'

@@ -32,13 +32,27 @@ __all__ = [
     "Frame",
     "Parse",
     "Response",
+    "as_text",
     "mask",
     "parse_frame",
     "parse_responses",
+    "shown",
 ]
 
 _status_re = re.compile(rb"HTTP/(\d)\.(\d) (\d{3})(?: (.*))?\Z", re.DOTALL)
 _chunk_size_re = re.compile(rb"([0-9A-Fa-f]+)[ \t]*(?:;[^\r\n]*)?\r?\n")
+
+
+def as_text(data: bytes) -> str:
+    """Bytes as a report shows them: read as UTF-8 (our reasons are, and a text/plain
+    body usually is), each byte that is not UTF-8 shown as ``\\xNN``."""
+    return data.decode("utf-8", "backslashreplace")
+
+
+def shown(value: str) -> str:
+    """A field value kept as latin-1 (one character a byte, as the judges compare
+    it) shown as ``as_text`` shows its bytes."""
+    return as_text(value.encode("latin-1"))
 
 
 class Ended(enum.Enum):
@@ -146,7 +160,7 @@ def _read_head(head: bytes) -> tuple[str, int, str, list[tuple[str, str]], list[
         name_text = raw_name.strip(b" \t").decode("latin-1")
         headers.append((name_text, raw_value.strip(b" \t").decode("latin-1")))
     major, minor, status, reason = match.groups()
-    text = (reason or b"").decode("latin-1")
+    text = as_text(reason or b"")  # only ever shown
     return f"{major.decode()}.{minor.decode()}", int(status), text, headers, faults
 
 

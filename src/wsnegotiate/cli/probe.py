@@ -17,18 +17,20 @@ the rows carry findings where the answer breaks the RFCs:
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
 from .._client import ClientNegotiator
-from .._errors import InvalidResponse
+from .._errors import InvalidResponse, LocalProtocolError
 from .._events import Connected, NeedData, Refused
 from .._headers import parse_version_value
 from .._version import Version
+from .audit_answer import as_text, shown
 
-__all__ = ["PROBES", "ProbeRow", "Target", "parse_target", "probe"]
+__all__ = ["PROBES", "ProbeRow", "Target", "cause", "parse_target", "probe", "unreached"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -71,8 +73,18 @@ def parse_target(url: str) -> Target:
         raise ValueError(f"{url!r}: only ws:// URLs can be probed (no TLS here)")
     if not parts.hostname:
         raise ValueError(f"{url!r}: no host")
+    try:
+        port = parts.port or 80
+    except ValueError as exc:  # not a number, or outside 0-65535
+        raise ValueError(f"{url!r}: {exc}") from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-    return Target(parts.hostname, parts.port or 80, path)
+    try:  # the request every probe and audit case starts from
+        ClientNegotiator(f"{parts.hostname}:{port}", path)
+    except LocalProtocolError:
+        raise ValueError(
+            f"{url!r}: the path {path!r} cannot go in a request line (RFC 9112 §3.2)"
+        ) from None
+    return Target(parts.hostname, port, path)
 
 
 @dataclass(slots=True)
@@ -85,7 +97,8 @@ class ProbeRow:
     accepted: bool = False
     findings: list[str] = field(default_factory=list)
     #: What came back, for a reader to check: the status line, the header fields
-    #: as sent, and the first bytes of the body (escaped as latin-1 text).
+    #: as sent, and the first bytes of the body (read as UTF-8, any other byte
+    #: shown as ``\xNN``).
     status_line: str | None = None
     headers: list[tuple[str, str]] = field(default_factory=list)
     body: str = ""
@@ -97,6 +110,14 @@ class ProbeRow:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "headers": [list(pair) for pair in self.headers]}
+
+
+def cause(exc: OSError) -> str:
+    """Why a connection failed, in the system's words: asyncio's "Connect call
+    failed (address)" keeps the cause only in ``errno``."""
+    if exc.errno is not None and exc.errno > 0:  # a resolver's errors are negative
+        return os.strerror(exc.errno)
+    return exc.strerror or str(exc)
 
 
 async def _exchange(client: ClientNegotiator, target: Target) -> Connected | Refused:
@@ -121,11 +142,11 @@ async def _probe_one(probe: Probe, target: Target, timeout: float) -> ProbeRow:
         row.findings.append(f"no answer within {timeout:g} s")
         return row
     except (ConnectionResetError, BrokenPipeError) as exc:
-        row.findings.append(f"connection reset: {exc.strerror or exc}")
+        row.findings.append(f"connection reset: {cause(exc)}")
         return row
     except OSError as exc:  # refused, unreachable: the server was not reached
         row.reached = False
-        row.findings.append(f"connection failed: {exc.strerror or exc}")
+        row.findings.append(f"connection failed: {cause(exc)}")
         return row
     except InvalidResponse as exc:
         row.status = exc.status
@@ -135,7 +156,7 @@ async def _probe_one(probe: Probe, target: Target, timeout: float) -> ProbeRow:
         row.findings.append(f"{what}: {exc.reason}")
         return row
     row.status = event.status
-    row.headers = list(event.headers)
+    row.headers = [(name, shown(value)) for name, value in event.headers]
     if event.http_version != "1.1":
         row.findings.append(f"answered with HTTP/{event.http_version} to an HTTP/1.1 request")
     if isinstance(event, Connected):
@@ -144,8 +165,9 @@ async def _probe_one(probe: Probe, target: Target, timeout: float) -> ProbeRow:
         if probe.family == "malformed":
             row.findings.append(f"malformed version {probe.sent!r} accepted (RFC 6455 §4.3)")
         return row
-    row.status_line = f"HTTP/{event.http_version} {event.status} {event.reason}".rstrip()
-    row.body = event.body[:_BODY_EXCERPT].decode("latin-1")
+    reason = shown(event.reason)
+    row.status_line = f"HTTP/{event.http_version} {event.status} {reason}".rstrip()
+    row.body = as_text(event.body[:_BODY_EXCERPT])
     row.advertised = list(event.advertised)
     row.findings += _refusal_findings(probe, event)
     return row
@@ -183,6 +205,15 @@ def _refusal_findings(probe: Probe, event: Refused) -> list[str]:
 async def probe(target: Target, timeout: float = 5.0) -> list[ProbeRow]:
     """Probe every family, one after the other (a server may limit connections)."""
     return [await _probe_one(p, target, timeout) for p in PROBES]
+
+
+def unreached(rows: Sequence[ProbeRow]) -> str | None:
+    """The one error every row met when no row reached the server, all the same
+    way (a closed port, an unknown host): said once instead of once a row."""
+    errors = {tuple(row.findings) for row in rows}
+    if rows and not any(row.reached for row in rows) and len(errors) == 1:
+        return "; ".join(errors.pop())
+    return None
 
 
 def table(rows: Sequence[ProbeRow]) -> list[tuple[str, ...]]:

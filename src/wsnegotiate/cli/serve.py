@@ -293,6 +293,8 @@ def run(host: str, port: int, policy: Policy, options: ServeOptions, loop: str =
         return 2
     logging.basicConfig(format="wsnegotiate serve: %(message)s", level=logging.INFO)
 
+    listening = False
+
     async def main() -> None:
         stop = asyncio.Event()
         running = asyncio.get_running_loop()
@@ -300,12 +302,25 @@ def run(host: str, port: int, policy: Policy, options: ServeOptions, loop: str =
             running.add_signal_handler(signum, stop.set)
 
         def ready(bound_host: str, bound_port: int) -> None:
+            nonlocal listening
+            listening = True
             print(f"listening on ws://{bound_host}:{bound_port}/", flush=True)
             print(f"event loop: {name}", flush=True)
 
         await echo_server(host, port, policy, options, ready=ready, stop=stop)
 
-    with asyncio.Runner(loop_factory=new_loop) as runner:
-        runner.run(main())
+    try:
+        with asyncio.Runner(loop_factory=new_loop) as runner:
+            runner.run(main())
+    except OSError as exc:  # the address is in use, or the host does not resolve
+        if listening:  # pragma: no cover - not the address's fault: a real error
+            raise
+        address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        # socket.create_server raises a new error that appends the address to the
+        # cause; the error it caught is the cause alone.
+        original = exc.__context__ if isinstance(exc.__context__, OSError) else exc
+        cause = original.strerror or str(original)
+        print(f"wsnegotiate serve: cannot listen on {address}: {cause}", file=sys.stderr)
+        return 2
     print("stopped", flush=True)
     return 0
