@@ -43,7 +43,8 @@ class Policy:
       version; some clients (Qt's) read the list only from a 400 (RFC 6455 §4.4).
     - ``max_request_bytes``: the request head limit, however it is chunked (431).
     - ``max_field_lines``: how many header field lines a request may have (431).
-    - ``max_field_line_bytes``: how long one header field line may be (431).
+    - ``max_field_line_bytes``: how long one header field line may be (431), or the
+      request line (414 when its request-target runs past it, RFC 9112 §3).
     - ``max_offers``: how many subprotocols, and how many extensions, a request
       may offer (400).
     - ``origins``: ``None`` accepts any origin; otherwise the exact serialized

@@ -270,7 +270,7 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     for option, help_text in (
         ("--max-request-bytes", "request head limit (431)"),
         ("--max-field-lines", "header field lines a request may have (431)"),
-        ("--max-field-line-bytes", "length of one field line (431)"),
+        ("--max-field-line-bytes", "length of one field line (431; the request line, 414)"),
         ("--max-offers", "subprotocols, and extensions, a request may offer (400)"),
     ):
         name = option.removeprefix("--").replace("-", "_")
