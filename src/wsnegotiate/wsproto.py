@@ -36,6 +36,7 @@ from wsproto.frame_protocol import (
     RsvBits,
 )
 
+from ._close import encode_close_payload
 from ._deflate import DeflateParams
 from ._errors import LocalProtocolError
 from ._events import Accepted, Connected
@@ -178,12 +179,25 @@ class _AgreedDeflate(PerMessageDeflate):
 
 
 class _Connection(Connection):
-    """wsproto's ``Connection``, but once wsproto has failed the connection (bytes
-    it could not parse, a message over the limit) the peer's bytes are dropped
-    instead of buffered: nothing more from the peer is processed, its Close
-    included (RFC 6455 §7.1.7)."""
+    """wsproto's ``Connection`` with two guards: a Close it sends carries a code an
+    endpoint may send (RFC 6455 §7.4), and once wsproto has failed the connection
+    (bytes it could not parse, a message over the limit) the peer's bytes are
+    dropped instead of buffered: nothing more from the peer is processed, its
+    Close included (§7.1.7)."""
 
     _failed = False
+
+    def send(self, event: Event) -> bytes:
+        if isinstance(event, CloseConnection):
+            if event.code == CloseReason.NO_STATUS_RCVD:
+                # 1005 stands for "no status code" (§7.1.5): the empty payload, which
+                # has no room for a reason (§5.5.1). wsproto would send a plain 1005
+                # as 1000.
+                encode_close_payload(None, event.reason or "")
+                event = CloseConnection(code=CloseReason.NO_STATUS_RCVD)
+            else:
+                encode_close_payload(event.code)  # LocalProtocolError for 999, 1006, 5000...
+        return super().send(event)
 
     def receive_data(self, data: bytes | None) -> None:
         if self._failed and data is not None:
@@ -220,7 +234,8 @@ def connection(
     after inflation, across its fragments, compressed or not) fails the
     connection: ``events()`` gives ``CloseConnection(1009)``, and nothing more
     from the peer is read. ``None`` sets no limit: a peer can then make this side
-    inflate a message of any size.
+    inflate a message of any size. A Close sent with a code RFC 6455 §7.4 does not
+    let an endpoint send (999, 1006, 5000...) raises ``LocalProtocolError``.
     """
     client = isinstance(event, Connected)
     limit = _checked_limit(max_message_size)
