@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import wsproto.events as frames
+from factory import raw_request, rfc6455
 from wsproto.connection import Connection, ConnectionState
 
 import wsnegotiate as ws
@@ -339,3 +340,62 @@ def test_a_bomb_after_our_close_gets_no_second_close() -> None:
     seen = feed(server, bomb_in_one_frame(masked=True))
     assert [e.code for e in seen if isinstance(e, frames.CloseConnection)] == [1009]
     assert server.state is ConnectionState.LOCAL_CLOSING
+
+
+# -- what the caller hands the negotiator ------------------------------------------------
+
+
+def deciding(*extensions: str) -> ws.ServerNegotiator:
+    negotiator = ws.ServerNegotiator()
+    extra = [("Sec-WebSocket-Extensions", offer) for offer in extensions]
+    negotiator.receive_data(raw_request(rfc6455(extra=extra)))
+    assert isinstance(negotiator.next_event(), ws.Request)
+    return negotiator
+
+
+@pytest.mark.parametrize(
+    ("value", "fault"),
+    [
+        ("a\x0bb", "\\x0b"),
+        ("del\x7f", "\\x7f"),
+        ("bell\x07", "\\x07"),
+        ("esc\x1b[2J", "\\x1b"),
+        ("a\rb", "\\r"),
+        ("a\nb", "\\n"),
+        ("nul\x00", "\\x00"),
+        ("\tpadded", "padding"),
+        ("padded ", "padding"),
+        ("€", "\\u20ac"),
+    ],
+)
+def test_field_values_follow_rfc9110(value: str, fault: str) -> None:
+    """RFC 9110 §5.5: a field value is VCHAR, obs-text, SP and HTAB, with no
+    whitespace at either end. Every caller-given field is checked: rejections,
+    accepts, the content type."""
+    with pytest.raises(ws.LocalProtocolError, match="X-Note") as info:
+        deciding().reject(403, "Forbidden", [("X-Note", value)])
+    assert fault in str(info.value)
+    with pytest.raises(ws.LocalProtocolError, match="X-Note"):
+        deciding().accept(extra_headers=[("X-Note", value)])
+    with pytest.raises(ws.LocalProtocolError, match="Content-Type"):
+        deciding().reject(403, "Forbidden", body=b"{}", content_type=value)
+
+
+@pytest.mark.parametrize("value", ["", "plain", "a\tb c", "caf\xe9", "x" * 300])
+def test_field_values_rfc9110_allows_pass(value: str) -> None:
+    rejected = deciding().reject(403, "Forbidden", [("X-Note", value)])
+    assert f"\r\nX-Note: {value}\r\n".encode("latin-1") in rejected.response
+
+
+@pytest.mark.parametrize(
+    "name", ["Transfer-Encoding", "transfer-encoding", "Content-Length", "CONTENT-LENGTH"]
+)
+def test_a_caller_cannot_frame_the_message(name: str) -> None:
+    """The negotiator writes Content-Length for a rejection's body itself; a
+    Transfer-Encoding beside it would frame the message twice (RFC 9112 §6.3: a
+    request smuggling vector), and a 1xx carries neither (RFC 9110 §8.6, RFC 9112
+    §6.1)."""
+    with pytest.raises(ws.LocalProtocolError, match=name):
+        deciding().reject(403, "Forbidden", [(name, "chunked" if "ncoding" in name else "0")])
+    with pytest.raises(ws.LocalProtocolError, match=name):
+        deciding().accept(extra_headers=[(name, "chunked" if "ncoding" in name else "0")])

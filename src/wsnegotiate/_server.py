@@ -42,7 +42,14 @@ from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
 from ._head import describe_malformed, field_limit_fault
-from ._headers import Extension, check_field_name, check_field_value, parse_extensions
+from ._headers import (
+    FRAMING_FIELDS,
+    Extension,
+    check_field_name,
+    check_field_value,
+    field_value_fault,
+    parse_extensions,
+)
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
 
 __all__ = ["ServerNegotiator", "State", "negotiate"]
@@ -421,15 +428,23 @@ def _deflate_answer(
 def _checked_headers(
     headers: Iterable[tuple[str, str]], forbidden: frozenset[str]
 ) -> tuple[tuple[str, str], ...]:
-    """Caller-supplied header fields: tokens for names, no CR/LF/NUL in values."""
+    """Caller-supplied header fields: tokens for names, values by RFC 9110 §5.5,
+    none the negotiator writes itself and none that frames a body."""
     checked = tuple(headers)
     for name, value in checked:
         if not check_field_name(name):
             raise LocalProtocolError(f"header name {name!r} is not a token (RFC 9110 §5.1)")
         if not check_field_value(value):
-            raise LocalProtocolError(f"header value {value!r} of {name}: CR, LF, NUL or padding")
-        if name.lower() in forbidden:
+            fault = field_value_fault(value)
+            raise LocalProtocolError(f"header {name}: value {value!a} {fault}")
+        key = name.lower()
+        if key in forbidden:
             raise LocalProtocolError(f"header {name} is written by the negotiator itself")
+        if key in FRAMING_FIELDS:
+            raise LocalProtocolError(
+                f"header {name} would frame the body a second time: the negotiator "
+                "frames its answers itself (RFC 9112 §6.1)"
+            )
     return checked
 
 
