@@ -399,3 +399,12 @@ def test_a_caller_cannot_frame_the_message(name: str) -> None:
         deciding().reject(403, "Forbidden", [(name, "chunked" if "ncoding" in name else "0")])
     with pytest.raises(ws.LocalProtocolError, match=name):
         deciding().accept(extra_headers=[(name, "chunked" if "ncoding" in name else "0")])
+
+
+def test_an_extension_answer_outside_latin1_is_a_local_error() -> None:
+    """A non-latin-1 character has no byte on the wire: LocalProtocolError, as
+    documented, not a UnicodeEncodeError from writing the 101."""
+    with pytest.raises(ws.LocalProtocolError, match="x-note"):
+        deciding("x-note").accept(extensions=['x-note; says="€"'])
+    accepted = deciding("x-note").accept(extensions=['x-note; says="caf\xe9"'])
+    assert b'Sec-WebSocket-Extensions: x-note; says="caf\xe9"' in accepted.response

@@ -395,7 +395,13 @@ def _checked_extension_answers(
     named: set[str] = set()
     offers = {offer.name.lower() for offer in request.extension_offers}
     for text in answers:
-        parsed = parse_extensions(text.encode("latin-1", "replace"))
+        try:
+            value = text.encode("latin-1")  # a field value goes out as latin-1
+        except UnicodeEncodeError as error:
+            raise LocalProtocolError(
+                f"extension {text!r}: character {error.start} has no latin-1 byte"
+            ) from None
+        parsed = parse_extensions(value)
         if isinstance(parsed, int) or len(parsed[1]) != 1:
             raise LocalProtocolError(f"extension {text!r} breaks RFC 6455 §9.1")
         answer = parsed[1][0]
