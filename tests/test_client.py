@@ -439,6 +439,39 @@ def test_interim_responses_are_skipped_and_bodies_bounded() -> None:
     client.receive_data(b"ignored")  # the handshake is over
 
 
+def test_interim_responses_are_bounded_in_number() -> None:
+    """A server that answers 100 Continue without end: NeedData for ever, until
+    the ninth, which fails the handshake (it used to wait for ever)."""
+    client = rfc_client()
+    interim = b"HTTP/1.1 100 Continue\r\n\r\n"
+    for _ in range(8):
+        assert isinstance(answer(client, interim), ws.NeedData)
+    with pytest.raises(ws.InvalidResponse, match="more than 8 interim") as info:
+        answer(client, interim)
+    assert (info.value.status, info.value.fault) == (100, ws.Fault.TOO_LARGE)
+    assert client.state is ws.ClientState.FAILED
+
+    client = rfc_client()
+    with pytest.raises(ws.InvalidResponse, match="more than 8 interim"):
+        answer(client, interim * 1000)
+    client = rfc_client()
+    switched = response(
+        "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Accept: {KEY_ACCEPT}"
+    )
+    assert isinstance(answer(client, interim * 8 + switched), ws.Connected)
+
+
+def test_interim_responses_are_bounded_in_bytes() -> None:
+    """Eight interim answers of 10 KB each fit h11's limit one by one, not the
+    client's limit of 16 KiB for them all."""
+    client = rfc_client(max_response_bytes=16 * 1024)
+    interim = response("X-Filler: " + "x" * 10_000, status="103 Early Hints")
+    assert isinstance(answer(client, interim), ws.NeedData)
+    with pytest.raises(ws.InvalidResponse, match="more than 16384 bytes") as info:
+        answer(client, interim)
+    assert (info.value.status, info.value.fault) == (103, ws.Fault.TOO_LARGE)
+
+
 def test_retry_follows_the_preference_and_never_repeats() -> None:
     client = ws.ClientNegotiator("h", "/", 7, fallback=[13, 8, 7])
     assert client.tried == (Version.Version7,)

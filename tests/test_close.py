@@ -5,8 +5,11 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from wsproto.connection import Connection, ConnectionState
+from wsproto.events import CloseConnection, TextMessage
 
 import wsnegotiate as ws
+import wsnegotiate.wsproto
 from wsnegotiate import CloseCode
 
 SEED = {
@@ -36,29 +39,29 @@ def test_members_values_and_descriptions() -> None:
     assert isinstance(CloseCode.CloseCodeNormal, int)
 
 
-@pytest.mark.parametrize(
-    ("code", "allowed"),
-    [
-        (0, False),
-        (999, False),
-        (1000, True),
-        (1003, True),
-        (1004, False),
-        (1005, False),
-        (1006, False),
-        (1007, True),
-        (1011, True),
-        (1012, True),
-        (1014, True),
-        (1015, False),
-        (1016, False),
-        (2999, False),
-        (3000, True),
-        (4999, True),
-        (5000, False),
-        (65535, False),
-    ],
-)
+WIRE_RULES = [
+    (0, False),
+    (999, False),
+    (1000, True),
+    (1003, True),
+    (1004, False),
+    (1005, False),
+    (1006, False),
+    (1007, True),
+    (1011, True),
+    (1012, True),
+    (1014, True),
+    (1015, False),
+    (1016, False),
+    (2999, False),
+    (3000, True),
+    (4999, True),
+    (5000, False),
+    (65535, False),
+]
+
+
+@pytest.mark.parametrize(("code", "allowed"), WIRE_RULES)
 def test_wire_rules(code: int, allowed: bool) -> None:
     assert ws.is_sendable(code) is allowed
     assert ws.is_valid_received(code) is allowed
@@ -146,3 +149,42 @@ def test_protocol_error_is_abstract() -> None:
     with pytest.raises(TypeError, match="abstract"):
         ws.ProtocolError("x")
     assert ws.LocalProtocolError("boom").message == "boom"
+
+
+def open_connection() -> Connection:
+    client = ws.ClientNegotiator("example.com")
+    accepted = ws.negotiate(client.data_to_send())
+    assert isinstance(accepted, ws.Accepted)
+    return wsnegotiate.wsproto.connection(accepted)
+
+
+# 1005 aside: to wsproto it means "no code", the empty payload (the test below).
+@pytest.mark.parametrize(("code", "allowed"), [rule for rule in WIRE_RULES if rule[0] != 1005])
+def test_a_close_we_send_carries_a_code_an_endpoint_may_send(code: int, allowed: bool) -> None:
+    """The frame layer refuses what RFC 6455 §7.4 does not let an endpoint send
+    (wsproto alone sent 999 as it was, and 1006 as 1000), and sends nothing then."""
+    frames = open_connection()
+    if allowed:
+        wire = frames.send(CloseConnection(code=code, reason="bye"))
+        assert wire == b"\x88\x05" + code.to_bytes(2, "big") + b"bye"
+        return
+    with pytest.raises(ws.LocalProtocolError, match=f"close code {code} may not be sent"):
+        frames.send(CloseConnection(code=code, reason="bye"))
+    assert frames.state is ConnectionState.OPEN
+    assert frames.send(TextMessage(data="still open")) == b"\x81\x0astill open"
+
+
+def test_a_close_without_a_code_is_still_sent_empty() -> None:
+    """1005 is wsproto's "no status code": the empty payload (§5.5.1), as the
+    answer to a peer's empty Close is."""
+    frames = open_connection()
+    frames.receive_data(b"\x88\x80\x00\x00\x00\x00")  # a masked, empty Close
+    (close,) = frames.events()
+    assert isinstance(close, CloseConnection) and close.code == 1005
+    answer = wsnegotiate.wsproto.required_reply(frames, close)
+    assert answer is not None
+    assert frames.send(answer) == b"\x88\x00"
+    for code in (1005, CloseCode.CloseCodeMissingStatusCode):
+        assert open_connection().send(CloseConnection(code=code)) == b"\x88\x00"
+    with pytest.raises(ws.LocalProtocolError, match="needs a status code"):
+        open_connection().send(CloseConnection(code=1005, reason="why"))

@@ -18,6 +18,8 @@ matches, the subprotocol and the extensions are ones the client offered; for
 hixie-76 the 16-byte MD5 answer matches. A failure raises ``InvalidResponse``
 naming the field. Any other status is a ``Refused`` event carrying the versions
 the server advertised, and ``retry()`` builds the next attempt (RFC 6455 §4.4).
+Interim answers (1xx other than 101) are skipped, eight at most and
+``max_response_bytes`` in all; a server that sends more gets ``InvalidResponse``.
 """
 
 from __future__ import annotations
@@ -54,6 +56,9 @@ Random = Callable[[int], bytes]
 Speak = Version | str  # a version member, or a raw Sec-WebSocket-Version value
 
 _HYBI = frozenset(Version(n) for n in (4, 5, 6, 7, 8, 13))
+
+# Interim (1xx) answers a client reads before the final answer, at most.
+_MAX_INTERIM = 8
 
 
 class ClientState(enum.Enum):
@@ -158,6 +163,7 @@ class ClientNegotiator:
         self._switched: h11.InformationalResponse | None = None
         self._eof = False
         self._received = 0
+        self._interims = 0
         self.refused: Refused | None = None
         try:
             headers = self._request_headers(speak)
@@ -280,7 +286,9 @@ class ClientNegotiator:
             if isinstance(event, h11.InformationalResponse):
                 if event.status_code == 101:
                     self._switched = event
-                continue  # 1xx other than 101 are skipped (RFC 9110 §15.2)
+                else:  # 1xx other than 101 are skipped (RFC 9110 §15.2), a few only
+                    self._interim(event.status_code)
+                continue
             if isinstance(event, h11.Response):
                 self._response = event
             elif isinstance(event, h11.Data):
@@ -293,6 +301,20 @@ class ClientNegotiator:
                 reason = "the server closed the connection without answering"
                 raise InvalidResponse(reason, fault=Fault.INCOMPLETE)
         return self._connected(self._switched)
+
+    def _interim(self, status: int) -> None:
+        """Count an interim answer: a server that sends them without end would keep
+        the client waiting for ever, so at most eight of them, and at most
+        ``max_response_bytes`` in all, are read before the final answer."""
+        self._interims += 1
+        limit = self._offer.max_response_bytes
+        if self._interims > _MAX_INTERIM:
+            reason = f"more than {_MAX_INTERIM} interim (1xx) answers before the final one"
+        elif self._received - len(self._http.trailing_data[0]) > limit:
+            reason = f"interim (1xx) answers of more than {limit} bytes before the final one"
+        else:
+            return
+        raise InvalidResponse(reason, status=status, fault=Fault.TOO_LARGE)
 
     def _refused(self) -> Refused:
         response = self._response

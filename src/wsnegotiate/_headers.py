@@ -26,12 +26,14 @@ from dataclasses import dataclass
 
 __all__ = [
     "EXTENSION",
+    "FRAMING_FIELDS",
     "TOKEN",
     "Extension",
     "check_field_name",
     "check_field_value",
     "extension_name",
     "field_lines",
+    "field_value_fault",
     "has_token",
     "is_token",
     "parse_advertised",
@@ -254,7 +256,15 @@ def quote_for_reason(value: bytes, limit: int = 64) -> str:
     return f"'{shown}{'...' if len(value) > limit else ''}'"
 
 
-_field_value_forbidden = re.compile(r"[\x00\r\n]|[^\x00-\xff]")
+# RFC 9110 §5.5: field-value = *field-content; field-content = field-vchar
+# [ 1*( SP / HTAB / field-vchar ) field-vchar ]; field-vchar = VCHAR / obs-text.
+# A str value goes out as latin-1, so obs-text (0x80-0xFF) is U+0080-U+00FF.
+_field_value_fault_re = re.compile(r"[^\t\x20-\x7e\x80-\xff]")
+
+#: Fields that frame a message's body (RFC 9112 §6): the negotiator frames its
+#: answers itself (a rejection's body by its Content-Length; a 101 has none,
+#: RFC 9110 §8.6), and a second framing is how requests are smuggled (§6.3).
+FRAMING_FIELDS = frozenset({"content-length", "transfer-encoding"})
 
 
 def is_token(value: bytes) -> bool:
@@ -268,9 +278,24 @@ def check_field_name(name: str) -> bool:
 
 
 def check_field_value(value: str) -> bool:
-    """May ``value`` go out as a field value? No CR, LF or NUL (RFC 9110 §5.5),
-    only latin-1 characters, and no leading or trailing whitespace."""
-    return _field_value_forbidden.search(value) is None and value == value.strip(" \t")
+    """May ``value`` go out as a field value? (RFC 9110 §5.5; ``field_value_fault``
+    says why not.)"""
+    return _field_value_fault_re.search(value) is None and value == value.strip(" \t")
+
+
+def field_value_fault(value: str) -> str | None:
+    """Why ``value`` cannot go out as a field value, or ``None``. RFC 9110 §5.5
+    allows visible ASCII (VCHAR), obs-text (latin-1 here), SP and HTAB inside, and
+    no whitespace at either end: no control character (CR, LF, NUL, 0x0b, DEL...)."""
+    bad = _field_value_fault_re.search(value)
+    if bad is not None:
+        char, at = ascii(bad.group()), bad.start()
+        if bad.group() > "\xff":
+            return f"holds {char} at {at}, which has no latin-1 byte"
+        return f"holds {char} at {at}: no CR, LF, NUL or other control character (RFC 9110 §5.5)"
+    if value != value.strip(" \t"):
+        return "has padding: whitespace at either end (RFC 9110 §5.5)"
+    return None
 
 
 def parse_advertised(values: list[bytes]) -> tuple[tuple[int, ...], tuple[str, ...]]:

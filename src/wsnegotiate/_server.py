@@ -45,7 +45,14 @@ from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
 from ._head import describe_malformed, field_limit_fault, long_line_fault
-from ._headers import Extension, check_field_name, check_field_value, parse_extensions
+from ._headers import (
+    FRAMING_FIELDS,
+    Extension,
+    check_field_name,
+    check_field_value,
+    field_value_fault,
+    parse_extensions,
+)
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
 
 __all__ = ["ServerNegotiator", "State", "negotiate"]
@@ -427,7 +434,13 @@ def _checked_extension_answers(
     named: set[str] = set()
     offers = {offer.name.lower() for offer in request.extension_offers}
     for text in answers:
-        parsed = parse_extensions(text.encode("latin-1", "replace"))
+        try:
+            value = text.encode("latin-1")  # a field value goes out as latin-1
+        except UnicodeEncodeError as error:
+            raise LocalProtocolError(
+                f"extension {text!r}: character {error.start} has no latin-1 byte"
+            ) from None
+        parsed = parse_extensions(value)
         if isinstance(parsed, int) or len(parsed[1]) != 1:
             raise LocalProtocolError(f"extension {text!r} breaks RFC 6455 §9.1")
         answer = parsed[1][0]
@@ -460,15 +473,23 @@ def _deflate_answer(
 def _checked_headers(
     headers: Iterable[tuple[str, str]], forbidden: frozenset[str]
 ) -> tuple[tuple[str, str], ...]:
-    """Caller-supplied header fields: tokens for names, no CR/LF/NUL in values."""
+    """Caller-supplied header fields: tokens for names, values by RFC 9110 §5.5,
+    none the negotiator writes itself and none that frames a body."""
     checked = tuple(headers)
     for name, value in checked:
         if not check_field_name(name):
             raise LocalProtocolError(f"header name {name!r} is not a token (RFC 9110 §5.1)")
         if not check_field_value(value):
-            raise LocalProtocolError(f"header value {value!r} of {name}: CR, LF, NUL or padding")
-        if name.lower() in forbidden:
+            fault = field_value_fault(value)
+            raise LocalProtocolError(f"header {name}: value {value!a} {fault}")
+        key = name.lower()
+        if key in forbidden:
             raise LocalProtocolError(f"header {name} is written by the negotiator itself")
+        if key in FRAMING_FIELDS:
+            raise LocalProtocolError(
+                f"header {name} would frame the body a second time: the negotiator "
+                "frames its answers itself (RFC 9112 §6.1)"
+            )
     return checked
 
 
