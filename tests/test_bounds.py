@@ -408,3 +408,28 @@ def test_an_extension_answer_outside_latin1_is_a_local_error() -> None:
         deciding("x-note").accept(extensions=['x-note; says="€"'])
     accepted = deciding("x-note").accept(extensions=['x-note; says="caf\xe9"'])
     assert b'Sec-WebSocket-Extensions: x-note; says="caf\xe9"' in accepted.response
+
+
+@pytest.mark.parametrize("limit", [MiB, None])
+@pytest.mark.parametrize("side", ["server", "client"])
+def test_a_ping_between_compressed_fragments_leaves_the_message_whole(
+    side: str, limit: int | None
+) -> None:
+    """RFC 6455 §5.4: control frames may be injected in the middle of a fragmented
+    message; the message around them inflates as one (wsproto alone fails it, 1007)."""
+    server, client = handshake(True)
+    receiver = wsnegotiate.wsproto.connection(
+        server if side == "server" else client, max_message_size=limit
+    )
+    sender = wsnegotiate.wsproto.connection(client if side == "server" else server)
+    text = "a compressed message " * 50
+    wire = sender.send(frames.TextMessage(data=text[:500], message_finished=False))
+    wire += sender.send(frames.Ping(payload=b"between"))
+    wire += sender.send(frames.TextMessage(data=text[500:], message_finished=True))
+    receiver.receive_data(wire)
+    events = list(receiver.events())
+    pings = [event for event in events if isinstance(event, frames.Ping)]
+    texts = [event for event in events if isinstance(event, frames.TextMessage)]
+    assert not [event for event in events if isinstance(event, frames.CloseConnection)]
+    assert [ping.payload for ping in pings] == [b"between"]
+    assert "".join(event.data for event in texts) == text

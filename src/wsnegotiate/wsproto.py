@@ -123,6 +123,7 @@ class _AgreedDeflate(PerMessageDeflate):
         self._memory_level = params.memory_level
         self._own_window = own
         self._size = None if limit is None else _MessageSize(limit)
+        self._control = False  # is the frame being received a control frame?
 
     def frame_inbound_header(
         self,
@@ -131,16 +132,24 @@ class _AgreedDeflate(PerMessageDeflate):
         rsv: RsvBits,
         payload_length: int,
     ) -> CloseReason | RsvBits:
-        result = super().frame_inbound_header(proto, opcode, rsv, payload_length)
         if self._size is not None:
             self._size.frame_inbound_header(proto, opcode, rsv, payload_length)
-        return result
+        # A control frame may come between a message's fragments (RFC 6455 §5.4) and is
+        # never compressed (RFC 7692 §6.1). wsproto's own bookkeeping ends the message
+        # being inflated at the control frame, and then reads the next fragment as
+        # uncompressed (a 1007): leave the message's state alone for a control frame.
+        self._control = opcode.iscontrol()
+        if self._control:
+            return CloseReason.PROTOCOL_ERROR if rsv.rsv1 else RsvBits(True, False, False)
+        return super().frame_inbound_header(proto, opcode, rsv, payload_length)
 
     def frame_inbound_payload_data(
         self, proto: FrameDecoder | FrameProtocol, data: bytes
     ) -> bytes | CloseReason:
+        if self._control:
+            return data
         size = self._size
-        if size is None or not size.data:
+        if size is None:
             return super().frame_inbound_payload_data(proto, data)
         if self._inbound_compressed and self._inbound_is_compressible:
             assert self._decompressor is not None
@@ -158,6 +167,8 @@ class _AgreedDeflate(PerMessageDeflate):
     ) -> bytes | CloseReason | None:
         # At the end of a message, wsproto inflates the 4 bytes the sender left out
         # (RFC 7692 §7.2.2): a few KiB at the very most, counted too.
+        if self._control:
+            return None
         result = super().frame_inbound_complete(proto, fin)
         if self._size is not None and isinstance(result, bytes):
             self._size.count(len(result))
