@@ -13,9 +13,15 @@ that fails decides the answer:
 6. the version markers (``_detect``): broken ..................... 400 + versions
    well formed but not accepted by the policy ...... 426 (or 400) + versions
 7. Sec-WebSocket-Key: one field line, base64 of 16 bytes (§4.2.1 item 5) else 400
-8. Origin (``Sec-WebSocket-Origin`` below version 13) against the policy  else 403
+8. Origin (``Sec-WebSocket-Origin`` below version 13) against the policy
+   (``_origin``; same-origin against the effective scheme and authority, and
+   ``Sec-Fetch-Site``) ..................................................... else 403
 9. Sec-WebSocket-Protocol and -Extensions by their grammars, and at most
    ``policy.max_offers`` offers in each ...................................... else 400
+
+The effective scheme, authority and client come in as plain values: the caller
+(``ServerNegotiator``) reads them off the connection, or off a trusted proxy's
+fields (``_forwarded``).
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from ._headers import (
     quote_for_reason,
     valid_key,
 )
+from ._origin import Origin, Verdict, judge, parse_authority, serialize
 from ._policy import Policy
 from ._version import Version
 
@@ -187,26 +194,87 @@ _ORIGIN_KEYS_BEFORE_13 = _ORIGIN_KEYS[::-1]
 
 
 def _origin(
-    fields: dict[bytes, list[bytes]], version: Version, policy: Policy
+    fields: dict[bytes, list[bytes]],
+    version: Version,
+    policy: Policy,
+    scheme: str,
+    authority: str | None,
 ) -> str | RemoteProtocolError | None:
     """Step 8: RFC 6455 §4.1 sends Origin from version 13 on, hybi-07/08 sent
     Sec-WebSocket-Origin; either is read, the version's own name first."""
     keys = _ORIGIN_KEYS if version >= 13 else _ORIGIN_KEYS_BEFORE_13
     key = keys[0] if keys[0] in fields else keys[1]
+    raw: bytes | None = None
     origin = None
     if key in fields:
         value = _one_value(fields, key)
         if isinstance(value, RemoteProtocolError):
             return value
-        origin = value.decode("latin-1")
-    if not policy.allows_origin(origin):
-        if origin is None:
-            reason = f"{_NAMES[keys[0]]}: missing; this server accepts listed origins only"
-            return failure(403, reason, _NAMES[keys[0]], Fault.MISSING)
-        field = _NAMES[key]
-        reason = f"{field}: forbidden {quote_for_reason(origin.encode('latin-1'))}"
-        return failure(403, reason, field, Fault.FORBIDDEN)
-    return origin
+        raw, origin = value, value.decode("latin-1")
+    rules = policy.origin_rules
+    if rules is None and policy.check_origin is None:
+        return origin
+    field = _NAMES[key] if origin is not None else _NAMES[keys[0]]
+    if rules is None:  # the policy's check_origin decides
+        assert policy.check_origin is not None
+        if policy.check_origin(origin):
+            return origin
+        verdict = Verdict.FORBIDDEN if origin is not None else Verdict.MISSING
+        return _origin_failure(field, origin, verdict, policy)
+    if authority is None:
+        authority = fields[b"host"][0].decode("latin-1")
+    own = parse_authority(authority, scheme) if rules.same_origin else None
+    cross_site = fields.get(b"sec-fetch-site") == [b"cross-site"]
+    verdict, parsed = judge(rules, raw, own, cross_site)
+    if verdict is Verdict.ADMITTED:
+        return origin
+    if verdict is Verdict.FORBIDDEN and rules.same_origin and origin is not None:
+        return _not_own_origin(field, origin, parsed, own, authority)
+    return _origin_failure(field, origin, verdict, policy)
+
+
+def _origin_failure(
+    field: str, origin: str | None, verdict: Verdict, policy: Policy
+) -> RemoteProtocolError:
+    """Step 8 refused: a 403 whose reason names the origin safely."""
+    if origin is None:
+        rules = policy.origin_rules
+        accepts = "listed origins"
+        if rules is not None and rules.same_origin:
+            accepts = "its own origin" if policy.origins is None else "its own and listed origins"
+        reason = f"{field}: missing; this server accepts {accepts} only"
+        return failure(403, reason, field, Fault.MISSING)
+    shown = quote_for_reason(origin.encode("latin-1"))
+    if verdict is Verdict.NULL:  # RFC 6454 §7.3
+        reason = f"{field}: forbidden 'null' (an opaque origin: a sandboxed frame, a file, data:)"
+    elif verdict is Verdict.INVALID:
+        reason = (
+            f"{field}: invalid value {shown}; expected one serialized origin,"
+            " scheme://host[:port] (RFC 6454 §7.1)"
+        )
+        return failure(403, reason, field, Fault.INVALID)
+    elif verdict is Verdict.CROSS_SITE:  # Fetch Metadata: the browser's own word
+        reason = "Sec-Fetch-Site: cross-site; the browser says another site opened this socket"
+        return failure(403, reason, "Sec-Fetch-Site", Fault.FORBIDDEN)
+    else:
+        reason = f"{field}: forbidden {shown}"
+    return failure(403, reason, field, Fault.FORBIDDEN)
+
+
+def _not_own_origin(
+    field: str, origin: str, parsed: Origin | None, own: Origin | None, authority: str
+) -> RemoteProtocolError:
+    """A same-origin refusal: the origin, the request's own origin, and the likely
+    cause when only the scheme differs (TLS ended at a proxy that is not trusted)."""
+    reason = f"{field}: forbidden {quote_for_reason(origin.encode('latin-1'))}"
+    if own is None:
+        shown = quote_for_reason(authority.encode("latin-1"))
+        reason += f"; the request's authority {shown} names no origin"
+    else:
+        reason += f"; this request's origin is {quote_for_reason(serialize(own).encode())}"
+        if parsed is not None and parsed[:2] == ("https", own[1]) and own[0] == "http":
+            reason += " (TLS ended at a proxy? trust it: forwarded_allow_ips)"
+    return failure(403, reason, field, Fault.FORBIDDEN)
 
 
 def _too_many_offers(field: str, count: int, limit: int) -> RemoteProtocolError:
@@ -252,11 +320,19 @@ def decide(
     http_version: bytes,
     headers: Iterable[tuple[bytes, bytes]],
     policy: Policy,
+    *,
+    scheme: str = "http",
+    authority: str | None = None,
+    client: tuple[str, int] | None = None,
 ) -> Request | Rejected:
     """Decide a parsed upgrade request.
 
     ``headers`` are the field lines as (name, value) byte pairs in wire order, any
     name casing, values with surrounding whitespace removed (as h11 gives them).
+    ``scheme`` (``http``, or ``https`` over TLS), ``authority`` (``None``: the
+    Host field) and ``client`` are the request as its client made it, for
+    ``policy.same_origin`` and the ``Request``: the connection's, or what a
+    trusted proxy forwarded (``ServerNegotiator(peer=..., tls=...)`` reads them).
     """
     headers = tuple(headers)
     fields = _http_checks(method, http_version, headers)
@@ -273,7 +349,7 @@ def decide(
         return rejected(key, detection)
     if not valid_key(key):
         return rejected(_field_failure("Sec-WebSocket-Key", Fault.INVALID, [key]), detection)
-    origin = _origin(fields, detection.version, policy)
+    origin = _origin(fields, detection.version, policy, scheme, authority)
     if isinstance(origin, RemoteProtocolError):
         return rejected(origin, detection)
     offers = _offers(fields, policy.max_offers)
@@ -292,6 +368,8 @@ def decide(
         extensions,
         headers,
         extension_offers,
+        scheme,
+        client,
     )
 
 

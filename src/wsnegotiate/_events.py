@@ -48,6 +48,10 @@ class Request:
     and ``extensions`` are the client's offers in order, as sent, and
     ``extension_offers`` the same offers parsed (name and parameters); ``headers``
     are all field lines with the casing they had on the wire.
+
+    ``scheme`` (``http`` or ``https``) and ``client`` (address and port, ``None``
+    when unknown) are the request as its client made it: the connection's, or a
+    trusted proxy's ``Forwarded``/``X-Forwarded-*`` (``Policy.forwarded_allow_ips``).
     """
 
     method: str
@@ -61,6 +65,8 @@ class Request:
     extensions: tuple[str, ...]
     headers: tuple[tuple[bytes, bytes], ...]
     extension_offers: tuple[Extension, ...] = ()
+    scheme: str = "http"
+    client: tuple[str, int] | None = None
 
     def __init__(
         self,
@@ -75,6 +81,8 @@ class Request:
         extensions: tuple[str, ...],
         headers: tuple[tuple[bytes, bytes], ...],
         extension_offers: tuple[Extension, ...] = (),
+        scheme: str = "http",
+        client: tuple[str, int] | None = None,
     ) -> None:
         set_ = _REQUEST_SLOTS  # in field order; see _slot_setters
         set_[0](self, method)
@@ -88,6 +96,8 @@ class Request:
         set_[8](self, extensions)
         set_[9](self, headers)
         set_[10](self, extension_offers)
+        set_[11](self, scheme)
+        set_[12](self, client)
 
     @property
     def version(self) -> Version:

@@ -1,0 +1,332 @@
+"""Admission beyond the origin: the request as its client made it behind a trusted
+proxy (Forwarded, X-Forwarded-*). All through the public API."""
+
+from __future__ import annotations
+
+import pytest
+from factory import assert_rejection, raw_request, rfc6455
+
+import wsnegotiate as ws
+
+BROWSER = "https://app.example"
+BACKEND = "backend:8000"  # the Host a rewriting proxy sends on
+PROXY = ("10.0.0.2", 41000)
+STRANGER = ("203.0.113.9", 52000)
+BEHIND = ws.Policy(same_origin=True, forwarded_allow_ips=["127.0.0.1", "10.0.0.0/8"])
+
+
+def request_bytes(*extra: tuple[str, str], host: str = BACKEND, origin: str = BROWSER) -> bytes:
+    headers = [("Host", host) if n == "Host" else (n, v) for n, v in rfc6455()]
+    return raw_request([*headers, ("Origin", origin), *extra])
+
+
+def handshake(
+    data: bytes, policy: ws.Policy = BEHIND, peer: tuple[str, int] | None = PROXY
+) -> ws.Accepted | ws.Rejected:
+    result = ws.negotiate(data, policy, peer=peer)
+    assert not isinstance(result, ws.NeedData)
+    return result
+
+
+def accepted(result: object) -> ws.Request:
+    assert isinstance(result, ws.Accepted), result
+    return result.request
+
+
+REWRITTEN = (
+    ("X-Forwarded-For", "198.51.100.7"),
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Host", "app.example"),
+)
+
+
+# -- the proxy's word, believed from a trusted peer only ---------------------------------
+
+
+def test_browser_behind_a_host_rewriting_trusted_proxy_gets_through() -> None:
+    request = accepted(handshake(request_bytes(*REWRITTEN)))
+    assert (request.scheme, request.client, request.host) == (
+        "https",
+        ("198.51.100.7", 0),
+        BACKEND,
+    )
+    forwarded = ("Forwarded", 'for=198.51.100.7;proto=https;host="app.example"')
+    request = accepted(handshake(request_bytes(forwarded)))
+    assert (request.scheme, request.client) == ("https", ("198.51.100.7", 0))
+
+
+def test_the_same_forwarded_fields_from_anyone_else_are_ignored() -> None:
+    reason = (
+        "Origin: forbidden 'https://app.example'; this request's origin is 'http://backend:8000'"
+    )
+    for fields in (REWRITTEN, (("Forwarded", "for=1.2.3.4;proto=https;host=app.example"),)):
+        rejected = assert_rejection(handshake(request_bytes(*fields), peer=STRANGER), 403, reason)
+        assert rejected.error is not None and rejected.error.field == "Origin"
+    # no peer given at all: nothing is trusted either
+    assert_rejection(handshake(request_bytes(*REWRITTEN), peer=None), 403, reason)
+    # and an untrusted peer is the client
+    plain = ws.negotiate(request_bytes(*REWRITTEN), ws.Policy(), peer=STRANGER)
+    assert accepted(plain).client == STRANGER and accepted(plain).scheme == "http"
+
+
+def test_tls_is_the_connections_scheme_without_a_proxy() -> None:
+    direct = request_bytes(host="app.example")
+    assert accepted(ws.negotiate(direct, BEHIND, peer=STRANGER, tls=True)).scheme == "https"
+    assert_rejection(
+        ws.negotiate(direct, BEHIND, peer=STRANGER, tls=False),
+        403,
+        "Origin: forbidden 'https://app.example'; this request's origin is "
+        "'http://app.example' (TLS ended at a proxy? trust it: forwarded_allow_ips)",
+    )
+
+
+@pytest.mark.parametrize(
+    ("allow", "peer", "trusted"),
+    [
+        ("*", STRANGER, True),
+        (["*"], ("2001:db8::5", 1), True),
+        ("127.0.0.1, 10.0.0.0/8", ("10.200.1.1", 1), True),
+        ("127.0.0.1", ("127.0.0.1", 1), True),
+        ("127.0.0.1", ("127.0.0.2", 1), False),
+        ("10.0.0.0/8", ("::ffff:10.1.1.1", 1), True),  # a dual-stack socket's IPv4 peer
+        ("2001:db8::/32", ("2001:db8:0:0::9", 1), True),
+        ("::1", ("0:0:0:0:0:0:0:1", 1), True),
+        ("/run/proxy.sock", ("/run/proxy.sock", 0), True),  # uvicorn's literal
+        ((), PROXY, False),
+    ],
+)
+def test_forwarded_allow_ips_means_what_uvicorns_does(
+    allow: str | list[str] | tuple[str, ...], peer: tuple[str, int], trusted: bool
+) -> None:
+    policy = ws.Policy(same_origin=True, forwarded_allow_ips=allow)
+    result = handshake(request_bytes(*REWRITTEN), policy, peer)
+    assert isinstance(result, ws.Accepted) is trusted
+
+
+@pytest.mark.parametrize(
+    ("allow", "message"),
+    [
+        ("10.0.0.1/8", "'10.0.0.1/8' is not a network"),
+        ("10.0.0.0/33", "'10.0.0.0/33' is not a network"),
+        ("10.0.0.256", "'10.0.0.256' is not an IP address"),
+        ("fe80::g", "'fe80::g' is not an IP address"),
+    ],
+)
+def test_forwarded_allow_ips_refuses_broken_addresses(allow: str, message: str) -> None:
+    with pytest.raises(ws.LocalProtocolError, match=message):
+        ws.Policy(forwarded_allow_ips=allow)
+
+
+def test_forwarded_allow_ips_is_kept_normalised() -> None:
+    policy = ws.Policy(forwarded_allow_ips=" 127.0.0.1 ,, 10.0.0.0/8 ")
+    assert policy.forwarded_allow_ips == ("127.0.0.1", "10.0.0.0/8")
+    assert policy == ws.Policy(forwarded_allow_ips=["127.0.0.1", "10.0.0.0/8"])
+
+
+# -- Forwarded (RFC 7239) ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "scheme", "client"),
+    [
+        (
+            'for="[2001:db8:cafe::17]:4711";proto=https;host=app.example',
+            "https",
+            ("2001:db8:cafe::17", 4711),
+        ),
+        ('For="198.51.100.7:8080";PROTO=HTTPS;Host=app.example', "https", ("198.51.100.7", 8080)),
+        ('for="198.51.100.7:_port";proto=https;host=app.example', "https", ("198.51.100.7", 0)),
+        ("for=198.51.100.7 ; proto=https ; host=app.example", "https", ("198.51.100.7", 0)),
+        ('for=unknown;proto=https;host="app.example"', "https", None),
+        ("for=_hidden;proto=https;host=app.example", "https", None),
+        ("proto=https;host=app.example", "https", None),
+        ("proto=wss;host=app.example;by=10.0.0.2", "https", None),
+        # empty elements and pairs are skipped
+        (", ;for=198.51.100.7;;proto=https;host=app.example, ", "https", ("198.51.100.7", 0)),
+        # a client's forged element first, the trusted proxy's appended last
+        (
+            "for=10.9.9.9;proto=http;host=evil.example, "
+            "for=198.51.100.7;proto=https;host=app.example",
+            "https",
+            ("198.51.100.7", 0),
+        ),
+        # two trusted proxies: the element of the hop the client made
+        (
+            "for=198.51.100.7;proto=https;host=app.example, "
+            "for=10.0.0.5;proto=http;host=internal.example",
+            "https",
+            ("198.51.100.7", 0),
+        ),
+        # split over two field lines: one list (RFC 9110 §5.3)
+        (
+            "for=198.51.100.7;proto=https;host=app.example\r\nForwarded: for=10.0.0.3",
+            "https",
+            ("198.51.100.7", 0),
+        ),
+    ],
+)
+def test_forwarded_elements(value: str, scheme: str, client: tuple[str, int] | None) -> None:
+    request = accepted(handshake(request_bytes(("Forwarded", value))))
+    assert (request.scheme, request.client) == (scheme, client)
+
+
+def test_forwarded_of_empty_elements_says_nothing() -> None:
+    loose = ws.Policy(forwarded_allow_ips="10.0.0.0/8")
+    request = accepted(handshake(request_bytes(("Forwarded", " , ;,")), loose))
+    assert (request.scheme, request.client) == ("http", PROXY)
+
+
+def test_forwarded_with_every_hop_trusted_takes_the_first_element() -> None:
+    policy = ws.Policy(same_origin=True, forwarded_allow_ips="*")
+    value = "for=198.51.100.7;proto=https;host=app.example, for=10.0.0.5;host=internal"
+    request = accepted(handshake(request_bytes(("Forwarded", value)), policy, STRANGER))
+    assert request.client == ("198.51.100.7", 0)
+
+
+def test_forwarded_wins_over_x_forwarded() -> None:
+    data = request_bytes(
+        ("X-Forwarded-Proto", "http"),
+        ("X-Forwarded-Host", "evil.example"),
+        ("Forwarded", "for=198.51.100.7;proto=https;host=app.example"),
+    )
+    assert accepted(handshake(data)).scheme == "https"
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        (
+            "for=[2001:db8::1]",
+            "Forwarded: invalid value 'for=[2001:db8::1]' at byte 0 "
+            '(RFC 7239 §4; a node with a colon is quoted: for="[2001:db8::1]:4711")',
+        ),
+        (
+            "for=1.2.3.4:80",
+            "Forwarded: invalid value 'for=1.2.3.4:80' at byte 11 "
+            '(RFC 7239 §4; a node with a colon is quoted: for="[2001:db8::1]:4711")',
+        ),
+        (
+            "for=1.2.3.4;for=5.6.7.8",
+            "Forwarded: invalid value 'for=1.2.3.4;for=5.6.7.8' at byte 12 "
+            '(RFC 7239 §4; a node with a colon is quoted: for="[2001:db8::1]:4711")',
+        ),
+        (
+            'for="1.2.3.4',
+            "Forwarded: invalid value 'for=\"1.2.3.4' at byte 0 "
+            '(RFC 7239 §4; a node with a colon is quoted: for="[2001:db8::1]:4711")',
+        ),
+        ("proto=ftp;host=app.example", "Forwarded: invalid scheme 'ftp'; expected http or https"),
+        ('host="app.example/x"', "Forwarded: invalid host 'app.example/x'; expected host[:port]"),
+        (
+            'host="evil@app.example"',
+            "Forwarded: invalid host 'evil@app.example'; expected host[:port]",
+        ),
+    ],
+)
+def test_unreadable_forwarded_from_a_trusted_proxy_is_400(value: str, reason: str) -> None:
+    rejected = assert_rejection(handshake(request_bytes(("Forwarded", value))), 400, reason)
+    assert rejected.error is not None and rejected.error.field == "Forwarded"
+    # from a stranger the same field is not even read
+    assert isinstance(handshake(request_bytes(("Forwarded", value)), peer=STRANGER), ws.Rejected)
+    loose = ws.Policy()
+    assert isinstance(handshake(request_bytes(("Forwarded", value)), loose, STRANGER), ws.Accepted)
+
+
+# -- X-Forwarded-* -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("chain", "client"),
+    [
+        ("198.51.100.7", ("198.51.100.7", 0)),
+        ("198.51.100.7:5555", ("198.51.100.7", 5555)),
+        ("2001:db8::7", ("2001:db8::7", 0)),
+        ("[2001:db8::7]:5555", ("2001:db8::7", 5555)),
+        ("6.6.6.6, 198.51.100.7", ("198.51.100.7", 0)),  # a forged hop first
+        ("198.51.100.7, 10.0.0.5, 127.0.0.1", ("198.51.100.7", 0)),  # trusted hops skipped
+        ("10.0.0.5, 10.0.0.6", ("10.0.0.5", 0)),  # every hop trusted: the first
+        ("unknown", None),
+        ("", PROXY),  # nothing said: the peer
+    ],
+)
+def test_x_forwarded_for_walks_back_past_trusted_hops(
+    chain: str, client: tuple[str, int] | None
+) -> None:
+    data = request_bytes(("X-Forwarded-For", chain), *REWRITTEN[1:])
+    assert accepted(handshake(data)).client == client
+
+
+@pytest.mark.parametrize(
+    ("fields", "origin"),
+    [
+        # proto as a list: the nearest proxy's, last
+        ((("X-Forwarded-Proto", "http, https"), ("X-Forwarded-Host", "app.example")), BROWSER),
+        ((("X-Forwarded-Proto", "WSS"), ("X-Forwarded-Host", "app.example")), BROWSER),
+        # X-Forwarded-Port fills in the port the forwarded host leaves out
+        (
+            (
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "app.example"),
+                ("X-Forwarded-Port", "8443"),
+            ),
+            "https://app.example:8443",
+        ),
+        (
+            (
+                ("X-Forwarded-Proto", "https"),
+                ("X-Forwarded-Host", "app.example:8443"),
+                ("X-Forwarded-Port", "9999"),
+            ),
+            "https://app.example:8443",
+        ),
+    ],
+)
+def test_x_forwarded_proto_host_and_port(fields: tuple[tuple[str, str], ...], origin: str) -> None:
+    assert isinstance(handshake(request_bytes(*fields, origin=origin)), ws.Accepted)
+
+
+def test_x_forwarded_port_with_the_clients_own_host() -> None:
+    data = request_bytes(
+        ("X-Forwarded-Proto", "https"),
+        ("X-Forwarded-Port", "8443"),
+        host="app.example",
+        origin="https://app.example:8443",
+    )
+    assert isinstance(handshake(data), ws.Accepted)
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "reason"),
+    [
+        (
+            "X-Forwarded-Proto",
+            "gopher",
+            "X-Forwarded-Proto: invalid scheme 'gopher'; expected http or https",
+        ),
+        (
+            "X-Forwarded-Host",
+            "a.example/x",
+            "X-Forwarded-Host: invalid host 'a.example/x'; expected host[:port]",
+        ),
+        ("X-Forwarded-Port", "99999", "X-Forwarded-Port: invalid port '99999'"),
+        ("X-Forwarded-Port", "https", "X-Forwarded-Port: invalid port 'https'"),
+    ],
+)
+def test_unreadable_x_forwarded_from_a_trusted_proxy_is_400(
+    field: str, value: str, reason: str
+) -> None:
+    rejected = assert_rejection(handshake(request_bytes((field, value))), 400, reason)
+    assert rejected.error is not None and rejected.error.field == field
+
+
+def test_negotiator_takes_the_peer_and_tls() -> None:
+    negotiator = ws.ServerNegotiator(BEHIND, peer=PROXY, tls=False)
+    negotiator.receive_data(request_bytes(*REWRITTEN))
+    event = negotiator.next_event()
+    assert isinstance(event, ws.Request) and event.client == ("198.51.100.7", 0)
+    # an asyncio IPv6 peer name is a 4-tuple: the address and port are what count
+    negotiator = ws.ServerNegotiator(BEHIND, peer=("::1", 5, 0, 0), tls=True)  # type: ignore[arg-type]
+    negotiator.receive_data(request_bytes(host="app.example"))
+    event = negotiator.next_event()
+    assert isinstance(event, ws.Request)
+    assert (event.client, event.scheme) == (("::1", 5), "https")
