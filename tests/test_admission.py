@@ -1,12 +1,16 @@
 """Admission beyond the origin: the request as its client made it behind a trusted
-proxy (Forwarded, X-Forwarded-*). All through the public API."""
+proxy (Forwarded, X-Forwarded-*), and credentials carried in Sec-WebSocket-Protocol.
+All through the public API."""
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from factory import assert_rejection, raw_request, rfc6455
+from factory import assert_rejection, header_values, parse_response, raw_request, rfc6455
 
 import wsnegotiate as ws
+from wsnegotiate.cli._main import summary
 
 BROWSER = "https://app.example"
 BACKEND = "backend:8000"  # the Host a rewriting proxy sends on
@@ -330,3 +334,141 @@ def test_negotiator_takes_the_peer_and_tls() -> None:
     event = negotiator.next_event()
     assert isinstance(event, ws.Request)
     assert (event.client, event.scheme) == (("::1", 5), "https")
+
+
+# -- credentials in Sec-WebSocket-Protocol -----------------------------------------------
+
+K8S = "base64url.bearer.authorization.k8s.io."
+SECRET = "c2VjcmV0LXRva2Vu"
+
+
+def credential_policy(check: object = None, **kwargs: object) -> ws.Policy:
+    return ws.Policy(
+        subprotocols=["v4.channel.k8s.io", "base64.binary.k8s.io"],
+        credential_prefix=K8S,
+        check_credential=check,  # type: ignore[arg-type]
+        **kwargs,  # type: ignore[arg-type]
+    )
+
+
+def offer(value: str) -> bytes:
+    return raw_request(rfc6455(extra=[("Sec-WebSocket-Protocol", value)]))
+
+
+def leaks(*things: object) -> bool:
+    return any(SECRET in (t.decode("latin-1") if isinstance(t, bytes) else str(t)) for t in things)
+
+
+def test_credential_is_checked_and_never_answered() -> None:
+    seen: list[str | None] = []
+
+    def check(credential: str | None) -> bool:
+        seen.append(credential)
+        return credential == SECRET
+
+    result = ws.negotiate(offer(f"{K8S}{SECRET}, base64.binary.k8s.io"), credential_policy(check))
+    assert isinstance(result, ws.Accepted), result
+    assert seen == [SECRET] and result.request.credential == SECRET
+    assert result.subprotocol == "base64.binary.k8s.io"
+    assert result.request.subprotocols == ("base64.binary.k8s.io",)
+    assert (b"Sec-WebSocket-Protocol", b"base64.binary.k8s.io") in result.request.headers
+    assert not leaks(result.response, result.headers, repr(result), repr(result.request))
+    assert not leaks(result.request.headers, json.dumps(summary(result)))
+    _, headers, _ = parse_response(result.response)
+    assert header_values(headers, "Sec-WebSocket-Protocol") == ["base64.binary.k8s.io"]
+
+
+def test_credential_alone_leaves_no_subprotocol_and_no_field_line() -> None:
+    result = ws.negotiate(offer(f"{K8S}{SECRET}"), credential_policy(lambda c: True))
+    assert isinstance(result, ws.Accepted)
+    assert result.subprotocol is None and result.request.subprotocols == ()
+    assert not any(n.lower() == b"sec-websocket-protocol" for n, _ in result.request.headers)
+    assert b"Sec-WebSocket-Protocol" not in result.response
+
+
+@pytest.mark.parametrize(("verdict", "status"), [(False, 403), (403, 403), (401, 401)])
+def test_refused_credential_is_never_shown(verdict: bool | int, status: int) -> None:
+    result = ws.negotiate(
+        offer(f"v4.channel.k8s.io, {K8S}{SECRET}"), credential_policy(lambda c: verdict)
+    )
+    rejected = assert_rejection(result, status, "Sec-WebSocket-Protocol: credential refused")
+    assert rejected.error is not None and rejected.error.fault is ws.Fault.FORBIDDEN
+    assert header_values(rejected.headers, "WWW-Authenticate") == (
+        ["Bearer"] if status == 401 else []
+    )
+    assert not leaks(rejected.response, repr(rejected), json.dumps(summary(rejected)))
+
+
+def test_missing_credential_is_the_checks_to_judge() -> None:
+    seen: list[str | None] = []
+
+    def check(credential: str | None) -> int:
+        seen.append(credential)
+        return 401
+
+    assert_rejection(
+        ws.negotiate(offer("v4.channel.k8s.io"), credential_policy(check)),
+        401,
+        f"Sec-WebSocket-Protocol: missing credential (an offer starting with {K8S!r})",
+    )
+    assert seen == [None]
+    anonymous = ws.negotiate(offer("v4.channel.k8s.io"), credential_policy(lambda c: c is None))
+    assert isinstance(anonymous, ws.Accepted) and anonymous.subprotocol == "v4.channel.k8s.io"
+
+
+def test_two_credentials_are_400_without_either() -> None:
+    result = ws.negotiate(offer(f"{K8S}{SECRET}, {K8S}other"), credential_policy(lambda c: True))
+    rejected = assert_rejection(
+        result, 400, "Sec-WebSocket-Protocol: 2 credential offers; one is allowed"
+    )
+    assert not leaks(rejected.response)
+
+
+def test_a_malformed_offer_holding_a_credential_is_not_quoted() -> None:
+    result = ws.negotiate(offer(f"{K8S}{SECRET} chat"), credential_policy())
+    rejected = assert_rejection(
+        result,
+        400,
+        "Sec-WebSocket-Protocol: invalid value (not shown: it holds a credential); expected tokens",
+    )
+    assert not leaks(rejected.response)
+    # without a credential in it, the value is quoted as ever
+    assert_rejection(
+        ws.negotiate(offer("a b"), credential_policy()),
+        400,
+        "Sec-WebSocket-Protocol: invalid value 'a b'; expected tokens",
+    )
+
+
+def test_without_a_check_the_credential_waits_for_the_caller() -> None:
+    negotiator = ws.ServerNegotiator(credential_policy())
+    negotiator.receive_data(offer(f"{K8S}{SECRET}, v4.channel.k8s.io"))
+    request = negotiator.next_event()
+    assert isinstance(request, ws.Request) and request.credential == SECRET
+    assert SECRET not in repr(request)
+    with pytest.raises(ws.LocalProtocolError, match="was not offered"):
+        negotiator.accept(f"{K8S}{SECRET}")
+    answer = negotiator.accept()
+    assert answer.subprotocol == "v4.channel.k8s.io" and not leaks(answer.response)
+
+
+def test_a_check_that_answers_otherwise_is_the_callers_bug() -> None:
+    with pytest.raises(ws.LocalProtocolError, match="check_credential returned 200"):
+        ws.negotiate(offer(f"{K8S}{SECRET}"), credential_policy(lambda c: 200))
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"check_credential": bool}, "check_credential needs a credential_prefix"),
+        ({"credential_prefix": "bearer token."}, "not an RFC 9110 token"),
+        ({"credential_prefix": "bearér."}, "not an RFC 9110 token"),
+        (
+            {"credential_prefix": "auth.", "subprotocols": ["chat", "auth.v1"]},
+            "subprotocol 'auth.v1' starts with the credential_prefix",
+        ),
+    ],
+)
+def test_credential_policy_validation(kwargs: dict[str, object], message: str) -> None:
+    with pytest.raises(ws.LocalProtocolError, match=message):
+        ws.Policy(**kwargs)  # type: ignore[arg-type]

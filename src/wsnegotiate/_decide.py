@@ -18,6 +18,8 @@ that fails decides the answer:
    ``Sec-Fetch-Site``) ..................................................... else 403
 9. Sec-WebSocket-Protocol and -Extensions by their grammars, and at most
    ``policy.max_offers`` offers in each ...................................... else 400
+10. the credential offer (``policy.credential_prefix``): at most one (else 400),
+    and the policy's ``check_credential`` ................................ else 401/403
 
 The effective scheme, authority and client come in as plain values: the caller
 (``ServerNegotiator``) reads them off the connection, or off a trusted proxy's
@@ -30,7 +32,7 @@ from collections.abc import Iterable
 
 from ._answers import refusal_headers, refusal_response
 from ._detect import VERSION, Detection, MarkerFault, detect
-from ._errors import Fault, RemoteProtocolError
+from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Rejected, Request
 from ._headers import (
     Extension,
@@ -283,16 +285,18 @@ def _too_many_offers(field: str, count: int, limit: int) -> RemoteProtocolError:
 
 
 def _offers(
-    fields: dict[bytes, list[bytes]], limit: int
+    fields: dict[bytes, list[bytes]], limit: int, secret: bytes | None = None
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Extension, ...]] | RemoteProtocolError:
     """Step 9: the offered subprotocols and extensions, in order, as sent; and the
-    extensions parsed. At most ``limit`` of each (the policy's ``max_offers``)."""
+    extensions parsed. At most ``limit`` of each (the policy's ``max_offers``). A
+    value holding ``secret`` (the credential prefix) is never shown."""
     subprotocols: tuple[str, ...] = ()
     if b"sec-websocket-protocol" in fields:
         combined = b", ".join(fields[b"sec-websocket-protocol"])
         tokens = parse_token_list(combined)
         if tokens is None:
-            shown = quote_for_reason(combined)
+            hidden = secret is not None and secret in combined
+            shown = "(not shown: it holds a credential)" if hidden else quote_for_reason(combined)
             reason = f"Sec-WebSocket-Protocol: invalid value {shown}; expected tokens"
             return failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
         if len(tokens) > limit:
@@ -352,10 +356,18 @@ def decide(
     origin = _origin(fields, detection.version, policy, scheme, authority)
     if isinstance(origin, RemoteProtocolError):
         return rejected(origin, detection)
-    offers = _offers(fields, policy.max_offers)
+    prefix = policy.credential_prefix
+    secret = None if prefix is None else prefix.encode("ascii")
+    offers = _offers(fields, policy.max_offers, secret)
     if isinstance(offers, RemoteProtocolError):
         return rejected(offers, detection)
     subprotocols, extensions, extension_offers = offers
+    credential = None
+    if prefix is not None:
+        taken = _credential(subprotocols, headers, policy, prefix)
+        if isinstance(taken, RemoteProtocolError):
+            return rejected(taken, detection)
+        subprotocols, credential, headers = taken
     return Request(  # positional, in field order: keywords cost 0.3 µs more here
         "GET",
         target.decode("latin-1"),
@@ -370,6 +382,7 @@ def decide(
         extension_offers,
         scheme,
         client,
+        credential,
     )
 
 
@@ -379,3 +392,65 @@ def _malformed(fields: dict[bytes, list[bytes]], found: MarkerFault | None) -> D
         return Detection(Version.VersionUnknown, None, "missing", None)
     raw = fields[_KEYS[found.field]][0].decode("latin-1")
     return Detection(Version.VersionUnknown, raw, "malformed", found.field)
+
+
+def _credential(
+    subprotocols: tuple[str, ...],
+    headers: tuple[tuple[bytes, bytes], ...],
+    policy: Policy,
+    prefix: str,
+) -> tuple[tuple[str, ...], str | None, tuple[tuple[bytes, bytes], ...]] | RemoteProtocolError:
+    """Step 10: the credential offer taken out of the subprotocols and out of the
+    ``Sec-WebSocket-Protocol`` field lines, and checked by the policy. A reason
+    never holds the credential."""
+    offers = [offer for offer in subprotocols if offer.startswith(prefix)]
+    if len(offers) > 1:
+        reason = f"Sec-WebSocket-Protocol: {len(offers)} credential offers; one is allowed"
+        return failure(400, reason, "Sec-WebSocket-Protocol", Fault.REPEATED)
+    credential = offers[0][len(prefix) :] if offers else None
+    if policy.check_credential is not None:
+        refusal = _credential_refusal(policy.check_credential(credential), credential, prefix)
+        if refusal is not None:
+            return refusal
+    if not offers:
+        return subprotocols, None, headers
+    rest = tuple(offer for offer in subprotocols if offer != offers[0])
+    return rest, credential, _without_offer(headers, offers[0].encode("ascii"))
+
+
+def _credential_refusal(
+    verdict: bool | int, credential: str | None, prefix: str
+) -> RemoteProtocolError | None:
+    """``check_credential``'s answer: ``True`` admits; ``False`` and 403 refuse with
+    a 403, 401 with a 401 and its challenge (RFC 9110 §15.5.2: a 401 MUST carry
+    ``WWW-Authenticate``; RFC 6750 §3 names the Bearer scheme)."""
+    if verdict is True:
+        return None
+    if verdict is False:
+        verdict = 403
+    if verdict not in (401, 403):
+        raise LocalProtocolError(
+            f"check_credential returned {verdict!r}; it returns True, False, 401 or 403"
+        )
+    extra = (("WWW-Authenticate", "Bearer"),) if verdict == 401 else ()
+    if credential is None:
+        reason = f"Sec-WebSocket-Protocol: missing credential (an offer starting with {prefix!r})"
+        return failure(verdict, reason, "Sec-WebSocket-Protocol", Fault.MISSING, extra)
+    reason = "Sec-WebSocket-Protocol: credential refused"
+    return failure(verdict, reason, "Sec-WebSocket-Protocol", Fault.FORBIDDEN, extra)
+
+
+def _without_offer(
+    headers: tuple[tuple[bytes, bytes], ...], offer: bytes
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The field lines with the credential offer left out of Sec-WebSocket-Protocol
+    (a line left empty goes), so ``Request.headers`` never carries it."""
+    kept: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name.lower() == b"sec-websocket-protocol" and offer in value:
+            rest = [e.strip(b" \t") for e in value.split(b",") if e.strip(b" \t") != offer]
+            value = b", ".join(e for e in rest if e)
+            if not value:
+                continue
+        kept.append((name, value))
+    return tuple(kept)

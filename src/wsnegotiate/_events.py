@@ -10,7 +10,7 @@ Client: ``next_event()`` returns ``NeedData``, ``Connected`` or ``Refused``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from ._deflate import DeflateParams
 from ._detect import Detection
@@ -52,6 +52,10 @@ class Request:
     ``scheme`` (``http`` or ``https``) and ``client`` (address and port, ``None``
     when unknown) are the request as its client made it: the connection's, or a
     trusted proxy's ``Forwarded``/``X-Forwarded-*`` (``Policy.forwarded_allow_ips``).
+    ``credential`` is the rest of the subprotocol offer that starts with
+    ``Policy.credential_prefix``; it is kept out of ``subprotocols``, out of the
+    ``Sec-WebSocket-Protocol`` field line in ``headers``, out of the answer, and
+    out of this event's ``repr``.
     """
 
     method: str
@@ -67,6 +71,7 @@ class Request:
     extension_offers: tuple[Extension, ...] = ()
     scheme: str = "http"
     client: tuple[str, int] | None = None
+    credential: str | None = field(default=None, repr=False)
 
     def __init__(
         self,
@@ -83,6 +88,7 @@ class Request:
         extension_offers: tuple[Extension, ...] = (),
         scheme: str = "http",
         client: tuple[str, int] | None = None,
+        credential: str | None = None,
     ) -> None:
         set_ = _REQUEST_SLOTS  # in field order; see _slot_setters
         set_[0](self, method)
@@ -98,6 +104,7 @@ class Request:
         set_[10](self, extension_offers)
         set_[11](self, scheme)
         set_[12](self, client)
+        set_[13](self, credential)
 
     @property
     def version(self) -> Version:

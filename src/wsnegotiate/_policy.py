@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ._deflate import DeflateOptions, DeflateParams, negotiate_offers
 from ._errors import LocalProtocolError
 from ._forwarded import Proxies
-from ._headers import parse_token_list
+from ._headers import is_token, parse_token_list
 from ._origin import OriginRules, Verdict, judge, parse_authority
 from ._version import Version
 
@@ -73,6 +73,14 @@ class Policy:
       one of ``request.subprotocols`` (or ``None``) for a request.
     - ``check_origin``: instead of ``origins``, a callable that says whether an
       origin (``None`` when the request has none) may connect; a refusal is a 403.
+    - ``credential_prefix``: subprotocol offers that start with it carry a
+      credential (Kubernetes: ``base64url.bearer.authorization.k8s.io.``). They
+      are taken out before a subprotocol is selected and never answered; the rest
+      of the offer (after the prefix) is ``Request.credential``. One at most (400).
+    - ``check_credential``: a callable given ``Request.credential`` (``None`` when
+      no offer carried one) that returns ``True`` to admit the request, or
+      ``False``, ``401`` or ``403`` to refuse it (``False`` is 403; a 401 carries
+      ``WWW-Authenticate: Bearer``). Without it, the caller's ``on_request`` decides.
     """
 
     versions: tuple[Version, ...] = (Version.Version13,)
@@ -88,6 +96,8 @@ class Policy:
     check_origin: Callable[[str | None], bool] | None = None
     same_origin: bool = False
     forwarded_allow_ips: tuple[str, ...] = ()
+    credential_prefix: str | None = None
+    check_credential: Callable[[str | None], bool | int] | None = None
     #: The rules ``origins`` and ``same_origin`` make (``None``: any origin).
     origin_rules: OriginRules | None = field(init=False, repr=False, compare=False)
     #: The proxies ``forwarded_allow_ips`` names.
@@ -115,6 +125,8 @@ class Policy:
         check_origin: Callable[[str | None], bool] | None = None,
         same_origin: bool = False,
         forwarded_allow_ips: Iterable[str] | str = (),
+        credential_prefix: str | None = None,
+        check_credential: Callable[[str | None], bool | int] | None = None,
     ) -> None:
         chosen = sorted({_acceptable(v) for v in versions}, reverse=True)
         if not chosen:
@@ -151,6 +163,7 @@ class Policy:
             proxies = Proxies(trusted)
         except ValueError as error:
             raise LocalProtocolError(str(error)) from None
+        _check_credential_rules(credential_prefix, check_credential, protocols)
         setter = object.__setattr__
         setter(self, "versions", tuple(chosen))
         setter(self, "reject_status", reject_status)
@@ -165,6 +178,8 @@ class Policy:
         setter(self, "check_origin", check_origin)
         setter(self, "same_origin", same_origin)
         setter(self, "forwarded_allow_ips", trusted)
+        setter(self, "credential_prefix", credential_prefix)
+        setter(self, "check_credential", check_credential)
         setter(self, "origin_rules", rules)
         setter(self, "proxies", proxies)
         setter(self, "advertised", ", ".join(str(int(v)) for v in chosen))
@@ -216,6 +231,25 @@ class Policy:
         scheme, _, authority = (own or "").partition("://")
         mine = parse_authority(authority, scheme.lower()) if authority else None
         return judge(self.origin_rules, origin, mine, False)[0] is Verdict.ADMITTED
+
+
+def _check_credential_rules(
+    prefix: str | None,
+    check: Callable[[str | None], bool | int] | None,
+    subprotocols: tuple[str, ...],
+) -> None:
+    if prefix is None:
+        if check is not None:
+            raise LocalProtocolError("check_credential needs a credential_prefix")
+        return
+    if not prefix.isascii() or not is_token(prefix.encode("ascii")):
+        raise LocalProtocolError(f"credential_prefix {prefix!r} is not an RFC 9110 token")
+    for name in subprotocols:
+        if name.startswith(prefix):
+            raise LocalProtocolError(
+                f"subprotocol {name!r} starts with the credential_prefix: it would be "
+                "taken for a credential"
+            )
 
 
 def _acceptable(version: int) -> Version:
