@@ -1,11 +1,12 @@
 """Admission beyond the origin: the request as its client made it behind a trusted
-proxy (Forwarded, X-Forwarded-*), and credentials carried in Sec-WebSocket-Protocol.
-All through the public API."""
+proxy (Forwarded, X-Forwarded-*), credentials carried in Sec-WebSocket-Protocol,
+and the health path. All through the public API."""
 
 from __future__ import annotations
 
 import json
 
+import h11
 import pytest
 from factory import assert_rejection, header_values, parse_response, raw_request, rfc6455
 
@@ -472,3 +473,66 @@ def test_a_check_that_answers_otherwise_is_the_callers_bug() -> None:
 def test_credential_policy_validation(kwargs: dict[str, object], message: str) -> None:
     with pytest.raises(ws.LocalProtocolError, match=message):
         ws.Policy(**kwargs)  # type: ignore[arg-type]
+
+
+# -- the health path ---------------------------------------------------------------------
+
+HEALTH = ws.Policy(health_path="/healthz")
+
+
+def plain(method: str = "GET", target: str = "/healthz", http: str = "1.1") -> bytes:
+    headers = [] if http == "1.0" else [("Host", "app.example")]
+    return raw_request([*headers, ("User-Agent", "kube-probe/1.31")], method, target, http)
+
+
+@pytest.mark.parametrize(
+    "data",
+    [plain(), plain(target="/healthz?full=1"), plain(http="1.0")],
+)
+def test_health_path_get_is_200(data: bytes) -> None:
+    negotiator = ws.ServerNegotiator(HEALTH)
+    negotiator.receive_data(data)
+    event = assert_rejection(negotiator.next_event(), 200, "ok")
+    assert event.response.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert header_values(event.headers, "Connection") == ["close"]
+    assert negotiator.state is ws.State.CLOSED
+
+
+def test_health_path_head_is_200_without_a_body() -> None:
+    event = ws.negotiate(plain("HEAD"), HEALTH)
+    assert isinstance(event, ws.Rejected) and event.status == 200
+    client = h11.Connection(h11.CLIENT)
+    client.send(h11.Request(method="HEAD", target="/healthz", headers=[("Host", "x")]))
+    client.receive_data(event.response)
+    head = client.next_event()
+    assert isinstance(head, h11.Response) and head.status_code == 200
+    assert (b"content-length", b"3") in list(head.headers)  # as a GET's (RFC 9110 §9.3.2)
+    assert isinstance(client.next_event(), h11.EndOfMessage)
+    assert event.response.endswith(b"\r\n\r\n")
+
+
+@pytest.mark.parametrize(
+    ("data", "policy", "status"),
+    [
+        (plain(target="/other"), HEALTH, 426),  # other plain GETs: 426 and Upgrade, as ever
+        (plain(), ws.Policy(), 426),  # no health path: no health answer
+        (plain("POST"), HEALTH, 405),
+        (plain(target="/healthz/more"), HEALTH, 426),
+    ],
+)
+def test_only_the_health_path_is_answered(data: bytes, policy: ws.Policy, status: int) -> None:
+    event = ws.negotiate(data, policy)
+    assert isinstance(event, ws.Rejected) and event.status == status
+    if status == 426:
+        assert header_values(event.headers, "Upgrade") == ["websocket"]
+
+
+def test_a_websocket_handshake_on_the_health_path_is_a_handshake() -> None:
+    data = raw_request(rfc6455(), target="/healthz")
+    assert isinstance(ws.negotiate(data, HEALTH), ws.Accepted)
+
+
+@pytest.mark.parametrize("path", ["healthz", "/health z", "/healthz?x=1", "/é"])
+def test_health_path_validation(path: str) -> None:
+    with pytest.raises(ws.LocalProtocolError, match="not an absolute path"):
+        ws.Policy(health_path=path)

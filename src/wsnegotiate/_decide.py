@@ -5,6 +5,7 @@ It takes plain values, not an ``h11.Request``, so a request that another HTTP
 stack parsed is decided the same way. Checks run in this order, and the first
 that fails decides the answer:
 
+0. the policy's ``health_path``: a plain GET or a HEAD of it ........... 200 ``ok``
 1. method GET (RFC 6455 §4.1) .......................................... else 405
 2. HTTP/1.1 or later (§4.1) ............................................ else 400
 3. exactly one non-empty Host (RFC 9112 §3.2) .......................... else 400
@@ -30,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from ._answers import refusal_headers, refusal_response
+from ._answers import refusal_headers, refusal_response, render
 from ._detect import VERSION, Detection, MarkerFault, detect
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Rejected, Request
@@ -148,7 +149,8 @@ def _http_checks(
         return failure(405, reason, None, Fault.NOT_ALLOWED, (("Allow", "GET"),))
     if http_version < b"1.1":
         reason = (
-            f"HTTP/{http_version.decode('latin-1')}: the handshake needs HTTP/1.1 (RFC 6455 §4.1)"
+            f"HTTP/{http_version.decode('latin-1')}: the handshake needs HTTP/1.1 (RFC 6455 §4.1);"
+            " usually a proxy speaking HTTP/1.0 to its backend (nginx: proxy_http_version 1.1)"
         )
         return failure(400, reason, None, Fault.UNSUPPORTED)
     fields = field_lines(headers)
@@ -339,6 +341,10 @@ def decide(
     trusted proxy forwarded (``ServerNegotiator(peer=..., tls=...)`` reads them).
     """
     headers = tuple(headers)
+    if policy.health_path is not None:
+        health = _health_check(method, target, headers, policy.health_path)
+        if health is not None:
+            return health
     fields = _http_checks(method, http_version, headers)
     if isinstance(fields, RemoteProtocolError):
         return rejected(fields)
@@ -454,3 +460,21 @@ def _without_offer(
                 continue
         kept.append((name, value))
     return tuple(kept)
+
+
+def _health_check(
+    method: bytes, target: bytes, headers: tuple[tuple[bytes, bytes], ...], path: str
+) -> Rejected | None:
+    """Step 0: a GET that asks for no upgrade, or a HEAD, of the health path gets
+    a 200 and the connection closes; any HTTP version (a load balancer's check
+    may speak HTTP/1.0). A HEAD's answer has the GET's fields and no body (RFC
+    9110 §9.3.2). The event is a ``Rejected``: an answer, then the end."""
+    if method not in (b"GET", b"HEAD") or target.partition(b"?")[0] != path.encode("ascii"):
+        return None
+    if method == b"GET" and has_token(
+        [value for name, value in headers if name.lower() == b"upgrade"], b"websocket"
+    ):
+        return None  # a WebSocket handshake on the health path: decided as any other
+    headers_out = refusal_headers(200, "ok")
+    body = b"" if method == b"HEAD" else b"ok\n"
+    return Rejected(200, "ok", headers_out, render(200, headers_out, body))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -81,6 +82,9 @@ class Policy:
       no offer carried one) that returns ``True`` to admit the request, or
       ``False``, ``401`` or ``403`` to refuse it (``False`` is 403; a 401 carries
       ``WWW-Authenticate: Bearer``). Without it, the caller's ``on_request`` decides.
+    - ``health_path``: a plain ``GET`` (no ``Upgrade: websocket``) or a ``HEAD``
+      of this path gets a 200 (``ok``; no body for HEAD) and the connection
+      closes: a load balancer's health check on the WebSocket port.
     """
 
     versions: tuple[Version, ...] = (Version.Version13,)
@@ -98,6 +102,7 @@ class Policy:
     forwarded_allow_ips: tuple[str, ...] = ()
     credential_prefix: str | None = None
     check_credential: Callable[[str | None], bool | int] | None = None
+    health_path: str | None = None
     #: The rules ``origins`` and ``same_origin`` make (``None``: any origin).
     origin_rules: OriginRules | None = field(init=False, repr=False, compare=False)
     #: The proxies ``forwarded_allow_ips`` names.
@@ -127,6 +132,7 @@ class Policy:
         forwarded_allow_ips: Iterable[str] | str = (),
         credential_prefix: str | None = None,
         check_credential: Callable[[str | None], bool | int] | None = None,
+        health_path: str | None = None,
     ) -> None:
         chosen = sorted({_acceptable(v) for v in versions}, reverse=True)
         if not chosen:
@@ -164,6 +170,11 @@ class Policy:
         except ValueError as error:
             raise LocalProtocolError(str(error)) from None
         _check_credential_rules(credential_prefix, check_credential, protocols)
+        if health_path is not None and _health_path_re.fullmatch(health_path) is None:
+            raise LocalProtocolError(
+                f"health_path {health_path!r} is not an absolute path such as '/healthz' "
+                "(RFC 3986 §3.3; no query, no spaces)"
+            )
         setter = object.__setattr__
         setter(self, "versions", tuple(chosen))
         setter(self, "reject_status", reject_status)
@@ -180,6 +191,7 @@ class Policy:
         setter(self, "forwarded_allow_ips", trusted)
         setter(self, "credential_prefix", credential_prefix)
         setter(self, "check_credential", check_credential)
+        setter(self, "health_path", health_path)
         setter(self, "origin_rules", rules)
         setter(self, "proxies", proxies)
         setter(self, "advertised", ", ".join(str(int(v)) for v in chosen))
@@ -231,6 +243,10 @@ class Policy:
         scheme, _, authority = (own or "").partition("://")
         mine = parse_authority(authority, scheme.lower()) if authority else None
         return judge(self.origin_rules, origin, mine, False)[0] is Verdict.ADMITTED
+
+
+# RFC 3986 §3.3 path-absolute, as a request target carries it (RFC 9112 §3.2.1).
+_health_path_re = re.compile(r"/[A-Za-z0-9\-._~!$&'()*+,;=:@%/]*")
 
 
 def _check_credential_rules(
