@@ -6,6 +6,9 @@ Facts this module relies on:
 - RFC 6454 §4: an origin is a triple (scheme, host, port): scheme and host lower
   case, the host in A-labels (IDNA: the user agent has already converted any
   non-ASCII label, RFC 5890), the port the URI's or else the scheme's default.
+  So an ``Origin`` field is ASCII: one in Unicode is no browser's, and is refused
+  as not an origin; the names a policy lists are converted (Python's IDNA
+  codec), so ``https://bücher.example`` admits ``https://xn--bcher-kva.example``.
 - RFC 6454 §5: two origins are the same if, and only if, their schemes, hosts
   and ports are identical: ``https://a.example`` and ``https://a.example:443`` are
   one origin; ``http://a.example`` and ``https://a.example`` are two.
@@ -73,16 +76,18 @@ _authority_re = re.compile(_AUTHORITY)
 _reg_name_re = re.compile(r"[a-z0-9\-._~!$&'()*+,;=]+")
 
 
-def _host(text: str) -> str | None:
+def _host(text: str, idna: bool) -> str | None:
     """A host as RFC 6454 §4 compares it, or ``None`` when it is not one: lower
-    case, a Unicode name in A-labels (IDNA; one that has none is refused), an
-    IPv6 literal in its canonical form, no empty label but a final dot's."""
+    case, an IPv6 literal in its canonical form, no empty label but a final dot's;
+    with ``idna``, a Unicode name in A-labels (one that has none is refused)."""
     if text.startswith("["):
         try:
             return f"[{ipaddress.IPv6Address(text[1:-1]).compressed}]"
         except ValueError:
             return None
-    if not text.isascii():
+    if not text.isascii():  # checked before lower(): the Kelvin sign lowers to "k"
+        if not idna:
+            return None
         try:
             text = text.encode("idna").decode("ascii")
         except UnicodeError:
@@ -93,10 +98,10 @@ def _host(text: str) -> str | None:
     return host
 
 
-def _triple(scheme: str, host_text: str, digits: str | None) -> Origin | None:
+def _triple(scheme: str, host_text: str, digits: str | None, idna: bool) -> Origin | None:
     """The origin of these parts, or ``None``: the port given (at most 65535), else
     the scheme's default."""
-    host = _host(host_text)
+    host = _host(host_text, idna)
     if host is None:
         return None
     if digits is None:
@@ -105,18 +110,19 @@ def _triple(scheme: str, host_text: str, digits: str | None) -> Origin | None:
     return (scheme, host, port) if port <= 65535 else None
 
 
-def parse_origin(value: str) -> Origin | None:
+def parse_origin(value: str, idna: bool = False) -> Origin | None:
     """A serialized origin (RFC 6454 §7.1) as a triple, or ``None`` when ``value``
-    is not exactly one (``null`` included: it is no triple)."""
+    is not exactly one (``null`` included: it is no triple). ``idna``: a host in
+    Unicode is converted to A-labels (for the names a policy lists)."""
     match = _origin_re.fullmatch(value)
-    return None if match is None else _triple(match[1].lower(), match[2], match[3])
+    return None if match is None else _triple(match[1].lower(), match[2], match[3], idna)
 
 
 def parse_authority(value: str, scheme: str) -> Origin | None:
     """The origin of a request for ``scheme`` to the authority ``value`` (a Host
     field, RFC 9110 §7.2: ``uri-host [ ":" port ]``), or ``None``."""
     match = _authority_re.fullmatch(value)
-    return None if match is None else _triple(scheme, match[1], match[2])
+    return None if match is None else _triple(scheme, match[1], match[2], False)
 
 
 def serialize(origin: Origin) -> str:
@@ -197,7 +203,7 @@ def _listed(entry: str) -> Origin:
             "origin 'null' cannot be listed: any page can send it (a sandboxed frame, "
             "RFC 6454 §7.3); use check_origin to admit it knowingly"
         )
-    origin = parse_origin(entry)
+    origin = parse_origin(entry, idna=True)
     if origin is None:
         raise ValueError(
             f"origin {entry!r} is not an origin: expected scheme://host[:port], no path, "
@@ -209,7 +215,7 @@ def _listed(entry: str) -> Origin:
 
 def _pattern(entry: str) -> Origin:
     scheme, _, rest = entry.partition("://*.")
-    origin = parse_origin(f"{scheme}://{rest}") if scheme and rest else None
+    origin = parse_origin(f"{scheme}://{rest}", idna=True) if scheme and rest else None
     if origin is None or "*" in rest:
         raise ValueError(
             f"origin pattern {entry!r} is not scheme://*.host[:port] "
@@ -223,7 +229,7 @@ def judge(
     rules: OriginRules, value: bytes | str | None, own: Origin | None, cross_site: bool
 ) -> tuple[Verdict, Origin | None]:
     """The verdict on a request's origin field ``value`` (``None``: absent; bytes
-    as received, read as UTF-8), with the origin as parsed. ``own`` is the
+    as received), with the origin as parsed. ``own`` is the
     request's own origin (its effective scheme and authority), ``None`` when its
     Host names none; ``cross_site`` is ``Sec-Fetch-Site: cross-site``. A listed
     origin or pattern admits whatever Fetch Metadata says (a page listed on another
@@ -232,10 +238,7 @@ def judge(
     if value is None:
         return (Verdict.ADMITTED if rules.absent else Verdict.MISSING), None
     if isinstance(value, bytes):
-        try:
-            value = value.decode("utf-8")
-        except UnicodeDecodeError:
-            return Verdict.INVALID, None
+        value = value.decode("latin-1")  # anything beyond ASCII is no origin below
     if value == "null":
         return Verdict.NULL, None
     origin = parse_origin(value)

@@ -51,7 +51,8 @@ class Policy:
       may offer (400).
     - ``origins``: ``None`` (and no ``same_origin``) accepts any origin; otherwise
       the origins allowed, compared as RFC 6454 origins (scheme, host, port;
-      default ports filled in; host case-insensitive, in IDNA A-labels):
+      default ports filled in; host case-insensitive, in IDNA A-labels, which
+      is what browsers send; names given in Unicode are encoded):
       ``https://app.example``; a subdomain pattern ``https://*.example.com`` (any
       subdomain, not the domain itself); ``None`` to admit a request without an
       Origin field (not a browser's: every browser sends one). Anything else gets
