@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import gc
 import json
 import shutil
 import subprocess
@@ -71,7 +72,12 @@ def _measure_in_this_process(calls: int, names: list[str]) -> None:
     order printed as JSON on standard output."""
     plan = _plan(names)
     print(json.dumps(plan), flush=True)
+    # The cyclic collector runs after so many allocations, wherever the count falls: a
+    # collection inside one contender's calls and not another's would be counted as
+    # theirs. Off while counting, so that a few calls give each its own count.
+    gc.disable()
     for case_name, name in plan:
+        gc.collect()
         function, chunks = _contenders(case_name)[name], _chunks(case_name)
         for _ in range(5):  # first calls fill caches (regexes, memos): not per handshake
             function(chunks)

@@ -318,7 +318,8 @@ def test_http_1_0_gets_400() -> None:
     assert_rejection(
         outcome(raw_request(rfc6455(), http="1.0")),
         400,
-        "HTTP/1.0: the handshake needs HTTP/1.1 (RFC 6455 §4.1)",
+        "HTTP/1.0: the handshake needs HTTP/1.1 (RFC 6455 §4.1); usually a proxy speaking"
+        " HTTP/1.0 to its backend (nginx: proxy_http_version 1.1)",
     )
 
 

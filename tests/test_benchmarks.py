@@ -89,15 +89,15 @@ def test_where_results_go(
     assert "not allowed with argument" in capsys.readouterr().err
 
 
-def _instructions(out: Path, table: str, *options: str) -> list[str]:
-    """Run ``benchmarks.instructions`` with three calls a count; the table's lines."""
+def _instructions(out: Path, table: str, *options: str, calls: int = 3) -> list[str]:
+    """Run ``benchmarks.instructions`` with ``calls`` calls a count (three by default); the table's lines."""
     subprocess.run(
         [
             sys.executable,
             "-m",
             "benchmarks.instructions",
             "--calls",
-            "3",
+            str(calls),
             "--out",
             str(out),
             *options,
@@ -127,7 +127,7 @@ def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
 def test_instruction_counts_step_by_step(tmp_path: Path) -> None:
     rows = [
         line.strip("| ").split(" | ")
-        for line in _instructions(tmp_path, "stages.md", "--stages")
+        for line in _instructions(tmp_path, "stages.md", "--stages", calls=10)
         if line.startswith("| ") and not line.startswith("| path") and " | +" in line
     ]
     steps = [int(count.replace(",", "")) for _, count, _ in rows]

@@ -31,6 +31,7 @@ WEBSOCKET_GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 
 REASON_PHRASES = {
     101: "Switching Protocols",
+    200: "OK",
     301: "Moved Permanently",
     302: "Found",
     303: "See Other",

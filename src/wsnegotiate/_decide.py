@@ -5,6 +5,7 @@ It takes plain values, not an ``h11.Request``, so a request that another HTTP
 stack parsed is decided the same way. Checks run in this order, and the first
 that fails decides the answer:
 
+0. the policy's ``health_path``: a plain GET or a HEAD of it ........... 200 ``ok``
 1. method GET (RFC 6455 §4.1) .......................................... else 405
    (to HEAD without content, RFC 9110 §9.3.2)
 2. HTTP/1.1 or later (§4.1) ............................................ else 400
@@ -16,14 +17,22 @@ that fails decides the answer:
 7. the version markers (``_detect``): broken ..................... 400 + versions
    well formed but not accepted by the policy ...... 426 (or 400) + versions
 8. Sec-WebSocket-Key: one field line, base64 of 16 bytes (§4.2.1 item 5) else 400
-9. Origin (``Sec-WebSocket-Origin`` below version 13) against the policy  else 403
+9. Origin (``Sec-WebSocket-Origin`` below version 13) against the policy
+   (``_origin``; same-origin against the effective scheme and authority, and
+   ``Sec-Fetch-Site``) ..................................................... else 403
 10. Sec-WebSocket-Protocol and -Extensions by their grammars, at least one
     element in each (§4.3, §9.1), at most ``policy.max_offers`` offers .... else 400
+11. the credential offer (``policy.credential_prefix``): at most one (else 400),
+    and the policy's ``check_credential`` ................................ else 401/403
 
 The ``Request`` holds the target in origin form: an absolute-form target gives
 its path and query (``/`` at least, RFC 9112 §3.2.1), and its authority is the
 request's ``host``, the Host field ignored as §3.2.2 requires (but still checked
 by step 4, and kept in ``headers``).
+
+The effective scheme, authority and client come in as plain values: the caller
+(``ServerNegotiator``) reads them off the connection, or off a trusted proxy's
+fields (``_forwarded``).
 """
 
 from __future__ import annotations
@@ -33,7 +42,7 @@ from collections.abc import Iterable
 
 from ._answers import refusal_headers, refusal_response, render
 from ._detect import VERSION, Detection, MarkerFault, detect
-from ._errors import Fault, RemoteProtocolError
+from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Rejected, Request
 from ._headers import (
     Extension,
@@ -45,6 +54,7 @@ from ._headers import (
     valid_host,
     valid_key,
 )
+from ._origin import Origin, Verdict, judge, parse_authority, serialize
 from ._policy import Policy
 from ._version import Version
 
@@ -218,7 +228,8 @@ def _http_checks(
         return failure(405, reason, None, Fault.NOT_ALLOWED, (("Allow", "GET"),))
     if http_version < b"1.1":
         reason = (
-            f"HTTP/{http_version.decode('latin-1')}: the handshake needs HTTP/1.1 (RFC 6455 §4.1)"
+            f"HTTP/{http_version.decode('latin-1')}: the handshake needs HTTP/1.1 (RFC 6455 §4.1);"
+            " usually a proxy speaking HTTP/1.0 to its backend (nginx: proxy_http_version 1.1)"
         )
         return failure(400, reason, None, Fault.UNSUPPORTED)
     read = _target(target)
@@ -271,26 +282,87 @@ _ORIGIN_KEYS_BEFORE_13 = _ORIGIN_KEYS[::-1]
 
 
 def _origin(
-    fields: dict[bytes, list[bytes]], version: Version, policy: Policy
+    fields: dict[bytes, list[bytes]],
+    version: Version,
+    policy: Policy,
+    scheme: str,
+    authority: str | None,
 ) -> str | RemoteProtocolError | None:
     """Step 9: RFC 6455 §4.1 sends Origin from version 13 on, hybi-07/08 sent
     Sec-WebSocket-Origin; either is read, the version's own name first."""
     keys = _ORIGIN_KEYS if version >= 13 else _ORIGIN_KEYS_BEFORE_13
     key = keys[0] if keys[0] in fields else keys[1]
+    raw: bytes | None = None
     origin = None
     if key in fields:
         value = _one_value(fields, key)
         if isinstance(value, RemoteProtocolError):
             return value
-        origin = value.decode("latin-1")
-    if not policy.allows_origin(origin):
-        if origin is None:
-            reason = f"{_NAMES[keys[0]]}: missing; this server accepts listed origins only"
-            return failure(403, reason, _NAMES[keys[0]], Fault.MISSING)
-        field = _NAMES[key]
-        reason = f"{field}: forbidden {quote_for_reason(origin.encode('latin-1'))}"
-        return failure(403, reason, field, Fault.FORBIDDEN)
-    return origin
+        raw, origin = value, value.decode("latin-1")
+    rules = policy.origin_rules
+    if rules is None and policy.check_origin is None:
+        return origin
+    field = _NAMES[key] if origin is not None else _NAMES[keys[0]]
+    if rules is None:  # the policy's check_origin decides
+        assert policy.check_origin is not None
+        if policy.check_origin(origin):
+            return origin
+        verdict = Verdict.FORBIDDEN if origin is not None else Verdict.MISSING
+        return _origin_failure(field, origin, verdict, policy)
+    if authority is None:
+        authority = fields[b"host"][0].decode("latin-1")
+    own = parse_authority(authority, scheme) if rules.same_origin else None
+    cross_site = fields.get(b"sec-fetch-site") == [b"cross-site"]
+    verdict, parsed = judge(rules, raw, own, cross_site)
+    if verdict is Verdict.ADMITTED:
+        return origin
+    if verdict is Verdict.FORBIDDEN and rules.same_origin and origin is not None:
+        return _not_own_origin(field, origin, parsed, own, authority)
+    return _origin_failure(field, origin, verdict, policy)
+
+
+def _origin_failure(
+    field: str, origin: str | None, verdict: Verdict, policy: Policy
+) -> RemoteProtocolError:
+    """Step 9 refused: a 403 whose reason names the origin safely."""
+    if origin is None:
+        rules = policy.origin_rules
+        accepts = "listed origins"
+        if rules is not None and rules.same_origin:
+            accepts = "its own origin" if policy.origins is None else "its own and listed origins"
+        reason = f"{field}: missing; this server accepts {accepts} only"
+        return failure(403, reason, field, Fault.MISSING)
+    shown = quote_for_reason(origin.encode("latin-1"))
+    if verdict is Verdict.NULL:  # RFC 6454 §7.3
+        reason = f"{field}: forbidden 'null' (an opaque origin: a sandboxed frame, a file, data:)"
+    elif verdict is Verdict.INVALID:
+        reason = (
+            f"{field}: invalid value {shown}; expected one serialized origin,"
+            " scheme://host[:port] (RFC 6454 §7.1)"
+        )
+        return failure(403, reason, field, Fault.INVALID)
+    elif verdict is Verdict.CROSS_SITE:  # Fetch Metadata: the browser's own word
+        reason = "Sec-Fetch-Site: cross-site; the browser says another site opened this socket"
+        return failure(403, reason, "Sec-Fetch-Site", Fault.FORBIDDEN)
+    else:
+        reason = f"{field}: forbidden {shown}"
+    return failure(403, reason, field, Fault.FORBIDDEN)
+
+
+def _not_own_origin(
+    field: str, origin: str, parsed: Origin | None, own: Origin | None, authority: str
+) -> RemoteProtocolError:
+    """A same-origin refusal: the origin, the request's own origin, and the likely
+    cause when only the scheme differs (TLS ended at a proxy that is not trusted)."""
+    reason = f"{field}: forbidden {quote_for_reason(origin.encode('latin-1'))}"
+    if own is None:
+        shown = quote_for_reason(authority.encode("latin-1"))
+        reason += f"; the request's authority {shown} names no origin"
+    else:
+        reason += f"; this request's origin is {quote_for_reason(serialize(own).encode())}"
+        if parsed is not None and parsed[:2] == ("https", own[1]) and own[0] == "http":
+            reason += " (TLS ended at a proxy? trust it: forwarded_allow_ips)"
+    return failure(403, reason, field, Fault.FORBIDDEN)
 
 
 def _no_element(field: str, values: list[bytes], combined: bytes, what: str) -> RemoteProtocolError:
@@ -312,18 +384,20 @@ def _too_many_offers(field: str, count: int, limit: int) -> RemoteProtocolError:
 
 
 def _offers(
-    fields: dict[bytes, list[bytes]], limit: int
+    fields: dict[bytes, list[bytes]], limit: int, secret: bytes | None = None
 ) -> tuple[tuple[str, ...], tuple[str, ...], tuple[Extension, ...]] | RemoteProtocolError:
     """Step 10: the offered subprotocols and extensions, in order, as sent; and the
     extensions parsed. One at least in a field that is sent, at most ``limit`` (the
-    policy's ``max_offers``)."""
+    policy's ``max_offers``). A value holding ``secret`` (the credential prefix) is
+    never shown."""
     subprotocols: tuple[str, ...] = ()
     if b"sec-websocket-protocol" in fields:
         values = fields[b"sec-websocket-protocol"]
         combined = b", ".join(values)
         tokens = parse_token_list(combined)
         if tokens is None:
-            shown = quote_for_reason(combined)
+            hidden = secret is not None and secret in combined
+            shown = "(not shown: it holds a credential)" if hidden else quote_for_reason(combined)
             reason = f"Sec-WebSocket-Protocol: invalid value {shown}; expected tokens"
             return failure(400, reason, "Sec-WebSocket-Protocol", Fault.INVALID)
         if not tokens:
@@ -355,17 +429,31 @@ def decide(
     http_version: bytes,
     headers: Iterable[tuple[bytes, bytes]],
     policy: Policy,
+    *,
+    scheme: str = "http",
+    authority: str | None = None,
+    client: tuple[str, int] | None = None,
 ) -> Request | Rejected:
     """Decide a parsed upgrade request.
 
     ``headers`` are the field lines as (name, value) byte pairs in wire order, any
     name casing, values with surrounding whitespace removed (as h11 gives them).
+    ``scheme`` (``http``, or ``https`` over TLS), ``authority`` (``None``: the
+    Host field) and ``client`` are the request as its client made it, for
+    ``policy.same_origin`` and the ``Request``: the connection's, or what a
+    trusted proxy forwarded (``ServerNegotiator(peer=..., tls=...)`` reads them).
     """
     headers = tuple(headers)
+    if policy.health_path is not None:
+        health = _health_check(method, target, headers, policy.health_path)
+        if health is not None:
+            return health
     checked = _http_checks(method, target, http_version, headers)
     if isinstance(checked, RemoteProtocolError):
         return rejected(checked, head=method == b"HEAD")
-    fields, path, authority = checked
+    fields, path, target_authority = checked
+    if authority is None and target_authority is not None:  # RFC 9112 §3.2.2
+        authority = target_authority.decode("latin-1")
     found = detect(fields)
     if isinstance(found, Detection) and found.version in policy.versions:
         detection = found
@@ -377,18 +465,26 @@ def decide(
         return rejected(key, detection)
     if not valid_key(key):
         return rejected(_field_failure("Sec-WebSocket-Key", Fault.INVALID, [key]), detection)
-    origin = _origin(fields, detection.version, policy)
+    origin = _origin(fields, detection.version, policy, scheme, authority)
     if isinstance(origin, RemoteProtocolError):
         return rejected(origin, detection)
-    offers = _offers(fields, policy.max_offers)
+    prefix = policy.credential_prefix
+    secret = None if prefix is None else prefix.encode("ascii")
+    offers = _offers(fields, policy.max_offers, secret)
     if isinstance(offers, RemoteProtocolError):
         return rejected(offers, detection)
     subprotocols, extensions, extension_offers = offers
+    credential = None
+    if prefix is not None:
+        taken = _credential(subprotocols, headers, policy, prefix)
+        if isinstance(taken, RemoteProtocolError):
+            return rejected(taken, detection)
+        subprotocols, credential, headers = taken
     return Request(  # positional, in field order: keywords cost 0.3 µs more here
         "GET",
         path.decode("latin-1"),
         http_version.decode("latin-1"),
-        (authority or fields[b"host"][0]).decode("latin-1"),
+        (target_authority or fields[b"host"][0]).decode("latin-1"),
         origin,
         detection,
         key.decode("ascii"),
@@ -396,6 +492,9 @@ def decide(
         extensions,
         headers,
         extension_offers,
+        scheme,
+        client,
+        credential,
     )
 
 
@@ -405,3 +504,83 @@ def _malformed(fields: dict[bytes, list[bytes]], found: MarkerFault | None) -> D
         return Detection(Version.VersionUnknown, None, "missing", None)
     raw = fields[_KEYS[found.field]][0].decode("latin-1")
     return Detection(Version.VersionUnknown, raw, "malformed", found.field)
+
+
+def _credential(
+    subprotocols: tuple[str, ...],
+    headers: tuple[tuple[bytes, bytes], ...],
+    policy: Policy,
+    prefix: str,
+) -> tuple[tuple[str, ...], str | None, tuple[tuple[bytes, bytes], ...]] | RemoteProtocolError:
+    """Step 11: the credential offer taken out of the subprotocols and out of the
+    ``Sec-WebSocket-Protocol`` field lines, and checked by the policy. A reason
+    never holds the credential."""
+    offers = [offer for offer in subprotocols if offer.startswith(prefix)]
+    if len(offers) > 1:
+        reason = f"Sec-WebSocket-Protocol: {len(offers)} credential offers; one is allowed"
+        return failure(400, reason, "Sec-WebSocket-Protocol", Fault.REPEATED)
+    credential = offers[0][len(prefix) :] if offers else None
+    if policy.check_credential is not None:
+        refusal = _credential_refusal(policy.check_credential(credential), credential, prefix)
+        if refusal is not None:
+            return refusal
+    if not offers:
+        return subprotocols, None, headers
+    rest = tuple(offer for offer in subprotocols if offer != offers[0])
+    return rest, credential, _without_offer(headers, offers[0].encode("ascii"))
+
+
+def _credential_refusal(
+    verdict: bool | int, credential: str | None, prefix: str
+) -> RemoteProtocolError | None:
+    """``check_credential``'s answer: ``True`` admits; ``False`` and 403 refuse with
+    a 403, 401 with a 401 and its challenge (RFC 9110 §15.5.2: a 401 MUST carry
+    ``WWW-Authenticate``; RFC 6750 §3 names the Bearer scheme)."""
+    if verdict is True:
+        return None
+    if verdict is False:
+        verdict = 403
+    if verdict not in (401, 403):
+        raise LocalProtocolError(
+            f"check_credential returned {verdict!r}; it returns True, False, 401 or 403"
+        )
+    extra = (("WWW-Authenticate", "Bearer"),) if verdict == 401 else ()
+    if credential is None:
+        reason = f"Sec-WebSocket-Protocol: missing credential (an offer starting with {prefix!r})"
+        return failure(verdict, reason, "Sec-WebSocket-Protocol", Fault.MISSING, extra)
+    reason = "Sec-WebSocket-Protocol: credential refused"
+    return failure(verdict, reason, "Sec-WebSocket-Protocol", Fault.FORBIDDEN, extra)
+
+
+def _without_offer(
+    headers: tuple[tuple[bytes, bytes], ...], offer: bytes
+) -> tuple[tuple[bytes, bytes], ...]:
+    """The field lines with the credential offer left out of Sec-WebSocket-Protocol
+    (a line left empty goes), so ``Request.headers`` never carries it."""
+    kept: list[tuple[bytes, bytes]] = []
+    for name, value in headers:
+        if name.lower() == b"sec-websocket-protocol" and offer in value:
+            rest = [e.strip(b" \t") for e in value.split(b",") if e.strip(b" \t") != offer]
+            value = b", ".join(e for e in rest if e)
+            if not value:
+                continue
+        kept.append((name, value))
+    return tuple(kept)
+
+
+def _health_check(
+    method: bytes, target: bytes, headers: tuple[tuple[bytes, bytes], ...], path: str
+) -> Rejected | None:
+    """Step 0: a GET that asks for no upgrade, or a HEAD, of the health path gets
+    a 200 and the connection closes; any HTTP version (a load balancer's check
+    may speak HTTP/1.0). A HEAD's answer has the GET's fields and no body (RFC
+    9110 §9.3.2). The event is a ``Rejected``: an answer, then the end."""
+    if method not in (b"GET", b"HEAD") or target.partition(b"?")[0] != path.encode("ascii"):
+        return None
+    if method == b"GET" and has_token(
+        [value for name, value in headers if name.lower() == b"upgrade"], b"websocket"
+    ):
+        return None  # a WebSocket handshake on the health path: decided as any other
+    headers_out = refusal_headers(200, "ok")
+    body = b"" if method == b"HEAD" else b"ok\n"
+    return Rejected(200, "ok", headers_out, render(200, headers_out, body))

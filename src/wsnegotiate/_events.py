@@ -10,7 +10,7 @@ Client: ``next_event()`` returns ``NeedData``, ``Connected`` or ``Refused``.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 
 from ._deflate import DeflateParams
 from ._detect import Detection
@@ -53,6 +53,14 @@ class Request:
     and ``extensions`` are the client's offers in order, as sent, and
     ``extension_offers`` the same offers parsed (name and parameters); ``headers``
     are all field lines with the casing they had on the wire.
+
+    ``scheme`` (``http`` or ``https``) and ``client`` (address and port, ``None``
+    when unknown) are the request as its client made it: the connection's, or a
+    trusted proxy's ``Forwarded``/``X-Forwarded-*`` (``Policy.forwarded_allow_ips``).
+    ``credential`` is the rest of the subprotocol offer that starts with
+    ``Policy.credential_prefix``; it is kept out of ``subprotocols``, out of the
+    ``Sec-WebSocket-Protocol`` field line in ``headers``, out of the answer, and
+    out of this event's ``repr``.
     """
 
     method: str
@@ -66,6 +74,9 @@ class Request:
     extensions: tuple[str, ...]
     headers: tuple[tuple[bytes, bytes], ...]
     extension_offers: tuple[Extension, ...] = ()
+    scheme: str = "http"
+    client: tuple[str, int] | None = None
+    credential: str | None = field(default=None, repr=False)
 
     def __init__(
         self,
@@ -80,6 +91,9 @@ class Request:
         extensions: tuple[str, ...],
         headers: tuple[tuple[bytes, bytes], ...],
         extension_offers: tuple[Extension, ...] = (),
+        scheme: str = "http",
+        client: tuple[str, int] | None = None,
+        credential: str | None = None,
     ) -> None:
         set_ = _REQUEST_SLOTS  # in field order; see _slot_setters
         set_[0](self, method)
@@ -93,6 +107,9 @@ class Request:
         set_[8](self, extensions)
         set_[9](self, headers)
         set_[10](self, extension_offers)
+        set_[11](self, scheme)
+        set_[12](self, client)
+        set_[13](self, credential)
 
     @property
     def version(self) -> Version:

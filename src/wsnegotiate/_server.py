@@ -44,6 +44,7 @@ from ._deflate import (
 from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
+from ._forwarded import Effective, Invalid, Peer, direct, effective
 from ._head import describe_malformed, field_limit_fault, long_line_fault
 from ._headers import (
     FRAMING_FIELDS,
@@ -107,15 +108,30 @@ _OWN_FIELDS = frozenset(
 
 
 class ServerNegotiator:
-    """One connection's server handshake. Not thread-safe; one per connection."""
+    """One connection's server handshake. Not thread-safe; one per connection.
+
+    ``peer`` is the connection's remote address, ``(host, port)`` as the socket
+    gives it, and ``tls`` whether the connection is TLS: the adapter knows both.
+    They make the request's effective scheme and client (``Request.scheme``,
+    ``Request.client``), and with ``Policy.forwarded_allow_ips`` they say whether
+    the peer is a proxy whose ``Forwarded``/``X-Forwarded-*`` fields are believed.
+    """
 
     __slots__ = (
-        "_buffer", "_eof", "_fatal", "_head_end", "_limit", "_line_open", "_policy", "_receiving",
-        "_request", "_searched", "_state", "_trailing",
+        "_buffer", "_eof", "_fatal", "_head_end", "_limit", "_line_open", "_peer", "_policy",
+        "_receiving", "_request", "_searched", "_state", "_tls", "_trailing", "_where",
     )  # fmt: skip
 
-    def __init__(self, policy: Policy | None = None) -> None:
+    def __init__(
+        self, policy: Policy | None = None, *, peer: Peer | None = None, tls: bool = False
+    ) -> None:
         self._policy = policy if policy is not None else DEFAULT_POLICY
+        self._peer = None if peer is None else (str(peer[0]), int(peer[1]))
+        self._tls = tls
+        # What the connection says, unless the peer is a trusted proxy: then the
+        # request's own fields are read (None).
+        trusted = self._peer is not None and self._policy.proxies.trusts(self._peer[0])
+        self._where: Effective | None = None if trusted else direct(self._peer, tls)
         # The length past which the buffer is scanned even without a new line feed,
         # read on every chunk: until the request line ends, one byte past its limit
         # (a CR may still come before the LF), the head's limit if that is lower;
@@ -299,12 +315,22 @@ class ServerNegotiator:
         if not isinstance(parsed, h11.Request):  # pragma: no cover - h11 ends heads as we do
             self._trailing = b""
             return rejected(failure(400, "malformed HTTP request", None, Fault.MALFORMED))
+        where: Effective | Invalid | None = self._where
+        if where is None:  # the peer is a trusted proxy: its fields say
+            assert self._peer is not None
+            where = effective(parsed.headers.raw_items(), self._peer, self._tls, policy.proxies)
+        if not isinstance(where, Effective):  # a trusted proxy's field is unreadable
+            self._trailing = b""
+            return rejected(failure(400, where.reason, where.field, Fault.INVALID))
         result = decide(
             parsed.method,
             parsed.target,
             parsed.http_version,
             parsed.headers.raw_items(),
             policy,
+            scheme=where.scheme,
+            authority=where.authority,
+            client=where.client,
         )
         if isinstance(result, Request):
             self._request = result
@@ -494,12 +520,17 @@ def _checked_headers(
 
 
 def negotiate(
-    data: bytes | bytearray | memoryview, policy: Policy | None = None
+    data: bytes | bytearray | memoryview,
+    policy: Policy | None = None,
+    *,
+    peer: Peer | None = None,
+    tls: bool = False,
 ) -> Accepted | Rejected | NeedData:
     """Negotiate a whole captured request in one call, letting the policy decide:
     ``Accepted`` (with the policy's subprotocol), ``Rejected``, or ``NeedData``
-    when ``data`` ends before the request head does."""
-    negotiator = ServerNegotiator(policy)
+    when ``data`` ends before the request head does. ``peer`` and ``tls`` are
+    ``ServerNegotiator``'s."""
+    negotiator = ServerNegotiator(policy, peer=peer, tls=tls)
     negotiator.receive_data(data)
     event = negotiator.next_event()
     if isinstance(event, Request):
