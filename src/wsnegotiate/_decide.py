@@ -158,13 +158,17 @@ def _http_checks(
 
 
 def _version_failure(
-    fields: dict[bytes, list[bytes]], found: Detection | MarkerFault | None, policy: Policy
+    fields: dict[bytes, list[bytes]],
+    found: Detection | MarkerFault | None,
+    policy: Policy,
+    required: str = "required with Sec-WebSocket-Key, RFC 6455 §4.1",
 ) -> RemoteProtocolError:
-    """Step 6 failed: the error that says why."""
+    """Step 6 failed: the error that says why (``required``: the rule that asks for
+    the version, when it is missing)."""
     advertise = (("Sec-WebSocket-Version", policy.advertised),)
     supported = f"supported: {policy.advertised}"
     if found is None:
-        reason = f"{VERSION}: missing (required with Sec-WebSocket-Key, RFC 6455 §4.1); {supported}"
+        reason = f"{VERSION}: missing ({required}); {supported}"
         return failure(400, reason, VERSION, Fault.MISSING, advertise)
     if isinstance(found, MarkerFault):
         values = fields[_KEYS[found.field]]
