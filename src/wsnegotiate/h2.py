@@ -309,6 +309,48 @@ class _Stream:
         self.headers: tuple[tuple[str, str], ...] = ()
 
 
+# h2's errors for a stream that the peer closed or reset while bytes for it were
+# under way: the peer's bytes say so (a StreamReset event follows, or came before).
+_GONE = (h2.exceptions.StreamClosedError, h2.exceptions.StreamIDTooLowError)
+
+_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # RFC 9113 §3.4
+
+
+class _FrameLengths:
+    """The length of each frame the peer sends, read from its header as it arrives:
+    RFC 9113 §4.2 refuses a frame longer than SETTINGS_MAX_FRAME_SIZE, and h2
+    checks only once the whole frame is in, holding up to 16 MiB until then."""
+
+    __slots__ = ("_header", "_skip")
+
+    def __init__(self, skip: int) -> None:
+        self._skip = skip  # bytes of the preface or of the current frame's payload
+        self._header = b""  # a frame header split across chunks
+
+    def oversized(self, data: bytes, limit: int) -> tuple[int, int] | None:
+        """Where the first frame longer than ``limit`` starts in ``data`` (0 when it
+        started in an earlier chunk), and its length; ``None`` when there is none."""
+        position, size = 0, len(data)
+        while position < size:
+            if self._skip:
+                step = min(self._skip, size - position)
+                self._skip -= step
+                position += step
+                continue
+            start = position - len(self._header)
+            needed = 9 - len(self._header)
+            self._header += data[position : position + needed]
+            position += needed
+            if len(self._header) < 9:
+                return None
+            length = int.from_bytes(self._header[:3], "big")
+            self._header = b""
+            if length > limit:
+                return max(start, 0), length
+            self._skip = length
+        return None
+
+
 class _Side:
     """What both sides do: h2's bytes and events, flow control, ends and resets."""
 
@@ -320,12 +362,16 @@ class _Side:
         initial.update((codes(code), value) for code, value in settings.items())
         if client:
             initial[codes.ENABLE_PUSH] = 0
-        self._h2.local_settings = h2.settings.Settings(client=client, initial_values=initial)
+        local = h2.settings.Settings(client=client, initial_values=initial)
+        if codes.ENABLE_CONNECT_PROTOCOL not in initial:  # h2 would send it as 0: not at all
+            del local[codes.ENABLE_CONNECT_PROTOCOL]
+        self._h2.local_settings = local
         self._h2.decoder.max_header_list_size = max(header_limit, 64 * 1024)
         self._h2.initiate_connection()
         self._events: deque[_Event] = deque()
         self._streams: dict[int, _Stream] = {}
         self._over = False  # GOAWAY sent or received, a fault, or end of file
+        self._frames = _FrameLengths(0 if client else len(_PREFACE))
 
     # -- bytes in, events out ---------------------------------------------------
 
@@ -340,15 +386,37 @@ class _Side:
             self._streams.clear()
             self._events.append(ConnectionEnded())
             return
+        data = bytes(data)
+        oversized = self._frames.oversized(data, self._h2.max_inbound_frame_size)
+        if oversized is not None:  # the frames before it are read, then the connection fails
+            start, length = oversized
+            self._receive(data[:start])
+            if not self._over:
+                reason = (
+                    f"frame of {length} bytes: more than SETTINGS_MAX_FRAME_SIZE "
+                    f"{self._h2.max_inbound_frame_size} (RFC 9113 §4.2)"
+                )
+                self._fail(reason, ErrorCodes.FRAME_SIZE_ERROR)
+            return
+        self._receive(data)
+
+    def _receive(self, data: bytes) -> None:
         try:
-            events = self._h2.receive_data(bytes(data))
-        except h2.exceptions.ProtocolError as error:  # h2 has queued its GOAWAY
-            self._over = True
-            self._streams.clear()
-            self._events.append(ConnectionFailed(str(error), int(error.error_code)))
+            events = self._h2.receive_data(data)
+        except h2.exceptions.ProtocolError as error:
+            self._fail(str(error), int(error.error_code))
             return
         for event in events:
             self._handle(event)
+
+    def _fail(self, reason: str, error_code: int) -> None:
+        """The peer broke HTTP/2: GOAWAY (h2 queues its own for most faults; not for
+        a preface that is not one, RFC 9113 §3.4) and nothing more is read."""
+        if self._h2.state_machine.state is not h2.connection.ConnectionState.CLOSED:
+            self._h2.close_connection(error_code)
+        self._over = True
+        self._streams.clear()
+        self._events.append(ConnectionFailed(reason, error_code))
 
     def _next_event(self) -> _Event:
         if not self._events:
@@ -428,7 +496,7 @@ class _Side:
         if length and not self._over:
             try:
                 self._h2.acknowledge_received_data(length, stream_id)
-            except h2.exceptions.StreamClosedError:  # gone: the connection window is kept
+            except _GONE:  # the connection's window is given back all the same
                 self._h2.acknowledge_received_data(length, 0)
 
     # -- bytes out ----------------------------------------------------------------
@@ -502,6 +570,13 @@ class _Side:
         stream = self._streams.get(stream_id)
         if stream is None or self._over or stream.reset:
             return
+        try:
+            self._send_what_fits(stream_id, stream)
+        except _GONE:  # reset in the bytes being read: its StreamReset event comes next
+            stream.outbound.clear()
+            stream.end_pending = False
+
+    def _send_what_fits(self, stream_id: int, stream: _Stream) -> None:
         h2c = self._h2
         while stream.outbound:
             size = min(h2c.local_flow_control_window(stream_id), h2c.max_outbound_frame_size)
@@ -530,12 +605,12 @@ class _Side:
         came in the same bytes as its request: the StreamReset event follows)."""
         try:
             self._h2.send_headers(stream_id, block)
-        except h2.exceptions.StreamClosedError:
+        except _GONE:
             return False
         return True
 
     def _reset(self, stream_id: int, error_code: int) -> None:
-        with contextlib.suppress(h2.exceptions.StreamClosedError):  # closed already
+        with contextlib.suppress(*_GONE):  # closed already
             self._h2.reset_stream(stream_id, error_code)
 
     def _answer(
