@@ -70,9 +70,9 @@ from ._answers import TEXT_PLAIN, rejection_body
 from ._client import ClientNegotiator, ClientState, _raw
 from ._connect import decide_connect, local_settings, split_header_block
 from ._deflate import DeflateOptions, DeflateParams
-from ._errors import InvalidResponse, LocalProtocolError
+from ._errors import Fault, InvalidResponse, LocalProtocolError
 from ._events import Accepted, Connected, NeedData, Refused, Rejected, Request
-from ._headers import field_lines, parse_advertised
+from ._headers import field_lines, parse_advertised, quote_for_reason
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
 from ._server import _OWN_FIELDS, _checked_extension_answers, _checked_headers
 from ._version import Version
@@ -382,8 +382,7 @@ class _Side:
         if self._over:
             return
         if not data:
-            self._over = True
-            self._streams.clear()
+            self._end()
             self._events.append(ConnectionEnded())
             return
         data = bytes(data)
@@ -414,9 +413,16 @@ class _Side:
         a preface that is not one, RFC 9113 §3.4) and nothing more is read."""
         if self._h2.state_machine.state is not h2.connection.ConnectionState.CLOSED:
             self._h2.close_connection(error_code)
-        self._over = True
-        self._streams.clear()
+        self._end()
         self._events.append(ConnectionFailed(reason, error_code))
+
+    def _end(self) -> None:
+        """The connection is over: nothing more is read or sent. Only the requests
+        that await the caller's answer are kept, so that it can still answer (the
+        answer goes nowhere)."""
+        self._over = True
+        awaiting = (_Phase.DECIDING, _Phase.ANSWERING)
+        self._streams = {i: s for i, s in self._streams.items() if s.phase in awaiting}
 
     def _next_event(self) -> _Event:
         if not self._events:
@@ -444,8 +450,7 @@ class _Side:
         elif isinstance(event, h2.events.RemoteSettingsChanged):
             self._on_settings(event)
         elif isinstance(event, h2.events.ConnectionTerminated):
-            self._over = True
-            self._streams.clear()
+            self._end()
             code = int(event.error_code or 0)
             last = event.last_stream_id or 0
             self._events.append(GoAway(code, last, event.additional_data or b""))
@@ -540,8 +545,7 @@ class _Side:
         sent, ``end()`` called and flushed). Calling it again does nothing."""
         if self._over:
             return
-        self._over = True
-        self._streams.clear()
+        self._end()
         self._h2.close_connection(error_code, debug or None)
 
     def _open_stream(self, stream_id: int, call: str) -> _Stream | None:
@@ -664,6 +668,7 @@ class ServerConnection(_Side):
 
     @property
     def policy(self) -> Policy:
+        """The policy this connection decides WebSockets by."""
         return self._policy
 
     @property
@@ -887,8 +892,8 @@ class ClientConnection(_Side):
     def __init__(self, *, max_response_bytes: int = 64 * 1024) -> None:
         self._max_response_bytes = max_response_bytes
         self._extended_connect: bool | None = None
-        # refused streams, kept for retry() until it is called
-        self._refusals: dict[int, _Stream] = {}
+        # what retry() needs of a refused stream, until it is called
+        self._refusals: dict[int, tuple[ClientNegotiator, str]] = {}
         super().__init__(True, {}, 64 * 1024)
 
     @property
@@ -938,9 +943,11 @@ class ClientConnection(_Side):
                 "the server did not send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 8441 §3): "
                 "open this WebSocket over HTTP/1.1"
             )
-        versions = [version, *fallback]
-        if any(v in _HIXIE for v in versions if not isinstance(v, str)):
+        fallback = tuple(fallback)
+        if any(v in _HIXIE for v in (version, *fallback) if not isinstance(v, str)):
             raise LocalProtocolError("hixie-75 and hixie-76 have no HTTP/2 form (RFC 8441 §5)")
+        if scheme not in ("http", "https"):
+            raise LocalProtocolError(f"scheme {scheme!r}: http or https (RFC 8441 §5)")
         negotiator = ClientNegotiator(
             authority,
             path,
@@ -988,12 +995,11 @@ class ClientConnection(_Side):
         client is willing to speak, on a new stream of this connection (RFC 6455
         §4.4, as ``ClientNegotiator.retry()`` chooses it). Returns the new
         stream id; raises ``NoCommonVersion`` when none is left."""
-        stream = self._refusals.pop(stream_id, None)
-        if stream is None:
+        refused = self._refusals.pop(stream_id, None)
+        if refused is None:
             raise LocalProtocolError(f"retry() on stream {stream_id}, which was not refused")
-        negotiator = stream.negotiator
-        assert negotiator is not None
-        return self._open(negotiator.retry(), stream.scheme)
+        negotiator, scheme = refused
+        return self._open(negotiator.retry(), scheme)
 
     def _on_other(self, event: h2.events.Event) -> None:
         if isinstance(event, h2.events.ResponseReceived):
@@ -1003,16 +1009,21 @@ class ClientConnection(_Side):
         stream = self._streams.get(stream_id)
         if stream is None or stream.phase is not _Phase.AWAITING:
             return
-        status = 0
+        status = b""
         lines: list[tuple[bytes, bytes]] = []
         for name, value in block:
             if name == b":status":
-                status = int(value)
+                status = value
             elif name[:1] != b":":
                 lines.append((name, value))
         headers = tuple((n.decode("latin-1"), v.decode("latin-1")) for n, v in lines)
-        stream.status, stream.headers = status, headers
-        if status != 200:  # RFC 8441 §5: a 200 opens the WebSocket; the rest refuse
+        if not (len(status) == 3 and status.isdigit()):  # RFC 9110 §15: three digits
+            shown = quote_for_reason(status)
+            reason = f":status: invalid value {shown}; expected three digits (RFC 9110 §15)"
+            self._fail_stream(stream_id, reason, None, headers, ":status", Fault.MALFORMED)
+            return
+        stream.status, stream.headers = int(status), headers
+        if stream.status != 200:  # RFC 8441 §5: a 200 opens the WebSocket; the rest refuse
             stream.phase = _Phase.REFUSING
             return
         negotiator = stream.negotiator
@@ -1022,12 +1033,7 @@ class ClientConnection(_Side):
             subprotocol = negotiator._chosen_subprotocol(fields, headers)
             extensions, deflate = negotiator._accepted_extensions(fields, headers)
         except InvalidResponse as error:
-            del self._streams[stream_id]
-            self._reset(stream_id, ErrorCodes.CANCEL)
-            failed = InvalidResponse(
-                error.reason, status=200, headers=headers, field=error.field, fault=error.fault
-            )
-            self._events.append(StreamFailed(stream_id, failed))
+            self._fail_stream(stream_id, error.reason, 200, headers, error.field, error.fault)
             return
         stream.phase = _Phase.OPEN
         connected = Connected(
@@ -1042,6 +1048,21 @@ class ClientConnection(_Side):
             "2",
         )
         self._events.append(StreamConnected(stream_id, connected))
+
+    def _fail_stream(
+        self,
+        stream_id: int,
+        reason: str,
+        status: int | None,
+        headers: tuple[tuple[str, str], ...],
+        field: str | None,
+        fault: Fault | None,
+    ) -> None:
+        """An answer the client must not accept: the stream reset (CANCEL), and why."""
+        del self._streams[stream_id]
+        self._reset(stream_id, ErrorCodes.CANCEL)
+        error = InvalidResponse(reason, status=status, headers=headers, field=field, fault=fault)
+        self._events.append(StreamFailed(stream_id, error))
 
     def _on_data(self, stream_id: int, data: bytes, length: int) -> None:
         stream = self._streams.get(stream_id)
@@ -1074,5 +1095,5 @@ class ClientConnection(_Side):
         negotiator = stream.negotiator
         assert negotiator is not None
         negotiator.state, negotiator.refused = ClientState.REFUSED, refused  # for its retry()
-        self._refusals[stream_id] = stream
+        self._refusals[stream_id] = negotiator, stream.scheme
         self._events.append(StreamRefused(stream_id, refused))
