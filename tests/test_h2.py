@@ -6,6 +6,7 @@ between the two as it would on a socket."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Protocol
 
 import h2.config
@@ -1078,3 +1079,15 @@ def test_misuse_is_a_local_error() -> None:
     client.end(stream_id)
     with pytest.raises(ws.LocalProtocolError, match="after end"):
         client.send(stream_id, b"x")
+
+
+def test_the_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).parent.parent / "README.md").read_text()
+    section = readme.split("## WebSockets over HTTP/2\n", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        "[ServerSettings(extended_connect=True)]",
+        "[TextMessage(data='hello over h2', frame_finished=True, message_finished=True)]",
+    ]
