@@ -23,7 +23,7 @@ import wsnegotiate as ws
 import wsnegotiate.wsproto as ws_frames
 from wsnegotiate import h2 as wh
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+PREFACE = wh.PREFACE
 Block = Sequence[tuple[bytes, bytes]]
 
 
@@ -168,6 +168,11 @@ def opened(
     assert isinstance(connected, wh.StreamConnected)
     assert connected.stream_id == stream_id
     return stream_id, accepted, connected.connected
+
+
+def test_the_preface_is_the_one_our_client_sends() -> None:
+    assert wh.ClientConnection().data_to_send().startswith(wh.PREFACE)
+    assert len(wh.PREFACE) == 24  # RFC 9113 §3.4
 
 
 def test_the_setting_is_advertised_only_by_a_server_of_websockets() -> None:

@@ -78,6 +78,7 @@ from ._server import _OWN_FIELDS, _checked_extension_answers, _checked_headers
 from ._version import Version
 
 __all__ = [
+    "PREFACE",
     "ClientConnection",
     "ConnectionEnded",
     "ConnectionFailed",
@@ -313,7 +314,9 @@ class _Stream:
 # under way: the peer's bytes say so (a StreamReset event follows, or came before).
 _GONE = (h2.exceptions.StreamClosedError, h2.exceptions.StreamIDTooLowError)
 
-_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"  # RFC 9113 §3.4
+#: The client's connection preface (RFC 9113 §3.4): on a plain port, the bytes that
+#: say HTTP/2 with prior knowledge, where an HTTP/1.1 request would start.
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
 
 class _FrameLengths:
@@ -371,7 +374,7 @@ class _Side:
         self._events: deque[_Event] = deque()
         self._streams: dict[int, _Stream] = {}
         self._over = False  # GOAWAY sent or received, a fault, or end of file
-        self._frames = _FrameLengths(0 if client else len(_PREFACE))
+        self._frames = _FrameLengths(0 if client else len(PREFACE))
 
     # -- bytes in, events out ---------------------------------------------------
 
