@@ -6,7 +6,9 @@ answer: a 101, or a 426/400 that advertises the versions this server speaks.
 The client side writes requests for any version, checks the answer, and
 retries with a version the server advertised (RFC 6455 §4.4). permessage-deflate
 (RFC 7692) is negotiated on both sides and handed to wsproto by
-``wsnegotiate.wsproto.connection()``.
+``wsnegotiate.wsproto.connection()``. ``decide_connect()`` decides a WebSocket's
+extended CONNECT on HTTP/2 (RFC 8441) with the same steps, and
+``wsnegotiate.h2`` (on python-hyper's h2) is the HTTP/2 side around it.
 """
 
 from ._client import ClientNegotiator as ClientNegotiator
@@ -17,6 +19,7 @@ from ._close import decode_close_payload as decode_close_payload
 from ._close import encode_close_payload as encode_close_payload
 from ._close import is_sendable as is_sendable
 from ._close import is_valid_received as is_valid_received
+from ._connect import decide_connect as decide_connect
 from ._decide import decide as decide
 from ._deflate import DeflateOptions as DeflateOptions
 from ._deflate import DeflateParams as DeflateParams
@@ -76,6 +79,7 @@ __all__ = [
     "State",
     "Version",
     "decide",
+    "decide_connect",
     "decode_close_payload",
     "encode_close_payload",
     "is_sendable",

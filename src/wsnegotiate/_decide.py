@@ -58,7 +58,7 @@ from ._origin import Origin, Verdict, judge, parse_authority, serialize
 from ._policy import Policy
 from ._version import Version
 
-__all__ = ["decide", "failure", "rejected"]
+__all__ = ["admission", "decide", "failure", "rejected"]
 
 _GRAMMAR = {
     "Host": 'uri-host [ ":" port ], no userinfo (RFC 9110 §7.2, RFC 3986 §3.2.2)',
@@ -253,13 +253,17 @@ def _http_checks(
 
 
 def _version_failure(
-    fields: dict[bytes, list[bytes]], found: Detection | MarkerFault | None, policy: Policy
+    fields: dict[bytes, list[bytes]],
+    found: Detection | MarkerFault | None,
+    policy: Policy,
+    required: str = "required with Sec-WebSocket-Key, RFC 6455 §4.1",
 ) -> RemoteProtocolError:
-    """Step 7 failed: the error that says why."""
+    """Step 7 failed: the error that says why (``required``: the rule that asks for
+    the version, when it is missing)."""
     advertise = (("Sec-WebSocket-Version", policy.advertised),)
     supported = f"supported: {policy.advertised}"
     if found is None:
-        reason = f"{VERSION}: missing (required with Sec-WebSocket-Key, RFC 6455 §4.1); {supported}"
+        reason = f"{VERSION}: missing ({required}); {supported}"
         return failure(400, reason, VERSION, Fault.MISSING, advertise)
     if isinstance(found, MarkerFault):
         values = fields[_KEYS[found.field]]
@@ -465,21 +469,10 @@ def decide(
         return rejected(key, detection)
     if not valid_key(key):
         return rejected(_field_failure("Sec-WebSocket-Key", Fault.INVALID, [key]), detection)
-    origin = _origin(fields, detection.version, policy, scheme, authority)
-    if isinstance(origin, RemoteProtocolError):
-        return rejected(origin, detection)
-    prefix = policy.credential_prefix
-    secret = None if prefix is None else prefix.encode("ascii")
-    offers = _offers(fields, policy.max_offers, secret)
-    if isinstance(offers, RemoteProtocolError):
-        return rejected(offers, detection)
-    subprotocols, extensions, extension_offers = offers
-    credential = None
-    if prefix is not None:
-        taken = _credential(subprotocols, headers, policy, prefix)
-        if isinstance(taken, RemoteProtocolError):
-            return rejected(taken, detection)
-        subprotocols, credential, headers = taken
+    admitted = admission(fields, headers, detection.version, policy, scheme, authority)
+    if isinstance(admitted, RemoteProtocolError):
+        return rejected(admitted, detection)
+    origin, subprotocols, extensions, extension_offers, credential, headers = admitted
     return Request(  # positional, in field order: keywords cost 0.3 µs more here
         "GET",
         path.decode("latin-1"),
@@ -496,6 +489,44 @@ def decide(
         client,
         credential,
     )
+
+
+Admitted = tuple[
+    str | None,  # the origin
+    tuple[str, ...],  # subprotocols offered (the credential taken out)
+    tuple[str, ...],  # extensions offered, as sent
+    tuple[Extension, ...],  # the same, parsed
+    str | None,  # the credential
+    tuple[tuple[bytes, bytes], ...],  # the field lines (the credential taken out)
+]
+
+
+def admission(
+    fields: dict[bytes, list[bytes]],
+    headers: tuple[tuple[bytes, bytes], ...],
+    version: Version,
+    policy: Policy,
+    scheme: str,
+    authority: str | None,
+) -> Admitted | RemoteProtocolError:
+    """Steps 9-11, the same for an HTTP/1.1 upgrade and an HTTP/2 extended CONNECT:
+    the origin, the offers, the credential."""
+    origin = _origin(fields, version, policy, scheme, authority)
+    if isinstance(origin, RemoteProtocolError):
+        return origin
+    prefix = policy.credential_prefix
+    secret = None if prefix is None else prefix.encode("ascii")
+    offers = _offers(fields, policy.max_offers, secret)
+    if isinstance(offers, RemoteProtocolError):
+        return offers
+    subprotocols, extensions, extension_offers = offers
+    credential = None
+    if prefix is not None:
+        taken = _credential(subprotocols, headers, policy, prefix)
+        if isinstance(taken, RemoteProtocolError):
+            return taken
+        subprotocols, credential, headers = taken
+    return origin, subprotocols, extensions, extension_offers, credential, headers
 
 
 def _malformed(fields: dict[bytes, list[bytes]], found: MarkerFault | None) -> Detection:

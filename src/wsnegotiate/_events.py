@@ -61,6 +61,11 @@ class Request:
     ``Policy.credential_prefix``; it is kept out of ``subprotocols``, out of the
     ``Sec-WebSocket-Protocol`` field line in ``headers``, out of the answer, and
     out of this event's ``repr``.
+
+    An extended CONNECT (RFC 8441, ``http_version`` ``"2"``) has ``method``
+    ``"CONNECT"``, ``target`` its ``:path``, ``host`` its ``:authority``, an empty
+    ``key`` (RFC 8441 §5: no key, no Accept), and ``headers`` without the
+    pseudo-header fields.
     """
 
     method: str
@@ -131,7 +136,9 @@ class Accepted:
     request) to the frame layer. ``extensions`` are the accepted extensions as
     answered; ``deflate`` the permessage-deflate parameters agreed, if any
     (``wsnegotiate.wsproto.connection(accepted)`` gives a frame layer that
-    compresses exactly so)."""
+    compresses exactly so). On HTTP/2 (``request.http_version`` ``"2"``) the
+    HTTP/2 side sent the 200 itself: ``response`` is empty, ``headers`` are the
+    200's fields, and ``trailing_data`` is the stream's DATA that came before it."""
 
     request: Request
     subprotocol: str | None
@@ -174,6 +181,12 @@ class Rejected:
     ``error`` is the peer's fault when the negotiator refused by itself, ``None``
     when the caller called ``reject()``. ``detection`` is the protocol the
     request spoke, where it got that far.
+
+    On HTTP/2 (``http_version`` ``"2"``, an extended CONNECT refused, RFC 8441)
+    there are no bytes of a response to write: ``response`` is empty, and the
+    answer is ``status``, ``headers`` (no ``Connection`` or ``Upgrade``, RFC 9113
+    §8.2.2) and ``body``, which the HTTP/2 side sends as HEADERS and DATA on the
+    request's stream. On HTTP/1.1, ``body`` is empty: the body is inside ``response``.
     """
 
     status: int
@@ -182,6 +195,10 @@ class Rejected:
     response: bytes
     error: RemoteProtocolError | None = None
     detection: Detection | None = None
+    #: ``"1.1"``, or ``"2"`` for an extended CONNECT (RFC 8441).
+    http_version: str = "1.1"
+    #: The body of an HTTP/2 refusal (on HTTP/1.1 the body is inside ``response``).
+    body: bytes = b""
 
     def __init__(
         self,
@@ -191,6 +208,8 @@ class Rejected:
         response: bytes,
         error: RemoteProtocolError | None = None,
         detection: Detection | None = None,
+        http_version: str = "1.1",
+        body: bytes = b"",
     ) -> None:
         set_ = _REJECTED_SLOTS  # in field order; see _slot_setters
         set_[0](self, status)
@@ -199,6 +218,8 @@ class Rejected:
         set_[3](self, response)
         set_[4](self, error)
         set_[5](self, detection)
+        set_[6](self, http_version)
+        set_[7](self, body)
 
     @property
     def version(self) -> Version:
