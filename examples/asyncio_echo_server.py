@@ -1,7 +1,7 @@
 """An asyncio WebSocket echo server: wsnegotiate for the handshake, wsproto for frames.
 
 Try:
-    python examples/asyncio_echo_server.py              # ws://127.0.0.1:8765/
+    python examples/asyncio_echo_server.py              # ws://127.0.0.1:8765/ (--port, --host)
     python -m websockets ws://127.0.0.1:8765/           # type lines: they come back
     curl -i http://127.0.0.1:8765/                      # 426: not an upgrade
     curl -i -X POST http://127.0.0.1:8765/              # 405 with Allow: GET
@@ -12,6 +12,7 @@ Try:
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import contextlib
 
@@ -59,12 +60,22 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
         writer.close()
 
 
-async def main(host: str = "127.0.0.1", port: int = 8765) -> None:
+async def main(host: str, port: int) -> None:
     server = await asyncio.start_server(handle, host, port)
-    print(f"listening on ws://{host}:{port}/")
+    bound_host, bound_port = server.sockets[0].getsockname()[:2]
+    print(f"listening on ws://{bound_host}:{bound_port}/", flush=True)
     await server.serve_forever()
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it quietly
-        asyncio.run(main())
+    parser = argparse.ArgumentParser(description="A WebSocket echo server on asyncio.")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    args = parser.parse_args()
+    if not 0 <= args.port <= 65535:
+        parser.error(f"argument --port: {args.port} is not a port number (0-65535)")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it quietly
+            asyncio.run(main(args.host, args.port))
+    except OSError as error:  # the port in use, a host that does not resolve
+        parser.exit(2, f"cannot listen on {args.host}:{args.port}: {error.strerror or error}\n")

@@ -1,15 +1,20 @@
-"""The README's server is examples/asyncio_server.py, and both examples work."""
+"""The README's server is examples/asyncio_server.py, and the examples work, as
+programs too: on the port asked for, printing where they listen."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import re
+import selectors
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -25,7 +30,7 @@ def test_readme_server_is_the_example() -> None:
     readme = (ROOT / "README.md").read_text()
     snippet = readme.split("```python\n", 1)[1].split("```", 1)[0]
     example = (ROOT / "examples" / "asyncio_server.py").read_text()
-    body, guard = example[example.index("import asyncio") :].split(
+    body, guard = example[example.index("import argparse") :].split(
         '\n\nif __name__ == "__main__":\n'
     )
     assert snippet == body + "\n\n" + textwrap.dedent(guard)
@@ -151,36 +156,92 @@ def test_asyncio_client_example_falls_back() -> None:
     assert isinstance(failure, ws.NoCommonVersion) and failure.advertised == (13, 8, 7)
 
 
-@pytest.mark.parametrize(
-    ("example", "port"),
-    [("asyncio_server", 8765), ("asyncio_echo_server", 8765), ("trio_echo_server", 8766)],
-)
-def test_ctrl_c_stops_a_server_example_quietly(example: str, port: int) -> None:
-    """SIGINT (Ctrl-C) ends the example with exit 0 and nothing on stderr, not a
-    KeyboardInterrupt traceback, even with a client connected mid-request (its
-    handler is cancelled). The examples listen on their documented ports."""
+SERVERS = ["asyncio_server", "asyncio_echo_server", "trio_echo_server"]
+
+
+@contextlib.contextmanager
+def example_server(example: str, *options: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """A server example run as a program on ``--port 0`` (a free port), with the
+    port it printed; stopped with SIGKILL at the end if it still runs."""
     process = subprocess.Popen(
-        [sys.executable, str(ROOT / "examples" / f"{example}.py")],
-        stdout=subprocess.DEVNULL,
+        [sys.executable, str(ROOT / "examples" / f"{example}.py"), "--port", "0", *options],
+        stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                assert process.poll() is None, process.stderr.read() if process.stderr else b""
-                assert time.monotonic() < deadline, f"{example} did not listen on {port}"
-                time.sleep(0.05)
-        with socket.create_connection(("127.0.0.1", port), timeout=1) as client:
-            client.sendall(b"GET / HTTP/1.1\r\n")  # half a request: its handler waits
-            time.sleep(0.3)
-            process.send_signal(signal.SIGINT)
-            _, errors = process.communicate(timeout=10)
+        assert process.stdout is not None
+        with selectors.DefaultSelector() as selector:
+            selector.register(process.stdout, selectors.EVENT_READ)
+            assert selector.select(20), f"{example} printed nothing"
+        line = process.stdout.readline().decode()
+        match = re.fullmatch(r"listening on ws://127\.0\.0\.1:(\d+)/\n", line)
+        assert match, (line, process.communicate(timeout=10) if process.poll() is not None else b"")
+        yield process, int(match[1])
     finally:
-        if process.poll() is None:  # pragma: no cover - a hung example fails the test
+        if process.poll() is None:
             process.kill()
-            process.communicate()
+        process.communicate()
+
+
+@pytest.mark.parametrize("example", SERVERS)
+def test_ctrl_c_stops_a_server_example_quietly(example: str) -> None:
+    """SIGINT (Ctrl-C) ends the example with exit 0 and nothing on stderr, not a
+    KeyboardInterrupt traceback, even with a client connected mid-request (its
+    handler is cancelled)."""
+    with (
+        example_server(example) as (process, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as client,
+    ):
+        client.sendall(b"GET / HTTP/1.1\r\n")  # half a request: its handler waits
+        time.sleep(0.3)
+        process.send_signal(signal.SIGINT)
+        _, errors = process.communicate(timeout=10)
     assert (process.returncode, errors) == (0, b"")
+
+
+@pytest.mark.parametrize("example", SERVERS)
+def test_server_examples_listen_where_asked_and_print_it(example: str) -> None:
+    """``--port 0`` listens on a free port and prints it; two run side by side; the
+    printed address is the one that answers."""
+    with example_server(example) as (_, first), example_server(example) as (_, second):
+        assert first != second
+        for port in (first, second):
+            with socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+                sock.sendall(b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+                assert sock.recv(65536).startswith(b"HTTP/1.1 426 Upgrade Required\r\n")
+
+
+@pytest.mark.parametrize("example", SERVERS)
+def test_server_examples_explain_their_options(example: str) -> None:
+    script = str(ROOT / "examples" / f"{example}.py")
+    done = subprocess.run(
+        [sys.executable, script, "--help"], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--host HOST" in done.stdout and "--port PORT" in done.stdout
+    assert "0 picks a free port" in done.stdout
+
+
+@pytest.mark.parametrize("example", SERVERS)
+def test_server_examples_refuse_an_address_in_one_line(example: str) -> None:
+    """A port in use, out of range, or a host that does not resolve: one line on
+    stderr and exit 2, no traceback."""
+    script = str(ROOT / "examples" / f"{example}.py")
+    with socket.create_server(("127.0.0.1", 0)) as busy:
+        port = str(busy.getsockname()[1])
+        for options, message in [
+            (["--port", port], f"cannot listen on 127.0.0.1:{port}: "),
+            (["--port", "65536"], "argument --port: 65536 is not a port number (0-65535)"),
+            (["--port", "-1"], "argument --port: -1 is not a port number (0-65535)"),
+            (["--host", "no-such-host.invalid", "--port", "0"], "cannot listen on no-such-host"),
+        ]:
+            done = subprocess.run(
+                [sys.executable, script, *options],
+                capture_output=True,
+                text=True,
+                timeout=30,
+                check=False,
+            )
+            assert done.returncode == 2, (options, done.stderr)
+            assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
+            assert done.stdout == ""
