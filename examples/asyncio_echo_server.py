@@ -1,5 +1,7 @@
 """An asyncio WebSocket echo server: wsnegotiate for the handshake, wsproto for frames.
 
+Needs wsproto: pip install 'wsnegotiate[serve]'
+
 Try:
     python examples/asyncio_echo_server.py              # ws://127.0.0.1:8765/ (--port, --host)
     python -m websockets ws://127.0.0.1:8765/           # type lines: they come back

@@ -1,5 +1,7 @@
 """A trio WebSocket echo server: wsnegotiate for the handshake, wsproto for frames.
 
+Needs trio and wsproto: pip install 'wsnegotiate[trio]'
+
 Try:
     python examples/trio_echo_server.py                 # ws://127.0.0.1:8766/ (--port, --host)
     python -m websockets ws://127.0.0.1:8766/           # type lines: they come back

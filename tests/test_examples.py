@@ -1,19 +1,24 @@
 """The README's server is examples/asyncio_server.py, and the examples work, as
-programs too: on the port asked for, printing where they listen."""
+programs too: on the port asked for, printing where they listen, with what their
+docstrings say to install."""
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import contextlib
+import importlib.metadata
 import os
 import re
 import selectors
+import shlex
 import signal
 import socket
 import subprocess
 import sys
 import textwrap
 import time
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -245,3 +250,127 @@ def test_server_examples_refuse_an_address_in_one_line(example: str) -> None:
             assert done.returncode == 2, (options, done.stderr)
             assert message in done.stderr and "Traceback" not in done.stderr, done.stderr
             assert done.stdout == ""
+
+
+# -- what each example needs installed ----------------------------------------------
+
+PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+PACKAGE = ROOT / "src" / "wsnegotiate"
+
+
+def requirement_name(requirement: str) -> str:
+    name = re.split(r"[\s\[<>=!~;]", requirement, maxsplit=1)[0]
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def extra_names(extras: str) -> set[str]:
+    """The distributions ``wsnegotiate[extras]`` installs, through nested extras."""
+    names = {requirement_name(r) for r in PYPROJECT["dependencies"]}
+    for extra in extras.split(","):
+        for requirement in PYPROJECT["optional-dependencies"][extra.strip()]:
+            nested = re.fullmatch(r"wsnegotiate\[(.+)\]", requirement)
+            names |= extra_names(nested[1]) if nested else {requirement_name(requirement)}
+    return names
+
+
+def installed_by(text: str) -> set[str]:
+    """The distributions the ``pip install ...`` commands in ``text`` install, and
+    wsnegotiate's own dependencies (with no command: ``pip install wsnegotiate``)."""
+    names = {requirement_name(r) for r in PYPROJECT["dependencies"]}
+    for command in re.findall(r"pip install ([^`\n]+)", text):
+        for word in shlex.split(re.split(r"&&|;|\|", command)[0], comments=True):
+            if extras := re.fullmatch(r"(?:wsnegotiate|\.)\[(.+)\]", word):
+                names |= extra_names(extras[1])
+            elif not word.startswith("-"):
+                names.add(requirement_name(word))
+    return names
+
+
+def imports_of(source: str, path: Path | None = None) -> set[str]:
+    """The modules ``source`` imports (relative imports resolved, for a module of
+    wsnegotiate at ``path``), and the modules of wsnegotiate an example's docstring
+    names (such as ``--ws wsnegotiate.uvicorn:WebSocketProtocol``)."""
+    tree = ast.parse(source)
+    modules = set()
+    if path is None:  # an example: what it runs may be in its docstring
+        text = ast.get_docstring(tree) or ""
+        modules = {f"wsnegotiate.{name}" for name in re.findall(r"\bwsnegotiate\.(\w+)", text)}
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            modules |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            if node.level == 0:
+                package = node.module or ""
+            else:  # relative: only in wsnegotiate's own modules
+                assert path is not None
+                parts = ["wsnegotiate", *path.parent.relative_to(PACKAGE).parts]
+                package = ".".join(parts[: len(parts) - node.level + 1])
+                package += f".{node.module}" if node.module else ""
+            modules.add(package)
+            modules |= {f"{package}.{alias.name}" for alias in node.names}
+    return modules
+
+
+def module_file(name: str) -> Path | None:
+    """The file of a module of wsnegotiate (``wsnegotiate.trio``), or None."""
+    parts = name.split(".")[1:]
+    files = [PACKAGE.joinpath(*parts).with_suffix(".py")] if parts else []
+    return next((f for f in [*files, PACKAGE.joinpath(*parts, "__init__.py")] if f.is_file()), None)
+
+
+def needed(source: str) -> set[str]:
+    """The top-level modules from outside the standard library that running
+    ``source`` imports, through the modules of wsnegotiate it uses."""
+    outside: set[str] = set()
+    todo: list[tuple[str, Path | None]] = [(source, None)]
+    seen: set[Path] = set()
+    while todo:
+        text, path = todo.pop()
+        for module in imports_of(text, path) | {"wsnegotiate"}:
+            top = module.split(".")[0]
+            if top != "wsnegotiate":
+                outside.add(top)
+            elif (file := module_file(module)) is not None and file not in seen:
+                seen.add(file)
+                todo.append((file.read_text(), file))
+    return outside - set(sys.stdlib_module_names) - {"__future__"}
+
+
+DISTRIBUTIONS = importlib.metadata.packages_distributions()
+
+
+def not_installed(modules: set[str], installed: set[str]) -> set[str]:
+    return {
+        module
+        for module in modules
+        if not {requirement_name(d) for d in DISTRIBUTIONS.get(module, [module])} & installed
+    }
+
+
+EXAMPLES = sorted(path.stem for path in (ROOT / "examples").glob("*.py"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES)
+def test_an_example_says_what_to_install_for_it(example: str) -> None:
+    """The ``pip install`` in an example's docstring installs every module it
+    imports, and every one the modules of wsnegotiate it uses import."""
+    source = (ROOT / "examples" / f"{example}.py").read_text()
+    docstring = ast.get_docstring(ast.parse(source)) or ""
+    assert not_installed(needed(source), installed_by(docstring)) == set()
+
+
+def test_the_install_check_sees_what_a_module_of_ours_needs() -> None:
+    """The check is not vacuous: the trio example needs trio and wsproto (through
+    wsnegotiate.trio and wsnegotiate.wsproto), the uvicorn apps need uvicorn."""
+    assert needed((ROOT / "examples" / "trio_echo_server.py").read_text()) == {
+        "trio",
+        "wsproto",
+        "h11",
+    }
+    assert needed('"""--ws wsnegotiate.uvicorn:WebSocketProtocol"""') == {
+        "uvicorn",
+        "wsproto",
+        "h11",
+    }
+    assert not_installed({"trio", "wsproto"}, installed_by("pip install trio")) == {"wsproto"}
+    assert not_installed({"uvicorn", "h11"}, installed_by("")) == {"uvicorn"}
