@@ -53,8 +53,8 @@ async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> No
                 if answer is not None:
                     writer.write(connection.send(answer))
             await writer.drain()
-            if connection.state is ConnectionState.CLOSED:
-                break
+            if connection.state is not ConnectionState.OPEN:
+                break  # closed, or failed with 1002/1007: close TCP now (RFC 6455 §7.1.7)
             connection.receive_data(await reader.read(65536) or None)  # None: EOF
     except ConnectionError:
         pass  # the client vanished: normal traffic, nothing to answer or log

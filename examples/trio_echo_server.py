@@ -44,8 +44,8 @@ async def handle(stream: trio.SocketStream) -> None:
                         answer = wsnegotiate.wsproto.required_reply(connection, event)
                     if answer is not None:
                         await stream.send_all(connection.send(answer))
-                if connection.state is ConnectionState.CLOSED:
-                    break
+                if connection.state is not ConnectionState.OPEN:
+                    break  # closed, or failed with 1002/1007: close TCP now (RFC 6455 §7.1.7)
                 connection.receive_data(await stream.receive_some(65536) or None)  # None: EOF
         except trio.BrokenResourceError:
             pass  # the client vanished: normal traffic, nothing to answer or log

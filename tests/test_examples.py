@@ -1,6 +1,5 @@
-"""The README's server is examples/asyncio_server.py, and the examples work, as
-programs too: on the port asked for, printing where they listen, with what their
-docstrings say to install."""
+"""The README's code is the examples' code, and the examples work as programs: on the
+port asked for, with what their docstrings say to install."""
 
 from __future__ import annotations
 
@@ -8,25 +7,35 @@ import ast
 import asyncio
 import contextlib
 import importlib.metadata
+import logging
 import os
 import re
 import selectors
 import shlex
 import signal
 import socket
+import struct
 import subprocess
 import sys
 import textwrap
 import time
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
+from functools import partial
 from pathlib import Path
+from typing import cast
 
 import pytest
+import trio
 import websockets
+import wsproto.events as frames
 from factory import load_example
+from wsproto.connection import Connection
+from wsproto.utilities import LocalProtocolError
 
 import wsnegotiate as ws
+import wsnegotiate.aio as aio
+import wsnegotiate.wsproto as ws_frames
 
 ROOT = Path(__file__).parent.parent
 
@@ -252,6 +261,204 @@ def test_server_examples_refuse_an_address_in_one_line(example: str) -> None:
             assert done.stdout == ""
 
 
+# -- the README's hand-off ("Use it in your server") -------------------------------
+
+
+def readme_section(title: str) -> str:
+    readme = (ROOT / "README.md").read_text()
+    start = readme.index(f"\n## {title}\n")
+    end = readme.find("\n## ", start + 1)
+    return readme[start : end if end != -1 else len(readme)]
+
+
+def python_blocks(text: str) -> list[str]:
+    return re.findall(r"```python\n(.*?)```", text, re.DOTALL)
+
+
+def readme_code(index: int) -> dict[str, object]:
+    """The ``index``-th Python block of "Use it in your server", run as it stands
+    in a namespace of its own."""
+    code = python_blocks(readme_section("Use it in your server"))[index]
+    namespace: dict[str, object] = {"__name__": "readme"}
+    exec(compile(code, "README.md", "exec"), namespace)
+    return namespace
+
+
+def test_readme_frame_loops_are_the_examples() -> None:
+    """The README's asyncio and trio loops are the echo examples, word for word."""
+    aio, trio_loop = python_blocks(readme_section("Use it in your server"))[:2]
+    assert aio.startswith("import asyncio\n") and "required_reply" in aio
+    assert aio in (ROOT / "examples" / "asyncio_echo_server.py").read_text()
+    assert trio_loop.startswith("import trio\n") and "required_reply" in trio_loop
+    assert trio_loop in (ROOT / "examples" / "trio_echo_server.py").read_text()
+
+
+def handshake(port: int) -> tuple[socket.socket, Connection]:
+    """A version-13 handshake on a raw socket: the socket and the client's frames."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    try:
+        client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/")
+        sock.sendall(client.data_to_send())
+        while isinstance(event := client.next_event(), ws.NeedData):
+            client.receive_data(sock.recv(65536))
+        assert isinstance(event, ws.Connected), event
+    except BaseException:
+        sock.close()
+        raise
+    return sock, ws_frames.connection(event)
+
+
+def read_until_eof(sock: socket.socket, connection: Connection) -> list[frames.Event]:
+    seen: list[frames.Event] = []
+    while chunk := sock.recv(65536):
+        connection.receive_data(chunk)
+        seen += connection.events()
+    return seen
+
+
+def rude_client(port: int, how: str) -> list[frames.Event]:
+    """A client that completes the handshake and then leaves: ``fin`` closes TCP,
+    ``reset`` resets it, ``unmasked`` sends a frame a client must mask (RFC 6455
+    §5.1) and reads what comes back until the server closes."""
+    sock, connection = handshake(port)
+    with sock:
+        if how == "reset":
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        elif how == "unmasked":
+            sock.sendall(b"\x81\x05hello")
+            return read_until_eof(sock, connection)
+    return []
+
+
+def polite_client(port: int) -> list[frames.Event]:
+    """Text, binary and a ping, then a Close: everything that comes back."""
+    sock, connection = handshake(port)
+    with sock:
+        sock.sendall(
+            connection.send(frames.TextMessage(data="héllo"))
+            + connection.send(frames.BytesMessage(data=b"\x00\xff"))
+            + connection.send(frames.Ping(payload=b"p"))
+            + connection.send(frames.CloseConnection(code=1000, reason="bye"))
+        )
+        return read_until_eof(sock, connection)
+
+
+RUDE = ["fin", "reset", "unmasked"]
+POLITE = [
+    frames.TextMessage(data="héllo"),
+    frames.BytesMessage(data=b"\x00\xff"),
+    frames.Pong(payload=b"p"),
+    frames.CloseConnection(code=1000, reason="bye"),
+]
+
+
+def assert_served(rude: list[list[frames.Event]], polite: list[frames.Event]) -> None:
+    fin, reset, unmasked = rude
+    assert fin == reset == []
+    assert [(type(e), getattr(e, "code", None)) for e in unmasked] == [
+        (frames.CloseConnection, 1002)
+    ]
+    assert polite == POLITE
+
+
+def test_readme_asyncio_loop_survives_rude_clients(caplog: pytest.LogCaptureFixture) -> None:
+    """The README's asyncio loop, copied as it stands: clients that leave right after
+    the 101 (FIN, reset, a frame that breaks the protocol) cost nothing, and the
+    next client still gets its echo."""
+    handle = readme_code(0)["handle"]
+
+    async def scenario() -> tuple[list[list[frames.Event]], list[frames.Event]]:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)  # type: ignore[arg-type]
+        port = server.sockets[0].getsockname()[1]
+        try:
+            rude = [await asyncio.to_thread(rude_client, port, how) for how in RUDE]
+            polite = await asyncio.to_thread(polite_client, port)
+            await asyncio.sleep(0.1)  # the handlers end
+        finally:
+            server.close()
+            await server.wait_closed()
+        return rude, polite
+
+    assert_served(*asyncio.run(asyncio.wait_for(scenario(), 60)))
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def serve_readme_trio(
+    handle: Callable[[trio.SocketStream], Awaitable[None]],
+) -> tuple[list[list[frames.Event]], list[frames.Event]]:
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+        port = listeners[0].socket.getsockname()[1]
+        with trio.fail_after(60):
+            rude = [await trio.to_thread.run_sync(rude_client, port, how) for how in RUDE]
+            polite = await trio.to_thread.run_sync(polite_client, port)
+        nursery.cancel_scope.cancel()
+    return rude, polite
+
+
+@pytest.mark.trio
+async def test_readme_trio_loop_survives_rude_clients() -> None:
+    """The README's trio loop, copied as it stands, under trio.serve_tcp: a handler
+    that raises would end the whole server; this one serves the next client."""
+    handle = readme_code(1)["handle"]
+    assert_served(*await serve_readme_trio(handle))  # type: ignore[arg-type]
+
+
+@pytest.mark.trio
+async def test_without_required_reply_one_client_ends_a_trio_server() -> None:
+    """Why the README names required_reply: the same loop answering with wsproto's
+    usual ``event.response()`` raises at the first client that closes TCP after the
+    101, and under trio.serve_tcp that ends the server."""
+    code = python_blocks(readme_section("Use it in your server"))[1]
+    usual = "answer = event.response() if isinstance(event, frames.Ping | frames.CloseConnection) else None"
+    code = code.replace("answer = wsnegotiate.wsproto.required_reply(connection, event)", usual)
+    assert usual in code
+    namespace: dict[str, object] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    handle = cast(Callable[[trio.SocketStream], Awaitable[None]], namespace["handle"])
+
+    async def serve_one_rude_client() -> None:
+        async with trio.open_nursery() as nursery:
+            listeners = await nursery.start(partial(trio.serve_tcp, handle, 0, host="127.0.0.1"))
+            port = listeners[0].socket.getsockname()[1]
+            assert await trio.to_thread.run_sync(rude_client, port, "fin") == []
+            await trio.sleep(5)  # the server ends well before
+            nursery.cancel_scope.cancel()  # pragma: no cover - it did not: the test fails
+
+    with pytest.raises(BaseExceptionGroup) as caught:
+        await serve_one_rude_client()
+    assert caught.group_contains(LocalProtocolError, depth=None)
+
+
+def test_readme_on_request_takes_the_negotiator_then_the_request() -> None:
+    decide = readme_code(2)["decide"]
+
+    async def scenario() -> list[bytes]:
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await aio.server_handshake(reader, writer, on_request=decide)  # type: ignore[arg-type]
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        answers = []
+        try:
+            for target in ("/chat", "/other"):
+                reader, writer = await asyncio.open_connection("127.0.0.1", port)
+                client = ws.ClientNegotiator(f"127.0.0.1:{port}", target, subprotocols=["chat"])
+                writer.write(client.data_to_send())
+                answers.append(await asyncio.wait_for(reader.read(), 10))
+                writer.close()
+        finally:
+            server.close()
+            await server.wait_closed()
+        return answers
+
+    chat, other = asyncio.run(scenario())
+    assert chat.startswith(b"HTTP/1.1 101 ") and b"\r\nSec-WebSocket-Protocol: chat\r\n" in chat
+    assert other.startswith(b"HTTP/1.1 404 Not Found\r\n")
+    assert other.endswith(b"\r\n\r\nno WebSocket here\n")
+
+
 # -- what each example needs installed ----------------------------------------------
 
 PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
@@ -357,6 +564,18 @@ def test_an_example_says_what_to_install_for_it(example: str) -> None:
     source = (ROOT / "examples" / f"{example}.py").read_text()
     docstring = ast.get_docstring(ast.parse(source)) or ""
     assert not_installed(needed(source), installed_by(docstring)) == set()
+
+
+def test_the_readme_loops_say_what_to_install_for_them() -> None:
+    """Each block of "Use it in your server" is preceded by a ``pip install`` that
+    covers it, and every extra the README names exists."""
+    readme = (ROOT / "README.md").read_text()
+    installed_by(readme)  # a KeyError names an extra pyproject.toml lacks
+    section = readme_section("Use it in your server")
+    for block in python_blocks(section):
+        before = section[: section.index(block)]
+        commands = re.findall(r"pip install [^`\n]+", before)
+        assert not_installed(needed(block), installed_by(commands[-1] if commands else "")) == set()
 
 
 def test_the_install_check_sees_what_a_module_of_ours_needs() -> None:
