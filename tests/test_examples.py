@@ -593,3 +593,11 @@ def test_the_install_check_sees_what_a_module_of_ours_needs() -> None:
     }
     assert not_installed({"trio", "wsproto"}, installed_by("pip install trio")) == {"wsproto"}
     assert not_installed({"uvicorn", "h11"}, installed_by("")) == {"uvicorn"}
+
+
+def test_the_setup_says_where_the_commands_run() -> None:
+    """The commands after the setup block (``wsnegotiate ...``, ``python examples/...``)
+    exist only in the venv it makes: the paragraph after it says so, both ways."""
+    setup = readme_section("Set up, run, test")
+    after = setup[setup.index("```\n\n", setup.index("```sh")) :]
+    assert "`.venv/bin/`" in after and "`. .venv/bin/activate`" in after
