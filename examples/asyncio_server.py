@@ -1,8 +1,10 @@
 """The README's small server: the handshake on asyncio streams, then a hand-off.
 
-Try: python examples/asyncio_server.py, then `curl -i http://127.0.0.1:8765/` (426).
+Try: python examples/asyncio_server.py (--port, --host), then
+`curl -i http://127.0.0.1:8765/` (426).
 """
 
+import argparse
 import asyncio
 import contextlib
 
@@ -35,11 +37,22 @@ async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> 
     writer.close()
 
 
-async def main() -> None:
-    server = await asyncio.start_server(handle, "127.0.0.1", 8765)
+async def main(host: str, port: int) -> None:
+    server = await asyncio.start_server(handle, host, port)
+    bound_host, bound_port = server.sockets[0].getsockname()[:2]
+    print(f"listening on ws://{bound_host}:{bound_port}/", flush=True)
     await server.serve_forever()
 
 
 if __name__ == "__main__":
-    with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it quietly
-        asyncio.run(main())
+    parser = argparse.ArgumentParser(description="A WebSocket handshake server on asyncio.")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
+    args = parser.parse_args()
+    if not 0 <= args.port <= 65535:
+        parser.error(f"argument --port: {args.port} is not a port number (0-65535)")
+    try:
+        with contextlib.suppress(KeyboardInterrupt):  # Ctrl-C stops it quietly
+            asyncio.run(main(args.host, args.port))
+    except OSError as error:  # the port in use, a host that does not resolve
+        parser.exit(2, f"cannot listen on {args.host}:{args.port}: {error.strerror or error}\n")

@@ -1,5 +1,10 @@
-"""A FastAPI echo endpoint with wsnegotiate's handshake:
-uvicorn --app-dir examples fastapi_app:app --ws wsnegotiate.uvicorn:WebSocketProtocol"""
+"""A FastAPI echo endpoint with wsnegotiate's handshake. Needs uvicorn, wsproto and FastAPI:
+pip install 'wsnegotiate[uvicorn]' fastapi
+
+Try:
+    uvicorn --app-dir examples fastapi_app:app --ws wsnegotiate.uvicorn:WebSocketProtocol
+    python -m websockets ws://127.0.0.1:8000/echo          # type lines: they come back
+"""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """A Starlette app whose WebSocket handshake is wsnegotiate's, under uvicorn.
 
+Needs uvicorn, wsproto and Starlette: pip install 'wsnegotiate[uvicorn]' starlette
+
 Try:
     uvicorn --app-dir examples starlette_app:app --ws wsnegotiate.uvicorn:WebSocketProtocol
     python -m websockets ws://127.0.0.1:8000/echo          # type lines: they come back

@@ -1,7 +1,9 @@
 """A trio WebSocket echo server: wsnegotiate for the handshake, wsproto for frames.
 
+Needs trio and wsproto: pip install 'wsnegotiate[trio]'
+
 Try:
-    python examples/trio_echo_server.py                 # ws://127.0.0.1:8766/, 13, 8 and 7
+    python examples/trio_echo_server.py                 # ws://127.0.0.1:8766/ (--port, --host)
     python -m websockets ws://127.0.0.1:8766/           # type lines: they come back
     curl -i http://127.0.0.1:8766/                      # 426: not an upgrade
     curl -i -H 'Connection: Upgrade' -H 'Upgrade: websocket' \\
@@ -10,6 +12,8 @@ Try:
 """
 
 from __future__ import annotations
+
+import argparse
 
 import trio
 import wsproto.events as frames
@@ -33,28 +37,37 @@ async def handle(stream: trio.SocketStream) -> None:
             while True:
                 for event in connection.events():
                     if isinstance(event, frames.Message):  # text or binary: the echo
-                        data, finished = event.data, event.message_finished
                         answer: frames.Event | None = type(event)(
-                            data=data, message_finished=finished
+                            data=event.data, message_finished=event.message_finished
                         )
                     else:  # a pong, a Close with its code; nothing after a vanished client
                         answer = wsnegotiate.wsproto.required_reply(connection, event)
                     if answer is not None:
                         await stream.send_all(connection.send(answer))
-                if connection.state is ConnectionState.CLOSED:
-                    break
+                if connection.state is not ConnectionState.OPEN:
+                    break  # closed, or failed with 1002/1007: close TCP now (RFC 6455 §7.1.7)
                 connection.receive_data(await stream.receive_some(65536) or None)  # None: EOF
         except trio.BrokenResourceError:
             pass  # the client vanished: normal traffic, nothing to answer or log
 
 
-async def main(host: str = "127.0.0.1", port: int = 8766) -> None:
-    print(f"listening on ws://{host}:{port}/")
-    await trio.serve_tcp(handle, port, host=host)
+async def main(host: str, port: int) -> None:
+    listeners = await trio.open_tcp_listeners(port, host=host)
+    bound_host, bound_port = listeners[0].socket.getsockname()[:2]
+    print(f"listening on ws://{bound_host}:{bound_port}/", flush=True)
+    await trio.serve_listeners(handle, listeners)
 
 
 if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description="A WebSocket echo server on trio.")
+    parser.add_argument("--host", default="127.0.0.1", help="the address to listen on")
+    parser.add_argument("--port", type=int, default=8766, help="0 picks a free port")
+    args = parser.parse_args()
+    if not 0 <= args.port <= 65535:
+        parser.error(f"argument --port: {args.port} is not a port number (0-65535)")
     try:
-        trio.run(main)
+        trio.run(main, args.host, args.port)
     except* KeyboardInterrupt:  # Ctrl-C stops it quietly (trio groups it with the rest)
         pass
+    except* OSError as errors:  # the port in use, a host that does not resolve
+        parser.exit(2, f"cannot listen on {args.host}:{args.port}: {errors.exceptions[0]}\n")

@@ -3,11 +3,13 @@ connections under a low file-descriptor limit costs bounded log lines and idle C
 
 Keepalive: an open connection that goes quiet is pinged, then closed with 1011,
 then TCP closes. A frame that breaks the protocol gets Close 1002, and TCP closes
-when no Close comes back. A client that answers pings stays connected."""
+at once, whether a Close comes back or not. A client that answers pings stays
+connected."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import signal
 import socket
@@ -270,3 +272,61 @@ def test_flood_out_of_file_descriptors(loop: str) -> None:
     assert lines[0].startswith("wsnegotiate serve: cannot accept: Too many open files;")
     assert during < 1.0 and after < 0.1, (during, after)
     assert echoed == "after the flood"
+
+
+def closed_promptly(port: int, bad: bytes | None) -> tuple[list[frames.Event], float]:
+    """Handshake on a raw socket, send ``bad`` (or, with None, a Close 1000), answer
+    the server's Close at once, and read until TCP ends: the frames seen, and the
+    seconds from our Close (or ``bad``) to the end. An answer that reaches a socket
+    the server has closed, or is closing, gets a reset instead of an EOF: either
+    ends TCP."""
+    client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/")
+    with socket.create_connection(("127.0.0.1", port), timeout=20) as sock:
+        sock.sendall(client.data_to_send())
+        while isinstance(event := client.next_event(), ws.NeedData):
+            client.receive_data(sock.recv(65536))
+        assert isinstance(event, ws.Connected), event
+        connection = Connection(ConnectionType.CLIENT, trailing_data=event.trailing_data)
+        started = time.monotonic()
+        if bad is None:
+            sock.sendall(connection.send(frames.CloseConnection(code=1000, reason="done")))
+        else:
+            sock.sendall(bad)
+        seen: list[frames.Event] = []
+        with contextlib.suppress(ConnectionResetError, BrokenPipeError):
+            while chunk := sock.recv(65536):
+                connection.receive_data(chunk)
+                for received in connection.events():
+                    seen.append(received)
+                    if isinstance(received, frames.CloseConnection) and bad is not None:
+                        # a client that answers the Close at once (RFC 6455 §5.5.1)
+                        sock.sendall(connection.send(received.response()))
+        return seen, time.monotonic() - started
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        pytest.param(b"\x81\x05hello", id="unmasked"),  # a client MUST mask (RFC 6455 §5.1)
+        pytest.param(b"\xc1\x80\x00\x00\x00\x00", id="reserved-bit"),  # RSV1, no extension (§5.2)
+        pytest.param(b"\x09\x80\x00\x00\x00\x00", id="fragmented-ping"),  # §5.5: never fragmented
+    ],
+)
+@pytest.mark.parametrize("loop", LOOPS)
+def test_a_failed_connection_closes_tcp_at_once(bad: bytes, loop: str) -> None:
+    """RFC 6455 §7.1.7: to fail the connection is to close it. The server sends
+    Close 1002 and closes TCP at once, long before --close-timeout, though the
+    client answers its Close (wsproto cannot read that answer behind the bad frame)."""
+    with serve("--close-timeout", "30", "--no-deflate", loop=loop) as (_, port):
+        seen, took = closed_promptly(port, bad)
+    assert [(type(e), getattr(e, "code", None)) for e in seen] == [(frames.CloseConnection, 1002)]
+    assert took < 3, took
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_tcp_closes_as_the_clients_close_is_answered(loop: str) -> None:
+    """RFC 6455 §7.1.1: the server closes TCP first, right after its answering Close."""
+    with serve("--close-timeout", "30", loop=loop) as (_, port):
+        seen, took = closed_promptly(port, None)
+    assert [(type(e), getattr(e, "code", None)) for e in seen] == [(frames.CloseConnection, 1000)]
+    assert took < 3, took

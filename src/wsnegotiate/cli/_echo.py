@@ -14,10 +14,12 @@ The handshake deadline is total, not idle (slowloris): a client that has not
 completed its request gets a 408 (RFC 9110 §15.5.9). A refusal is written whole
 before TCP closes, and the bytes after it are never parsed (request smuggling).
 After the 101, messages come back as sent (fragments too), pings get their pongs,
-a Close is answered with its code (RFC 6455 §5.5.1), and bytes wsproto cannot
-parse get Close 1002 or 1007 (§7.1.7). After our Close, nothing but a Close is
-sent (§5.5.1). A peer that stops reading makes the transport pause writing, and
-we pause reading in turn: nothing is buffered without bound.
+a Close is answered with its code (RFC 6455 §5.5.1) and TCP closed right after
+(the server closes first, §7.1.1), and bytes wsproto cannot parse get Close 1002
+or 1007 and TCP closed as soon as that is written, without waiting for an answer
+(to fail the connection is to close it, §7.1.7). After our Close, nothing but a
+Close is sent (§5.5.1). A peer that stops reading makes the transport pause
+writing, and we pause reading in turn: nothing is buffered without bound.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ __all__ = ["EchoProtocol", "ServeOptions"]
 
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
+_STILL_READING = (ConnectionState.OPEN, ConnectionState.LOCAL_CLOSING)
 _PING = frames.Ping(payload=b"wsnegotiate")
 
 
@@ -166,22 +169,31 @@ class EchoProtocol(asyncio.Protocol):
 
     def _answer(self, layer: Connection) -> None:
         """Echo the messages, answer what must be answered (one write), and close
-        TCP once the Close handshake is done."""
+        TCP once the Close handshake is done, or at once when the peer's bytes
+        broke the protocol."""
         out = []
+        failed = False
         for event in layer.events():
             if isinstance(event, frames.Message):
                 if layer.state is _OPEN:  # never data after a Close (RFC 6455 §5.5.1)
                     out.append(layer.send(event))  # as it came: text or binary, fragment
-            elif (answer := required_reply(layer, event)) is not None and (
+                continue
+            # wsproto moves its state on a Close frame before reporting it; a
+            # CloseConnection in OPEN or LOCAL_CLOSING is bytes it could not parse.
+            failed = failed or (
+                isinstance(event, frames.CloseConnection) and layer.state in _STILL_READING
+            )
+            if (answer := required_reply(layer, event)) is not None and (
                 layer.state is _OPEN or isinstance(answer, frames.CloseConnection)
             ):
                 out.append(layer.send(answer))  # a pong only while open; a Close always
         if out:
             self._write(out[0] if len(out) == 1 else b"".join(out))
-        if layer.state is _CLOSED:
+        if failed or layer.state is _CLOSED:
+            # Fail the WebSocket Connection: our Close 1002/1007 is written, close TCP
+            # without waiting for an answer that wsproto could not read (RFC 6455
+            # §7.1.7). After a Close handshake the server closes TCP first (§7.1.1).
             self._close()
-        elif layer.state is not _OPEN and not self._closing:
-            self._await_close()  # we answered bytes wsproto could not parse with a Close
 
     def _send_close(self, code: int, reason: str) -> None:
         assert self._frames is not None
