@@ -36,7 +36,7 @@ from .._close import CloseCode
 from .._events import Accepted, Rejected, Request
 from .._policy import Policy
 from .._server import ServerNegotiator
-from ..wsproto import connection, required_reply
+from ..wsproto import DEFAULT_MAX_MESSAGE_SIZE, connection, required_reply
 
 __all__ = ["EchoProtocol", "ServeOptions"]
 
@@ -56,6 +56,8 @@ class ServeOptions:
     ping_timeout: float = 20.0
     close_timeout: float = 10.0
     max_connections: int | None = None  # None: default_max_connections()
+    #: bytes a received message may have after inflation (Close 1009 past it); None: no limit
+    max_message_size: int | None = DEFAULT_MAX_MESSAGE_SIZE
 
 
 class EchoProtocol(asyncio.Protocol):
@@ -145,7 +147,8 @@ class EchoProtocol(asyncio.Protocol):
     def _switch(self, accepted: Accepted) -> None:
         self._negotiator = None
         self._write(accepted.response)
-        self._frames = layer = connection(accepted)  # fed the trailing data already
+        # fed the trailing data already; a message past the limit fails with 1009
+        self._frames = layer = connection(accepted, max_message_size=self._options.max_message_size)
         self._heard = now = self._loop.time()
         interval = self._options.ping_interval
         if not interval:

@@ -156,6 +156,12 @@ def _port(text: str) -> int:
     return int(text)
 
 
+def _bytes_or_off(text: str) -> int | None:
+    """A number of bytes, or 0 for no limit (``None``)."""
+    number = _positive_int(text) if text.strip() != "0" else 0
+    return number or None
+
+
 def _seconds_or_off(text: str) -> float:
     return 0.0 if text.strip() in ("0", "0.0") else _positive_seconds(text)
 
@@ -238,6 +244,13 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_seconds,
         default=10.0,
         help="seconds our Close waits for the client's (then TCP closes)",
+    )
+    serve.add_argument(
+        "--max-message-size",
+        type=_bytes_or_off,
+        default=1024 * 1024,
+        help="bytes a received message may have, after inflation (then Close 1009;"
+        " 0: no limit; default 1 MiB)",
     )
     serve.add_argument(
         "--max-connections",
@@ -523,6 +536,7 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
             ping_timeout=args.ping_timeout,
             close_timeout=args.close_timeout,
             max_connections=args.max_connections,
+            max_message_size=args.max_message_size,
         )
         return run(args.host, args.port, policy, options, args.loop)
     return _check(args, policy, stream)

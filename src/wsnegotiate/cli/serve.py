@@ -8,9 +8,12 @@ every open connection is closed with 1001 (going away) before the process exits.
 
 No connection is held for good: the handshake has a total deadline (408); an
 open connection that goes quiet is pinged every ``ping_interval`` seconds and
-closed (1011) when ``ping_timeout`` passes without a word back; after a Close is
-sent (going away, or a frame that broke the protocol: 1002, 1007), TCP is closed
-once the peer's Close arrives or ``close_timeout`` passes. Each connection is an
+closed (1011) when ``ping_timeout`` passes without a word back; after our Close
+1001 or 1011, TCP is closed once the peer's Close arrives or ``close_timeout``
+passes, and at once after a Close that fails the connection (a frame that broke the
+protocol, 1002 or 1007; a message past ``--max-message-size``, 1009; RFC 6455
+§7.1.7). A message is bounded after inflation, so a decompression bomb costs
+what the limit allows, not what it inflates to. Each connection is an
 ``asyncio.Protocol`` (``_echo.py``): no task and no stream per connection.
 
 The number of open connections is capped (by default a little below the process's
