@@ -82,7 +82,7 @@ class EchoProtocol(asyncio.Protocol):
         self._frames: Connection | None = None  # after the 101
         self._transport = cast(asyncio.Transport, None)  # set by connection_made
         self._timer: asyncio.TimerHandle | None = None
-        self._heard = 0.0  # loop time of the peer's last bytes
+        self._heard = 0.0  # loop time of the peer's last complete frame
         self._pinged = False  # our ping has had no answer yet
         self._closing = False  # our Close is out, or TCP is closing
 
@@ -165,8 +165,6 @@ class EchoProtocol(asyncio.Protocol):
     def _frames_received(self, layer: Connection, data: bytes) -> None:
         if layer.state is _CLOSED:
             return  # closing: wsproto takes nothing more
-        self._heard = self._loop.time()  # any bytes show the peer is there: they answer
-        self._pinged = False  # a ping too (uvloop's clock ticks in milliseconds: no comparing)
         layer.receive_data(data)
         self._answer(layer)
 
@@ -175,8 +173,12 @@ class EchoProtocol(asyncio.Protocol):
         TCP once the Close handshake is done, or at once when the peer's bytes
         broke the protocol."""
         out = []
-        failed = False
+        failed = alive = False
         for event in layer.events():
+            # A complete frame shows the peer is there; bytes alone do not: a peer that
+            # trickles a frame a byte at a time cannot answer our Ping inside it, so it
+            # gets its 1011 at the ping timeout like a silent one.
+            alive = alive or not isinstance(event, frames.Message) or event.frame_finished
             if isinstance(event, frames.Message):
                 if layer.state is _OPEN:  # never data after a Close (RFC 6455 §5.5.1)
                     out.append(layer.send(event))  # as it came: text or binary, fragment
@@ -190,6 +192,9 @@ class EchoProtocol(asyncio.Protocol):
                 layer.state is _OPEN or isinstance(answer, frames.CloseConnection)
             ):
                 out.append(layer.send(answer))  # a pong only while open; a Close always
+        if alive:
+            self._heard = self._loop.time()
+            self._pinged = False  # uvloop's clock ticks in milliseconds: no comparing
         if out:
             self._write(out[0] if len(out) == 1 else b"".join(out))
         if failed or layer.state is _CLOSED:
