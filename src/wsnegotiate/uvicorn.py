@@ -195,6 +195,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.early = bytearray()  # bytes that came while the app decided
         self.response: tuple[int, list[tuple[bytes, bytes]], bytearray] | None = None
         self.close_sent = False
+        self.failed = False  # see _fail()
         self.disconnected = False
         self.read_paused = False
         self.writable = asyncio.Event()
@@ -245,7 +246,8 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         if self.frames is not None:
-            self._frames_received(data)
+            if not self.failed:  # failed: nothing more of the peer's is processed (§7.1.7)
+                self._frames_received(data)
         elif self.negotiator.state is State.AWAITING_REQUEST:
             if self.handover is not None:  # the head as uvicorn wrote it out again
                 data = _as_received(data, *self.handover)
@@ -454,12 +456,16 @@ class WebSocketProtocol(asyncio.Protocol):
         self.frames.receive_data(data)
         self._ping_answered()  # any bytes from the peer show it is there
         for event in self.frames.events():
-            if isinstance(event, frames.Message):
+            if self.failed:
+                break
+            if isinstance(event, frames.CloseConnection):
+                self._close_received(event)
+            elif self.frames.state is not ConnectionState.OPEN:
+                continue  # our Close is out: only the peer's matters now (RFC 6455 §5.5.1)
+            elif isinstance(event, frames.Message):
                 self._message(event)
-            elif isinstance(event, frames.CloseConnection):
-                self._closed_by_peer(event)
             elif (answer := required_reply(self.frames, event)) is not None:
-                self._write(self.frames.send(answer))
+                self._write(self.frames.send(answer))  # a Ping's Pong
 
     def _message(self, event: frames.Message[Any]) -> None:
         data, limit = event.data, self.config.ws_max_size
@@ -469,7 +475,7 @@ class WebSocketProtocol(asyncio.Protocol):
         else:  # bytes, or one short text that fits however it encodes (UTF-8: 4 bytes a char)
             self.message_size += len(data)
         if self.message_size > limit:
-            self._close(1009, f"message larger than {limit} bytes")
+            self._fail(CloseCode.CloseCodeTooMuchData, f"message larger than {limit} bytes")  # 1009
             return
         self.message.append(data)
         if event.message_finished:
@@ -480,10 +486,16 @@ class WebSocketProtocol(asyncio.Protocol):
             self.queue.put_nowait({"type": "websocket.receive", key: data})
             self._pause_reading()  # until the app has read it (flow control)
 
-    def _closed_by_peer(self, event: frames.CloseConnection) -> None:
+    def _close_received(self, event: frames.CloseConnection) -> None:
+        """The peer's Close, answered with ours (RFC 6455 §5.5.1) unless ours went
+        first; or, while open, the Close wsproto reports for bytes it could not parse
+        (1002, 1007), which fails the connection."""
         assert self.frames is not None
+        if self.frames.state is ConnectionState.OPEN:
+            self._fail(event.code, event.reason or "")
+            return
         answer = required_reply(self.frames, event)
-        if answer is not None:  # the peer's Close, or a frame wsproto could not parse
+        if answer is not None:
             self._write(self.frames.send(answer))
         self._disconnect(event.code, event.reason or "")
         self.transport.close()
@@ -498,6 +510,29 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()  # to read the client's Close
+        self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.close)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the WebSocket connection (RFC 6455 §7.1.7): our Close, then nothing
+        more of the peer's is processed. Our side of TCP ends behind the Close (the
+        server closes first, §7.1.1), and the peer's bytes are read and discarded
+        until it ends its side; over TLS, which cannot end one side, TCP closes."""
+        assert self.frames is not None
+        if self.frames.state is ConnectionState.OPEN:
+            self._write(self.frames.send(frames.CloseConnection(code=code, reason=reason)))
+        self.failed = self.close_sent = True
+        self.message, self.message_size = [], 0
+        self._disconnect(code, reason)
+        self._cancel_timers()
+        if self.transport.is_closing():
+            return
+        if not self.transport.can_write_eof():
+            self.transport.close()
+            return
+        self.transport.write_eof()
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()  # to see the peer's end
         self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.close)
 
     # -- keepalive -------------------------------------------------------------------

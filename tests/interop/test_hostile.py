@@ -2,7 +2,10 @@
 protocol, each a real process on 127.0.0.1: half requests that stall, clients
 that trickle, clients that leave mid-request, and a burst of handshakes. Every
 scenario is bounded in count and time, and afterwards the server's open file
-descriptors and asyncio tasks are back where they started.
+descriptors and asyncio tasks are back where they started. After the handshake,
+against uvicorn: an oversize message with more frames behind it, a ping flood
+from a client that never reads, a client that stops reading, and a frame
+trickled a byte at a time.
 
 Figures (probe times, descriptor and task counts) are printed; run with ``-s``.
 """
@@ -10,6 +13,8 @@ Figures (probe times, descriptor and task counts) are printed; run with ``-s``.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
 import os
 import resource
 import selectors
@@ -19,6 +24,7 @@ import struct
 import subprocess
 import sys
 import time
+import zlib
 from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -86,9 +92,11 @@ def warm_up(server: Server) -> None:
 
 
 @contextmanager
-def running(kind: str) -> Iterator[Server]:
+def running(kind: str, **settings: object) -> Iterator[Server]:
+    """The server, started; ``settings`` are uvicorn's (``uvicorn.Config`` keywords)."""
+    given = [f"{name}={json.dumps(value)}" for name, value in settings.items()]
     process = subprocess.Popen(
-        [sys.executable, str(SERVER), kind, str(DEADLINE)],
+        [sys.executable, str(SERVER), kind, str(DEADLINE), *given],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
     )
@@ -252,3 +260,88 @@ def test_a_burst_of_2000_handshakes_at_concurrency_200(server: Server) -> None:
     assert len(times) == 2000
     assert after == before
     assert server.report()[1] == 0  # no transport held after its client left (a timer once did)
+
+
+# -- after the handshake: floods and stuck clients (uvicorn) -----------------------
+
+def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False) -> bytes:
+    """A client's frame (RFC 6455 §5.2), masked with the key 0: any key is valid
+    (§5.3), and that one leaves the payload as it is."""
+    first = (0x80 if fin else 0) | (0x40 if rsv1 else 0) | opcode
+    size = len(payload)
+    if size < 126:
+        length = bytes([0x80 | size])
+    elif size < 1 << 16:
+        length = bytes([0x80 | 126]) + size.to_bytes(2, "big")
+    else:
+        length = bytes([0x80 | 127]) + size.to_bytes(8, "big")
+    return bytes([first]) + length + bytes(4) + payload
+
+
+def deflated(data: bytes) -> bytes:
+    """A message's payload under permessage-deflate (RFC 7692 §7.2.1): deflated and
+    flushed, less the 00 00 ff ff that ends the flush."""
+    compressor = zlib.compressobj(wbits=-15)
+    return (compressor.compress(data) + compressor.flush(zlib.Z_SYNC_FLUSH))[:-4]
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """The server's frames in ``data`` (unmasked, RFC 6455 §5.1): opcode and payload,
+    up to the first incomplete one."""
+    found, at = [], 0
+    while len(data) >= at + 2:
+        size, start = data[at + 1] & 0x7F, at + 2
+        if size >= 126:
+            width = 2 if size == 126 else 8
+            size, start = int.from_bytes(data[start : start + width], "big"), start + width
+        if len(data) < start + size:
+            break
+        found.append((data[at] & 0x0F, data[start : start + size]))
+        at = start + size
+    return found
+
+
+def opened(port: int, path: str = "/echo", *, deflate: bool = False) -> tuple[socket.socket, bytes]:
+    """A socket past the 101, and the response head."""
+    request = REQUEST.replace(b"/echo", path.encode())
+    if deflate:
+        request = request[:-2] + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(request)
+    head = b""
+    while b"\r\n\r\n" not in head and (chunk := sock.recv(1)):
+        head += chunk
+    assert head.startswith(b"HTTP/1.1 101 "), head
+    return sock, head
+
+
+def until_closed(sock: socket.socket, within: float) -> bytes:
+    """What the server sends until it closes TCP, or until ``within`` seconds passed."""
+    received, end = b"", time.monotonic() + within
+    with contextlib.suppress(TimeoutError, ConnectionResetError):
+        while (left := end - time.monotonic()) > 0:
+            sock.settimeout(left)
+            if not (chunk := sock.recv(65536)):
+                break
+            received += chunk
+    return received
+
+
+CLOSE_1009 = struct.pack("!H", 1009) + b"message larger than 1024 bytes"
+
+
+@pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
+def test_an_oversize_message_then_more_frames_get_one_close_1009(deflate: bool) -> None:
+    """Past ``--ws-max-size`` the connection fails with Close 1009 (RFC 6455 §7.4.1),
+    and nothing more of the client's is processed (§7.1.7): the frames behind it get
+    no second Close, uvicorn logs no traceback (``running`` reads its stderr), and
+    TCP ends."""
+    with running("uvicorn", ws_max_size=1024) as server:
+        sock, head = opened(server.port, deflate=deflate)
+        with sock:
+            for payload in (bytes(2000), bytes(10), bytes(2000)):
+                sock.sendall(frame(0x2, deflated(payload) if deflate else payload, rsv1=deflate))
+                time.sleep(0.1)  # each frame a read of its own
+            received = until_closed(sock, 5)
+    assert (b"permessage-deflate" in head) is deflate
+    assert server_frames(received) == [(0x8, CLOSE_1009)]
