@@ -68,7 +68,9 @@ Message = dict[str, Any]
 log = logging.getLogger("uvicorn.error")
 access = logging.getLogger("uvicorn.access")
 
-_CLOSE_TIMEOUT = 10.0  # seconds our Close waits for the client's (as uvicorn's own)
+# Seconds our Close waits for the client's, or our last bytes for the client to read
+# them, before TCP is dropped (uvicorn's own protocols wait 10 s for the Close).
+_CLOSE_TIMEOUT = 10.0
 _PER_CONFIG: dict[int, tuple[Config, Policy]] = {}
 _SOME_VERSIONS = "give some of 13, 8 and 7"
 # RFC 6454 §6.2: an origin is serialized as scheme "://" host [ ":" port ], or "null".
@@ -239,7 +241,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.writable.set()  # a paused transport that is lost never resumes
 
     def pause_writing(self) -> None:
-        self.writable.clear()
+        if not self.disconnected:  # a send after the disconnect raises at once
+            self.writable.clear()
 
     def resume_writing(self) -> None:
         self.writable.set()
@@ -272,7 +275,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._write(self.frames.send(frames.CloseConnection(code=1012)))
         elif self.negotiator.state is State.DECIDING:
             self._refuse(self.negotiator.reject(503, "the server is shutting down"))
-        self.transport.close()
+        self._end()
 
     # -- the handshake -------------------------------------------------------------
 
@@ -296,7 +299,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._logged(rejected.status)
         self._write(rejected.response)
         self._disconnect(1006, "")
-        self.transport.close()
+        self._end()
 
     def _start_app(self, request: Request) -> None:
         path, query = _path_and_query(request.target)
@@ -346,7 +349,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.frames is not None and self.frames.state is ConnectionState.OPEN:
             self._close(code, "")  # the app is done: close the WebSocket properly
         elif "close" not in self.timers:
-            self.transport.close()
+            self._end()
 
     def _fail_handshake(self) -> None:
         if self.negotiator.state is State.DECIDING and not self.transport.is_closing():
@@ -498,7 +501,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if answer is not None:
             self._write(self.frames.send(answer))
         self._disconnect(event.code, event.reason or "")
-        self.transport.close()
+        self._end()
 
     def _close(self, code: int, reason: str) -> None:
         assert self.frames is not None
@@ -510,7 +513,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()  # to read the client's Close
-        self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.close)
+        self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
 
     def _fail(self, code: int, reason: str) -> None:
         """Fail the WebSocket connection (RFC 6455 §7.1.7): our Close, then nothing
@@ -527,13 +530,13 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.transport.is_closing():
             return
         if not self.transport.can_write_eof():
-            self.transport.close()
+            self._end()
             return
         self.transport.write_eof()
         if self.read_paused:
             self.read_paused = False
             self.transport.resume_reading()  # to see the peer's end
-        self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.close)
+        self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
 
     # -- keepalive -------------------------------------------------------------------
 
@@ -559,7 +562,7 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _silent(self) -> None:
         if self.frames is not None and self.frames.state is ConnectionState.OPEN:
-            self._close(1011, "keepalive ping timeout")
+            self._fail(CloseCode.CloseCodeBadOperation, "keepalive ping timeout")  # 1011
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -571,6 +574,15 @@ class WebSocketProtocol(asyncio.Protocol):
         if not self.disconnected:
             self.disconnected = True
             self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+            self.writable.set()  # an app waiting to send learns it is gone
+
+    def _end(self) -> None:
+        """Close TCP behind what is written. A closing transport holds its socket until
+        its buffer drains: a peer that never reads it is dropped at the close timeout."""
+        self._cancel_timers()
+        self.transport.close()
+        if self.transport.get_write_buffer_size():
+            self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
 
     def _pause_reading(self) -> None:
         if not self.read_paused and not self.transport.is_closing():

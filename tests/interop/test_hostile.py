@@ -345,3 +345,22 @@ def test_an_oversize_message_then_more_frames_get_one_close_1009(deflate: bool) 
             received = until_closed(sock, 5)
     assert (b"permessage-deflate" in head) is deflate
     assert server_frames(received) == [(0x8, CLOSE_1009)]
+
+
+@pytest.mark.heavy
+def test_a_client_that_stops_reading_is_dropped_at_the_close_timeout() -> None:
+    """The app sends to a client that reads nothing: the keepalive Ping gets no Pong,
+    Close 1011 waits behind a write buffer that never drains, and at the close timeout
+    (10 s, uvicorn's own) the connection is dropped, not held for ever."""
+    settings = {"app": "asgi_apps:app", "ws_ping_interval": 0.5, "ws_ping_timeout": 0.5}
+    with running("uvicorn", **settings) as server:
+        before = server.fds(), server.tasks()
+        sock, _ = opened(server.port, "/flood")
+        with sock:
+            started = time.monotonic()
+            held = server.fds()
+            after = server.settled(*before, within=16)
+            took = time.monotonic() - started
+    print(f"\nnever reading: fds {before[0]} -> {held} -> {after[0]} after {took:.1f} s")
+    assert held == before[0] + 1
+    assert after == before
