@@ -200,6 +200,8 @@ class WebSocketProtocol(asyncio.Protocol):
         self.failed = False  # see _fail()
         self.disconnected = False
         self.read_paused = False
+        self.writing_paused = False  # the peer does not read what we write
+        self.unread = 0  # messages queued for the app that it has not received
         self.writable = asyncio.Event()
         self.writable.set()
         self.message: list[str | bytes] = []
@@ -241,11 +243,17 @@ class WebSocketProtocol(asyncio.Protocol):
         self.writable.set()  # a paused transport that is lost never resumes
 
     def pause_writing(self) -> None:
+        # The peer does not read what we write: read no more of its frames until it
+        # does (as serve does), so neither Pongs nor anything else pile up here.
+        self.writing_paused = True
         if not self.disconnected:  # a send after the disconnect raises at once
             self.writable.clear()
+        self._flow()
 
     def resume_writing(self) -> None:
+        self.writing_paused = False
         self.writable.set()
+        self._read_frames()
 
     def data_received(self, data: bytes) -> None:
         if self.frames is not None:
@@ -265,7 +273,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 self._start_app(event)
         else:  # the app is deciding: hold the bytes for the frame layer, and read no more
             self.early += data
-            self._pause_reading()
+            self._flow()
 
     def shutdown(self) -> None:
         """uvicorn stops: open connections get Close 1012 (service restart)."""
@@ -359,9 +367,9 @@ class WebSocketProtocol(asyncio.Protocol):
 
     async def receive(self) -> Message:
         message = await self.queue.get()
-        if self.read_paused and self.queue.empty() and self.frames is not None:
-            self.read_paused = False
-            self.transport.resume_reading()
+        if message["type"] == "websocket.receive":
+            self.unread -= 1
+            self._read_frames()  # the next message, if its frames are here
         return message
 
     async def send(self, message: Message) -> None:
@@ -419,11 +427,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._logged(101)
         self._keepalive()
         early, self.early = bytes(self.early), bytearray()
-        if early or accepted.trailing_data:  # wsproto holds the bytes that came with the head
-            self._frames_received(early)
-        if self.read_paused and not self.disconnected:
-            self.read_paused = False
-            self.transport.resume_reading()
+        self._frames_received(early)  # wsproto holds the bytes that came with the head
 
     def _deny(self) -> None:
         """The app's own HTTP answer (the denial response extension)."""
@@ -458,17 +462,26 @@ class WebSocketProtocol(asyncio.Protocol):
             return
         self.frames.receive_data(data)
         self._ping_answered()  # any bytes from the peer show it is there
-        for event in self.frames.events():
-            if self.failed:
-                break
-            if isinstance(event, frames.CloseConnection):
-                self._close_received(event)
-            elif self.frames.state is not ConnectionState.OPEN:
-                continue  # our Close is out: only the peer's matters now (RFC 6455 §5.5.1)
-            elif isinstance(event, frames.Message):
-                self._message(event)
-            elif (answer := required_reply(self.frames, event)) is not None:
-                self._write(self.frames.send(answer))  # a Ping's Pong
+        self._read_frames()
+
+    def _read_frames(self) -> None:
+        """Hand the frame layer's events on while nothing holds them (``_held``), then
+        read on or pause reading. The frames that wait stay in wsproto's buffer as
+        they came (deflated) until the hold is lifted: when the app receives, or the
+        peer reads what we wrote."""
+        layer = self.frames
+        if layer is not None and layer.state is not ConnectionState.CLOSED:
+            events = layer.events()
+            while not (self.failed or self._held()) and (event := next(events, None)) is not None:
+                if isinstance(event, frames.CloseConnection):
+                    self._close_received(event)
+                elif layer.state is not ConnectionState.OPEN:
+                    continue  # our Close is out: only the peer's matters now (RFC 6455 §5.5.1)
+                elif isinstance(event, frames.Message):
+                    self._message(event)
+                elif (answer := required_reply(layer, event)) is not None:
+                    self._write(layer.send(answer))  # a Ping's Pong
+        self._flow()
 
     def _message(self, event: frames.Message[Any]) -> None:
         data, limit = event.data, self.config.ws_max_size
@@ -487,7 +500,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 data = "".join(self.message) if key == "text" else b"".join(self.message)  # type: ignore[arg-type]
             self.message, self.message_size = [], 0
             self.queue.put_nowait({"type": "websocket.receive", key: data})
-            self._pause_reading()  # until the app has read it (flow control)
+            self.unread += 1  # the frames behind it wait until the app receives it
 
     def _close_received(self, event: frames.CloseConnection) -> None:
         """The peer's Close, answered with ours (RFC 6455 §5.5.1) unless ours went
@@ -510,9 +523,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._write(self.frames.send(frames.CloseConnection(code=code, reason=reason)))
         if self.transport.is_closing():
             return  # the connection is gone: no Close to wait for, no timer to hold us
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()  # to read the client's Close
+        self._flow()  # read on, for the client's Close
         self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
 
     def _fail(self, code: int, reason: str) -> None:
@@ -533,9 +544,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._end()
             return
         self.transport.write_eof()
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()  # to see the peer's end
+        self._flow()  # read on, to see the peer's end
         self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
 
     # -- keepalive -------------------------------------------------------------------
@@ -584,10 +593,24 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.transport.get_write_buffer_size():
             self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
 
-    def _pause_reading(self) -> None:
-        if not self.read_paused and not self.transport.is_closing():
-            self.read_paused = True
-            self.transport.pause_reading()
+    def _held(self) -> bool:
+        """Whether the peer's frames wait: while the app decides (the bytes are kept
+        for the frame layer), while a message waits for the app, and while the peer
+        does not read what we write. Not once our Close is out: then the peer's Close,
+        or its end of TCP, is awaited, and its messages are dropped."""
+        if self.frames is None:
+            return self.negotiator.state is State.DECIDING
+        return not self.close_sent and (self.writing_paused or self.unread > 0)
+
+    def _flow(self) -> None:
+        """Reading paused while the peer's frames are held, resumed when not."""
+        held = self._held()
+        if held is not self.read_paused and not self.transport.is_closing():
+            self.read_paused = held
+            if held:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
 
     def _cancel_timers(self) -> None:
         for timer in self.timers.values():

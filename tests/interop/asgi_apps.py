@@ -7,6 +7,9 @@
 - ``/denial-then-send``: starts a denial response, then sends a WebSocket message;
 - ``/unknown-after-accept``: accepts, then sends a message type that does not exist;
 - ``/flood``: accepts, then sends 64 KiB messages until the client is gone;
+- ``/slow``: accepts, sleeps a second, then receives binary messages until
+  something else comes (a text), and closes with how many came and their bytes
+  as the reason, ``"64 67108864"``;
 - any path with the query ``report``: accepts, sends its scope's ``path``,
   ``raw_path`` and ``query_string`` as JSON, then closes.
 """
@@ -52,6 +55,13 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 await send({"type": "websocket.send", "bytes": bytes(65536)})
         except ClientDisconnected:
             pass
+    elif path == "/slow":
+        await send({"type": "websocket.accept"})
+        await asyncio.sleep(1)
+        count = size = 0
+        while (message := await receive()).get("bytes") is not None:
+            count, size = count + 1, size + len(message["bytes"])
+        await send({"type": "websocket.close", "code": 1000, "reason": f"{count} {size}"})
     else:
         await asyncio.sleep(0.3)  # deciding, while the client's first frame comes in
         await send({"type": "websocket.accept"})

@@ -264,6 +264,16 @@ def test_a_burst_of_2000_handshakes_at_concurrency_200(server: Server) -> None:
 
 # -- after the handshake: floods and stuck clients (uvicorn) -----------------------
 
+MiB = 1 << 20
+
+
+def memory(pid: int) -> tuple[int, int]:
+    """A process's resident memory now and at its peak (VmRSS, VmHWM), in bytes."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return int(fields["VmRSS"].split()[0]) * 1024, int(fields["VmHWM"].split()[0]) * 1024
+
+
 def frame(opcode: int, payload: bytes, *, fin: bool = True, rsv1: bool = False) -> bytes:
     """A client's frame (RFC 6455 §5.2), masked with the key 0: any key is valid
     (§5.3), and that one leaves the payload as it is."""
@@ -327,6 +337,22 @@ def until_closed(sock: socket.socket, within: float) -> bytes:
     return received
 
 
+def flood(sock: socket.socket, block: bytes, seconds: float, most: int) -> tuple[int, bool]:
+    """Send ``block`` (whole frames) over and over without reading, for at most
+    ``seconds`` and ``most`` bytes. The bytes sent, and whether the server stopped
+    taking them (nothing for a second)."""
+    sock.setblocking(False)
+    view, offset, sent, end = memoryview(block), 0, 0, time.monotonic() + seconds
+    with selectors.DefaultSelector() as selector:
+        selector.register(sock, selectors.EVENT_WRITE)
+        while sent < most and time.monotonic() < end:
+            if not selector.select(1.0):
+                return sent, True
+            taken = sock.send(view[offset:])
+            offset, sent = (offset + taken) % len(block), sent + taken
+    return sent, False
+
+
 CLOSE_1009 = struct.pack("!H", 1009) + b"message larger than 1024 bytes"
 
 
@@ -345,6 +371,24 @@ def test_an_oversize_message_then_more_frames_get_one_close_1009(deflate: bool) 
             received = until_closed(sock, 5)
     assert (b"permessage-deflate" in head) is deflate
     assert server_frames(received) == [(0x8, CLOSE_1009)]
+
+
+def test_a_ping_flood_from_a_client_that_never_reads() -> None:
+    """Each Ping's Pong goes into the write buffer (RFC 6455 §5.5.2); once it is past
+    its high-water mark, uvicorn reads no more from that client until it drains, so
+    the flood stops in the kernel's buffers and uvicorn's memory stays put (it grew
+    as fast as uvicorn could answer: 31 to 302 MB in 15 s)."""
+    with running("uvicorn") as server:
+        pid, before = server.process.pid, memory(server.process.pid)[0]
+        sock, _ = opened(server.port)
+        with sock:
+            sent, stalled = flood(sock, frame(0x9, b"p" * 125) * 8192, 8, 512 * MiB)
+            peak = memory(pid)[1]
+        print(f"\nping flood: {sent / MiB:.0f} MiB sent, stalled {stalled}, "
+              f"RSS {before / MiB:.0f} MiB, peak {peak / MiB:.0f} MiB")  # fmt: skip
+        assert stalled  # uvicorn stopped reading: the rest waits in the kernel's buffers
+        assert peak - before < 16 * MiB
+        assert run(probe(server.port)) < 1.0
 
 
 @pytest.mark.heavy

@@ -28,6 +28,7 @@ import wsproto.events
 from factory import KEY, raw_request, rfc6455
 from peers import echo_once, handshake, run_node, stop
 from test_browser import in_chromium
+from test_hostile import MiB, deflated, frame, memory, opened, server_frames
 
 import wsnegotiate as ws
 import wsnegotiate.wsproto
@@ -168,15 +169,16 @@ def raw_exchange(port: int, data: bytes, *, head_only: bool = False, wait: float
 
 
 @contextmanager
-def bare_apps(*options: str) -> Iterator[int]:
-    """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the port."""
+def bare_apps(*options: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the process
+    and its port."""
     arguments = [
         "-m", "uvicorn", "asgi_apps:app", "--app-dir", str(Path(__file__).parent),
         "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
         *options,
     ]  # fmt: skip
-    with uvicorn_process(arguments) as (_, port):
-        yield port
+    with uvicorn_process(arguments) as running:
+        yield running
 
 
 def masked(first: int, payload: bytes) -> bytes:
@@ -196,7 +198,10 @@ def read_until(sock: socket.socket, end: bytes) -> bytes:
 
 def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> None:
     request = raw_request(rfc6455()).replace(b"/chat", b"/")
-    with bare_apps() as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with (
+        bare_apps() as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
         sock.sendall(request)
         time.sleep(0.1)  # the app is still deciding
         sock.sendall(masked(0x81, b"early"))
@@ -206,10 +211,30 @@ def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> Non
     assert frames_sent == b"\x81\x05early" + b"\x88\x02\x03\xe8"  # the echo, then Close 1000
 
 
+def test_a_slow_app_has_one_message_waiting_at_a_time() -> None:
+    """While a message waits for the app, the frame layer stops: the frames behind it
+    stay deflated in its buffer and uvicorn reads no more, until the app receives.
+    64 messages of 1 MiB, deflated to about 1 KiB each and sent at once to an app that
+    waits a second before it reads, all arrive; uvicorn's peak memory grows by a few
+    MiB, where every message of a read used to be inflated and queued (64 MiB)."""
+    with bare_apps("--ws-max-size", str(MiB)) as (process, port):
+        before = memory(process.pid)[0]
+        sock, head = opened(port, "/slow", deflate=True)
+        with sock:
+            message = frame(0x2, deflated(bytes(MiB)), rsv1=True)
+            sock.sendall(message * 64 + frame(0x1, deflated(b"done"), rsv1=True))
+            answer = read_until(sock, b" 67108864")  # the app's Close: its count in the reason
+        peak = memory(process.pid)[1]
+    print(f"\nslow app: RSS {before / MiB:.0f} MiB, peak {peak / MiB:.0f} MiB")
+    assert b"permessage-deflate" in head
+    assert server_frames(answer) == [(0x8, b"\x03\xe864 67108864")]
+    assert peak - before < 16 * MiB
+
+
 def test_apps_that_break_the_asgi_protocol() -> None:
     """Before the handshake is settled, a 500 and the server serves on; after it, Close
     1011 (the server failed, RFC 6455 §7.4.1), never a normal 1000."""
-    with bare_apps() as port:
+    with bare_apps() as (_, port):
         for path in ("/send-first", "/return", "/denial-then-send"):
             request = raw_request(rfc6455()).replace(b"/chat", path.encode())
             answer = raw_exchange(port, request)
@@ -496,7 +521,7 @@ def scope_seen(port: int, target: str) -> tuple[bytes, Any]:
 def test_an_absolute_form_target_reaches_the_app_with_its_path(parser: str) -> None:
     """RFC 9112 §3.2.2: a server MUST accept absolute-form; the path and query are the
     URI's, as uvicorn's origin-form scope has them."""
-    with bare_apps("--http", parser) as port:
+    with bare_apps("--http", parser) as (_, port):
         absolute = scope_seen(port, f"http://127.0.0.1:{port}/sc%6Fpe?report")
         origin = scope_seen(port, "/sc%6Fpe?report")
         bare = scope_seen(port, f"http://127.0.0.1:{port}?report")
