@@ -207,7 +207,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.message: list[str | bytes] = []
         self.message_size = 0
         self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.ping_payload: bytes | None = None
+        self.partial = False  # bytes came that have not completed a frame yet
         self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
         self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
         self.request_line = b""  # for the access log
@@ -461,7 +461,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.frames.state is ConnectionState.CLOSED:
             return
         self.frames.receive_data(data)
-        self._ping_answered()  # any bytes from the peer show it is there
+        self.partial = self.partial or bool(data)
         self._read_frames()
 
     def _read_frames(self) -> None:
@@ -473,6 +473,8 @@ class WebSocketProtocol(asyncio.Protocol):
         if layer is not None and layer.state is not ConnectionState.CLOSED:
             events = layer.events()
             while not (self.failed or self._held()) and (event := next(events, None)) is not None:
+                if not isinstance(event, frames.Message) or event.frame_finished:
+                    self._alive()  # a whole frame: bytes alone are no sign of life
                 if isinstance(event, frames.CloseConnection):
                     self._close_received(event)
                 elif layer.state is not ConnectionState.OPEN:
@@ -481,6 +483,7 @@ class WebSocketProtocol(asyncio.Protocol):
                     self._message(event)
                 elif (answer := required_reply(layer, event)) is not None:
                     self._write(layer.send(answer))  # a Ping's Pong
+            self._frame_deadline(layer)
         self._flow()
 
     def _message(self, event: frames.Message[Any]) -> None:
@@ -557,21 +560,43 @@ class WebSocketProtocol(asyncio.Protocol):
     def _ping(self) -> None:
         if self.frames is None or self.frames.state is not ConnectionState.OPEN:
             return
-        self.ping_payload = os.urandom(4)
-        self._write(self.frames.send(frames.Ping(payload=self.ping_payload)))
-        if self.config.ws_ping_timeout:
+        self._write(self.frames.send(frames.Ping(payload=os.urandom(4))))
+        if self.config.ws_ping_timeout:  # the next Ping once this one is answered
             self.timers["pong"] = self.loop.call_later(self.config.ws_ping_timeout, self._silent)
-        self._keepalive()
+        else:
+            self._keepalive()
 
-    def _ping_answered(self) -> None:
-        self.ping_payload = None
+    def _alive(self) -> None:
+        """A whole frame came: a Pong, or any other (a peer may send a Pong unasked, and
+        one in the middle of a frame cannot answer until the frame is done, RFC 6455
+        §5.4, §5.5.3). Only that shows the peer is there, not a byte of a frame."""
+        self.partial = False
         pong = self.timers.pop("pong", None)
         if pong is not None:
             pong.cancel()
+            self._keepalive()
 
     def _silent(self) -> None:
         if self.frames is not None and self.frames.state is ConnectionState.OPEN:
             self._fail(CloseCode.CloseCodeBadOperation, "keepalive ping timeout")  # 1011
+
+    def _frame_deadline(self, layer: Connection) -> None:
+        """A frame the peer has begun is complete within ``--ws-ping-timeout``, or the
+        connection fails with Close 1008 (the server's policy, RFC 6455 §7.4.1):
+        otherwise a peer trickling the bytes of a frame would hold it for ever. Not
+        counted while we hold its frames (``_held``)."""
+        timeout = self.config.ws_ping_timeout
+        begun = self.partial and not (self.failed or self._held())
+        if not (begun and timeout and layer.state is ConnectionState.OPEN):
+            self._cancel_timer("frame")
+        elif "frame" not in self.timers:
+            self.timers["frame"] = self.loop.call_later(timeout, self._frame_late, timeout)
+
+    def _frame_late(self, timeout: float) -> None:
+        self.timers.pop("frame", None)
+        if self.frames is not None and self.frames.state is ConnectionState.OPEN:
+            reason = f"frame incomplete after {timeout:g} s"
+            self._fail(CloseCode.CloseCodePolicyViolated, reason)  # 1008
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -611,6 +636,11 @@ class WebSocketProtocol(asyncio.Protocol):
                 self.transport.pause_reading()
             else:
                 self.transport.resume_reading()
+
+    def _cancel_timer(self, name: str) -> None:
+        timer = self.timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
 
     def _cancel_timers(self) -> None:
         for timer in self.timers.values():

@@ -408,3 +408,27 @@ def test_a_client_that_stops_reading_is_dropped_at_the_close_timeout() -> None:
     print(f"\nnever reading: fds {before[0]} -> {held} -> {after[0]} after {took:.1f} s")
     assert held == before[0] + 1
     assert after == before
+
+
+def test_a_frame_trickled_a_byte_at_a_time_fails_at_the_deadline() -> None:
+    """Bytes that do not complete a frame are no sign of life: a frame still incomplete
+    ``--ws-ping-timeout`` (here 1 s) after it began fails the connection with Close
+    1008 (a policy of this server's, RFC 6455 §7.4.1), where one byte every 0.5 s
+    used to hold it for ever."""
+    with running("uvicorn", ws_ping_interval=1, ws_ping_timeout=1) as server:
+        sock, _ = opened(server.port)
+        with sock:
+            sock.settimeout(0.5)
+            received, started = b"", time.monotonic()
+            for byte in frame(0x1, b"x" * 100):  # one a 0.5 s: 53 s, cut at 8 s
+                if time.monotonic() - started > 8 or 0x8 in dict(server_frames(received)):
+                    break
+                sock.send(bytes([byte]))
+                with contextlib.suppress(TimeoutError):
+                    received += sock.recv(4096)
+            took = time.monotonic() - started
+            received += until_closed(sock, 5)
+    closes = [payload for opcode, payload in server_frames(received) if opcode == 0x8]
+    print(f"\ntrickled frame: closed after {took:.1f} s")
+    assert took < 3
+    assert closes == [struct.pack("!H", 1008) + b"frame incomplete after 1 s"]
