@@ -37,6 +37,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import re
 import sys
@@ -114,7 +115,21 @@ def _environment() -> tuple[list[int], list[str] | None]:
     return versions, origins
 
 
+def _seconds(name: str, default: str) -> float:
+    """A number of seconds above 0 from the environment, checked as the others are."""
+    value = os.environ.get(name, default)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        _stop(name, value, "not a number of seconds above 0")
+    return seconds
+
+
 _VERSIONS, _ORIGINS = _environment()
+# How long the app has to accept or deny (the adapters' default deadline).
+_HANDSHAKE_TIMEOUT = _seconds("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "10")
 
 
 def policy_from(config: Config) -> Policy:
@@ -336,6 +351,7 @@ class WebSocketProtocol(asyncio.Protocol):
             },
         }
         self.queue.put_nowait({"type": "websocket.connect"})
+        self.timers["decision"] = self.loop.call_later(_HANDSHAKE_TIMEOUT, self._undecided)
         task = self.loop.create_task(self._run_app(scope))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -358,6 +374,17 @@ class WebSocketProtocol(asyncio.Protocol):
             self._close(code, "")  # the app is done: close the WebSocket properly
         elif "close" not in self.timers:
             self._end()
+
+    def _undecided(self) -> None:
+        """The app neither accepted nor denied in time: a 503 (RFC 9110 §15.6.4), as
+        the asyncio and trio adapters answer an ``on_request`` still deciding at
+        their deadline; the app's receive() gets the disconnect, its send() raises."""
+        self.timers.pop("decision", None)
+        if self.negotiator.state is State.DECIDING:
+            self.response = None  # a denial response begun and not finished goes too
+            log.warning("ASGI app neither accepted nor denied within %g s: 503", _HANDSHAKE_TIMEOUT)
+            reason = f"no decision within the {_HANDSHAKE_TIMEOUT:g} s deadline"
+            self._refuse(self.negotiator.reject(503, reason))
 
     def _fail_handshake(self) -> None:
         if self.negotiator.state is State.DECIDING and not self.transport.is_closing():
@@ -422,6 +449,7 @@ class WebSocketProtocol(asyncio.Protocol):
             extra_headers=extra,
             deflate=self.config.ws_per_message_deflate,
         )
+        self._cancel_timer("decision")
         self._write(accepted.response)
         self.frames = connection(accepted)
         self._logged(101)

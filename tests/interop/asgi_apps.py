@@ -6,6 +6,7 @@
 - ``/return``: returns without accepting or denying;
 - ``/denial-then-send``: starts a denial response, then sends a WebSocket message;
 - ``/unknown-after-accept``: accepts, then sends a message type that does not exist;
+- ``/undecided``: neither accepts nor denies; returns when the client is gone;
 - ``/flood``: accepts, then sends 64 KiB messages until the client is gone;
 - ``/slow``: accepts, sleeps a second, then receives binary messages until
   something else comes (a text), and closes with how many came and their bytes
@@ -48,6 +49,8 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == "/unknown-after-accept":
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.shout", "text": "?"})
+    elif path == "/undecided":
+        assert (await receive())["type"] == "websocket.disconnect"
     elif path == "/flood":
         await send({"type": "websocket.accept"})
         try:

@@ -169,15 +169,17 @@ def raw_exchange(port: int, data: bytes, *, head_only: bool = False, wait: float
 
 
 @contextmanager
-def bare_apps(*options: str) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+def bare_apps(
+    *options: str, log: bytearray | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the process
-    and its port."""
+    and its port; ``log`` as ``uvicorn_process`` takes it."""
     arguments = [
         "-m", "uvicorn", "asgi_apps:app", "--app-dir", str(Path(__file__).parent),
         "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
         *options,
     ]  # fmt: skip
-    with uvicorn_process(arguments) as running:
+    with uvicorn_process(arguments, log=log) as running:
         yield running
 
 
@@ -209,6 +211,25 @@ def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> Non
     head, _, frames_sent = answer.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
     assert frames_sent == b"\x81\x05early" + b"\x88\x02\x03\xe8"  # the echo, then Close 1000
+
+
+def test_an_app_that_never_decides_gets_its_client_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app has ``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` seconds to accept or deny, as the
+    asyncio and trio adapters' ``on_request`` has its deadline: then a 503 (RFC 9110
+    §15.6.4) with the reason, and the app's receive() gets the disconnect (the app
+    asserts it: a traceback otherwise)."""
+    monkeypatch.setenv("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "1")
+    request = raw_request(rfc6455()).replace(b"/chat", b"/undecided")
+    log = bytearray()
+    with bare_apps(log=log) as (_, port):
+        started = time.monotonic()
+        answer = raw_exchange(port, request, wait=5)
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert answer.endswith(b"\r\n\r\nno decision within the 1 s deadline\n")
+    assert 1 <= took < 2
+    assert b"Traceback" not in log, log.decode()
+    assert b"WARNING:  ASGI app neither accepted nor denied within 1 s: 503\n" in log
 
 
 def test_a_slow_app_has_one_message_waiting_at_a_time() -> None:
@@ -553,6 +574,8 @@ BAD_ENVIRONMENT = [
         "'app.example' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
     ),
     ("WSNEGOTIATE_ORIGINS", "", "no origin; unset it to allow any origin"),
+    ("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "soon", "not a number of seconds above 0"),
+    ("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "0", "not a number of seconds above 0"),
 ]
 
 
