@@ -552,6 +552,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.close_sent = True
         self._disconnect(code, reason)
         self._write(self.frames.send(frames.CloseConnection(code=code, reason=reason)))
+        self._cancel_timers()  # no keepalive, no frame deadline: the client's Close is due
         if self.transport.is_closing():
             return  # the connection is gone: no Close to wait for, no timer to hold us
         self._flow()  # read on, for the client's Close
@@ -595,9 +596,9 @@ class WebSocketProtocol(asyncio.Protocol):
             self._keepalive()
 
     def _alive(self) -> None:
-        """A whole frame came: a Pong, or any other (a peer may send a Pong unasked, and
-        one in the middle of a frame cannot answer until the frame is done, RFC 6455
-        §5.4, §5.5.3). Only that shows the peer is there, not a byte of a frame."""
+        """A whole frame came: a Pong, or any other (a peer may send a Pong unasked,
+        RFC 6455 §5.5.3, and cannot send one in the middle of a frame). Only that shows
+        the peer is there, not a byte of a frame."""
         self.partial = False
         pong = self.timers.pop("pong", None)
         if pong is not None:

@@ -1,8 +1,8 @@
-"""A server for test_hostile.py, run as its own process: ``serve``'s echo server
-(on asyncio's loop, or on uvloop, its default when installed), or uvicorn serving
-the Starlette example on wsnegotiate's protocol.
+"""A server for test_hostile.py, run as its own process: ``serve``'s echo server,
+or uvicorn serving the Starlette example on wsnegotiate's protocol, each on
+asyncio's loop or on uvloop (their default when installed).
 
-    python hostile_server.py serve|serve-uvloop|uvicorn HANDSHAKE_TIMEOUT [NAME=JSON ...]
+    python hostile_server.py serve|serve-uvloop|uvicorn|uvicorn-uvloop HANDSHAKE_TIMEOUT [NAME=JSON ...]
 
 uvicorn takes settings after the timeout, each a ``uvicorn.Config`` keyword and its
 value in JSON (``ws_ping_interval=1``, ``app="asgi_apps:app"`` for the bare apps).
@@ -66,7 +66,7 @@ async def main(kind: str, timeout: float, settings: dict[str, Any]) -> None:
         print(f"tasks {len(asyncio.all_tasks())} transports {alive}", flush=True)
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
-    await (uvicorn(settings) if kind == "uvicorn" else serve(timeout))
+    await (uvicorn(settings) if kind.startswith("uvicorn") else serve(timeout))
 
 
 def _is_transport(thing: object) -> bool:
@@ -76,7 +76,7 @@ def _is_transport(thing: object) -> bool:
 
 if __name__ == "__main__":
     new_loop = asyncio.new_event_loop
-    if sys.argv[1] == "serve-uvloop":
+    if sys.argv[1].endswith("-uvloop"):
         import uvloop
 
         new_loop = uvloop.new_event_loop

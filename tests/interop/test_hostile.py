@@ -353,16 +353,18 @@ def flood(sock: socket.socket, block: bytes, seconds: float, most: int) -> tuple
     return sent, False
 
 
+UVICORN = ["uvicorn", "uvicorn-uvloop"]  # on asyncio's loop, and on uvicorn's default
 CLOSE_1009 = struct.pack("!H", 1009) + b"message larger than 1024 bytes"
 
 
+@pytest.mark.parametrize("kind", UVICORN)
 @pytest.mark.parametrize("deflate", [False, True], ids=["plain", "deflate"])
-def test_an_oversize_message_then_more_frames_get_one_close_1009(deflate: bool) -> None:
+def test_an_oversize_message_then_more_frames_get_one_close_1009(kind: str, deflate: bool) -> None:
     """Past ``--ws-max-size`` the connection fails with Close 1009 (RFC 6455 §7.4.1),
     and nothing more of the client's is processed (§7.1.7): the frames behind it get
     no second Close, uvicorn logs no traceback (``running`` reads its stderr), and
     TCP ends."""
-    with running("uvicorn", ws_max_size=1024) as server:
+    with running(kind, ws_max_size=1024) as server:
         sock, head = opened(server.port, deflate=deflate)
         with sock:
             for payload in (bytes(2000), bytes(10), bytes(2000)):
@@ -373,12 +375,13 @@ def test_an_oversize_message_then_more_frames_get_one_close_1009(deflate: bool) 
     assert server_frames(received) == [(0x8, CLOSE_1009)]
 
 
-def test_a_ping_flood_from_a_client_that_never_reads() -> None:
+@pytest.mark.parametrize("kind", UVICORN)
+def test_a_ping_flood_from_a_client_that_never_reads(kind: str) -> None:
     """Each Ping's Pong goes into the write buffer (RFC 6455 §5.5.2); once it is past
     its high-water mark, uvicorn reads no more from that client until it drains, so
     the flood stops in the kernel's buffers and uvicorn's memory stays put (it grew
     as fast as uvicorn could answer: 31 to 302 MB in 15 s)."""
-    with running("uvicorn") as server:
+    with running(kind) as server:
         pid, before = server.process.pid, memory(server.process.pid)[0]
         sock, _ = opened(server.port)
         with sock:
@@ -391,13 +394,14 @@ def test_a_ping_flood_from_a_client_that_never_reads() -> None:
         assert run(probe(server.port)) < 1.0
 
 
+@pytest.mark.parametrize("kind", UVICORN)
 @pytest.mark.heavy
-def test_a_client_that_stops_reading_is_dropped_at_the_close_timeout() -> None:
+def test_a_client_that_stops_reading_is_dropped_at_the_close_timeout(kind: str) -> None:
     """The app sends to a client that reads nothing: the keepalive Ping gets no Pong,
     Close 1011 waits behind a write buffer that never drains, and at the close timeout
     (10 s, uvicorn's own) the connection is dropped, not held for ever."""
     settings = {"app": "asgi_apps:app", "ws_ping_interval": 0.5, "ws_ping_timeout": 0.5}
-    with running("uvicorn", **settings) as server:
+    with running(kind, **settings) as server:
         before = server.fds(), server.tasks()
         sock, _ = opened(server.port, "/flood")
         with sock:
@@ -410,12 +414,13 @@ def test_a_client_that_stops_reading_is_dropped_at_the_close_timeout() -> None:
     assert after == before
 
 
-def test_a_frame_trickled_a_byte_at_a_time_fails_at_the_deadline() -> None:
+@pytest.mark.parametrize("kind", UVICORN)
+def test_a_frame_trickled_a_byte_at_a_time_fails_at_the_deadline(kind: str) -> None:
     """Bytes that do not complete a frame are no sign of life: a frame still incomplete
     ``--ws-ping-timeout`` (here 1 s) after it began fails the connection with Close
     1008 (a policy of this server's, RFC 6455 §7.4.1), where one byte every 0.5 s
     used to hold it for ever."""
-    with running("uvicorn", ws_ping_interval=1, ws_ping_timeout=1) as server:
+    with running(kind, ws_ping_interval=1, ws_ping_timeout=1) as server:
         sock, _ = opened(server.port)
         with sock:
             sock.settimeout(0.5)
