@@ -20,14 +20,23 @@ wsnegotiate's answer and the app is never called. The app sees the others, with
 ``.body``) for an app that refuses with its own HTTP answer.
 
 Settings: uvicorn's own where they exist (``--ws-max-size``: a message past it
-closes with 1009; ``--ws-ping-interval`` and ``--ws-ping-timeout``: keepalive,
-closing with 1011; ``--ws-per-message-deflate``: permessage-deflate, negotiated by
-wsnegotiate); the rest from the environment, read when uvicorn imports this
-module at startup: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``; default ``13``) and
-``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated; others get a 403
-before the app runs). A bad value stops the server there, with one line naming
-the variable and its value, and uvicorn's exit status for a failed startup (3).
-Or a policy of your own through ``protocol()``.
+fails the connection with 1009; ``--ws-ping-interval`` and ``--ws-ping-timeout``:
+keepalive, failing with 1011 when no whole frame answers a Ping in time, and the
+time a frame begun has to complete, or 1008; ``--ws-per-message-deflate``:
+permessage-deflate, negotiated by wsnegotiate; ``--ws-max-queue`` is not used: one
+message at a time waits for the app); the rest from the environment, read when
+uvicorn imports this module at startup: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``;
+default ``13``), ``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated;
+others get a 403 before the app runs) and ``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` (the
+seconds the app has to accept or deny, default 10; then a 503). A bad value stops
+the server there, with one line naming the variable and its value, and uvicorn's
+exit status for a failed startup (3). Or a policy of your own through ``protocol()``.
+
+After the 101, reading pauses while a message waits for the app and while the
+client does not read what is written (the transport's high-water mark). A failed
+connection (RFC 6455 §7.1.7) gets our Close, then our end of TCP, and the client's
+bytes are discarded; a client that neither reads our last bytes nor answers our
+Close is dropped 10 s later.
 
 Each handshake outcome, the 101 or a refusal, gets one line in uvicorn's access
 log, in the shape uvicorn gives an HTTP request (``--no-access-log``: none).
