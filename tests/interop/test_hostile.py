@@ -23,6 +23,7 @@ import socket
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from collections.abc import Coroutine, Iterator
@@ -311,12 +312,20 @@ def server_frames(data: bytes) -> list[tuple[int, bytes]]:
     return found
 
 
-def opened(port: int, path: str = "/echo", *, deflate: bool = False) -> tuple[socket.socket, bytes]:
-    """A socket past the 101, and the response head."""
+def opened(
+    port: int, path: str = "/echo", *, deflate: bool = False, buffers: int = 0
+) -> tuple[socket.socket, bytes]:
+    """A socket past the 101, and the response head; ``buffers``: the socket's send
+    and receive buffer sizes, small to make the server wait sooner."""
     request = REQUEST.replace(b"/echo", path.encode())
     if deflate:
         request = request[:-2] + b"Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n"
-    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock = socket.socket()
+    if buffers:  # before connecting, so the window is small from the start
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, buffers)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, buffers)
+    sock.settimeout(10)
+    sock.connect(("127.0.0.1", port))
     sock.sendall(request)
     head = b""
     while b"\r\n\r\n" not in head and (chunk := sock.recv(1)):
@@ -375,23 +384,52 @@ def test_an_oversize_message_then_more_frames_get_one_close_1009(kind: str, defl
     assert server_frames(received) == [(0x8, CLOSE_1009)]
 
 
+PINGS = [i.to_bytes(4, "big") + b"p" * 121 for i in range(8192)]  # 131 bytes a frame
+FLOOD = b"".join(frame(0x9, ping) for ping in PINGS)
+
+
 @pytest.mark.parametrize("kind", UVICORN)
-def test_a_ping_flood_from_a_client_that_never_reads(kind: str) -> None:
+def test_a_ping_flood_from_a_client_that_does_not_read(kind: str) -> None:
     """Each Ping's Pong goes into the write buffer (RFC 6455 §5.5.2); once it is past
     its high-water mark, uvicorn reads no more from that client until it drains, so
     the flood stops in the kernel's buffers and uvicorn's memory stays put (it grew
-    as fast as uvicorn could answer: 31 to 302 MB in 15 s)."""
+    as fast as uvicorn could answer: 31 to 302 MB in 15 s). When the client reads at
+    last, reading resumes where it paused: every Ping gets its Pong, in order."""
     with running(kind) as server:
         pid, before = server.process.pid, memory(server.process.pid)[0]
-        sock, _ = opened(server.port)
+        sock, _ = opened(server.port, buffers=4096)
         with sock:
-            sent, stalled = flood(sock, frame(0x9, b"p" * 125) * 8192, 8, 512 * MiB)
+            sent, stalled = flood(sock, FLOOD, 8, 512 * MiB)
             peak = memory(pid)[1]
+            count, at = -(-sent // 131), sent % len(FLOOD)  # the last Ping may be cut short
+            sock.settimeout(10)
+            rest = threading.Thread(target=sock.sendall, args=(FLOOD[at : at + -sent % 131],))
+            rest.start()
+            received, end = b"", time.monotonic() + 30
+            while len(received) < 127 * count and time.monotonic() < end:
+                received += sock.recv(65536)
+            rest.join(10)
         print(f"\nping flood: {sent / MiB:.0f} MiB sent, stalled {stalled}, "
               f"RSS {before / MiB:.0f} MiB, peak {peak / MiB:.0f} MiB")  # fmt: skip
         assert stalled  # uvicorn stopped reading: the rest waits in the kernel's buffers
         assert peak - before < 16 * MiB
+        assert server_frames(received) == [(0xA, PINGS[i % len(PINGS)]) for i in range(count)]
         assert run(probe(server.port)) < 1.0
+
+
+@pytest.mark.parametrize("kind", UVICORN)
+def test_bytes_that_cannot_be_parsed_fail_the_connection_once(kind: str) -> None:
+    """An unmasked frame from a client (RFC 6455 §5.1) gets Close 1002 and fails the
+    connection: the Ping behind it gets no Pong, and TCP ends."""
+    with running(kind) as server:
+        sock, _ = opened(server.port)
+        with sock:
+            sock.sendall(b"\x81\x02hi")  # FIN, text, no mask bit
+            time.sleep(0.1)
+            sock.sendall(frame(0x9, b"still there?"))
+            received = until_closed(sock, 5)
+    assert [opcode for opcode, _ in server_frames(received)] == [0x8]
+    assert received[2:4] == struct.pack("!H", 1002)
 
 
 @pytest.mark.parametrize("kind", UVICORN)
@@ -412,6 +450,26 @@ def test_a_client_that_stops_reading_is_dropped_at_the_close_timeout(kind: str) 
     print(f"\nnever reading: fds {before[0]} -> {held} -> {after[0]} after {took:.1f} s")
     assert held == before[0] + 1
     assert after == before
+
+
+@pytest.mark.heavy
+def test_shutdown_drops_a_client_that_stops_reading_at_the_close_timeout() -> None:
+    """uvicorn stops (SIGINT) while its app sends to a client that reads nothing: the
+    Close 1012 waits behind a write buffer that never drains, and TCP is dropped at the
+    close timeout, so uvicorn exits instead of waiting for ever. (Keepalive at its
+    default, 20 s, does not come into it.)"""
+    with running("uvicorn-uvloop", app="asgi_apps:app") as server:
+        sock, _ = opened(server.port, "/flood", buffers=4096)
+        with sock:
+            time.sleep(0.5)  # the app fills the buffers
+            started = time.monotonic()
+            server.process.send_signal(signal.SIGINT)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                server.process.wait(15)
+            took = time.monotonic() - started
+    print(f"\nshutdown with a client that never reads: exited after {took:.1f} s")
+    assert server.process.returncode is not None
+    assert took < 12
 
 
 @pytest.mark.parametrize("kind", UVICORN)

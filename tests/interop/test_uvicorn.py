@@ -213,6 +213,29 @@ def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> Non
     assert frames_sent == b"\x81\x05early" + b"\x88\x02\x03\xe8"  # the echo, then Close 1000
 
 
+def test_after_the_apps_close_only_the_clients_close_is_read() -> None:
+    """Once our Close is out, the client's frames before its Close are dropped (RFC 6455
+    §5.5.1: nothing follows our Close): its Ping gets no Pong, which wsproto refused
+    to frame (LocalProtocolError out of data_received, a traceback), and its Close
+    ends the connection."""
+    request = raw_request(rfc6455()).replace(b"/chat", b"/")
+    log = bytearray()
+    with (
+        bare_apps(log=log) as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        sock.sendall(request + masked(0x81, b"hello"))
+        answer = read_until(sock, b"\x88\x02\x03\xe8")  # the echo, then the app's Close
+        sock.sendall(masked(0x89, b"ping") + masked(0x81, b"late") + masked(0x88, b"\x03\xe8"))
+        after = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                after += chunk
+    assert answer.endswith(b"\r\n\r\n\x81\x05hello\x88\x02\x03\xe8")
+    assert after == b""
+    assert b"Traceback" not in log, log.decode()
+
+
 def test_an_app_that_never_decides_gets_its_client_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
     """The app has ``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` seconds to accept or deny, as the
     asyncio and trio adapters' ``on_request`` has its deadline: then a 503 (RFC 9110
@@ -456,6 +479,35 @@ def test_a_quiet_client_is_pinged_then_closed_with_1011() -> None:
     close = seen[1]
     assert isinstance(close, wsproto.events.CloseConnection)
     assert (close.code, close.reason) == (1011, "keepalive ping timeout")
+
+
+def test_a_client_that_answers_pings_stays() -> None:
+    """One Ping in flight: the next goes out a ping interval after the answer, so a
+    client that answers (a Pong is a whole frame: the sign of life) is pinged again
+    and again, never closed."""
+
+    async def scenario(port: int) -> list[str]:
+        client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/echo")
+        connected, reader, writer = await handshake(client, port)
+        assert isinstance(connected, ws.Connected)
+        frames = wsnegotiate.wsproto.connection(connected)
+        seen: list[str] = []
+        end = asyncio.get_running_loop().time() + 1.5
+        with contextlib.suppress(TimeoutError):
+            while (left := end - asyncio.get_running_loop().time()) > 0:
+                frames.receive_data(await asyncio.wait_for(reader.read(4096), left) or None)
+                for event in frames.events():
+                    seen.append(type(event).__name__)
+                    if isinstance(event, wsproto.events.Ping):
+                        writer.write(frames.send(event.response()))
+        writer.close()
+        return seen
+
+    options = ("--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.5")
+    with uvicorn("starlette_app:app", *options) as (_, port):
+        seen = run(scenario(port))
+    assert set(seen) == {"Ping"}
+    assert len(seen) >= 4  # one a 0.2 s after each answer, in 1.5 s
 
 
 def test_a_policy_of_your_own_through_protocol() -> None:
