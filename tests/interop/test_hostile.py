@@ -3,11 +3,12 @@ protocol, each a real process on 127.0.0.1: half requests that stall, clients
 that trickle, clients that leave mid-request, and a burst of handshakes. Every
 scenario is bounded in count and time, and afterwards the server's open file
 descriptors and asyncio tasks are back where they started. After the handshake,
-against uvicorn: an oversize message with more frames behind it, a ping flood
-from a client that never reads, a client that stops reading, and a frame
-trickled a byte at a time.
+against uvicorn (on asyncio's loop and on uvloop): an oversize message with more
+frames behind it, bytes that cannot be parsed, a ping flood from a client that
+reads nothing until it stalls, a client that stops reading (and uvicorn stopping
+with one), and a frame trickled a byte at a time.
 
-Figures (probe times, descriptor and task counts) are printed; run with ``-s``.
+Figures (probe times, descriptor and task counts, memory) are printed; run with ``-s``.
 """
 
 from __future__ import annotations
