@@ -231,7 +231,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.message: list[str | bytes] = []
         self.message_size = 0
         self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.partial = False  # bytes came that have not completed a frame yet
+        self.partial = False  # the peer's last bytes did not complete a frame
         self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
         self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
         self.request_line = b""  # for the access log
@@ -510,7 +510,8 @@ class WebSocketProtocol(asyncio.Protocol):
         if layer is not None and layer.state is not ConnectionState.CLOSED:
             events = layer.events()
             while not (self.failed or self._held()) and (event := next(events, None)) is not None:
-                if not isinstance(event, frames.Message) or event.frame_finished:
+                self.partial = isinstance(event, frames.Message) and not event.frame_finished
+                if not self.partial:
                     self._alive()  # a whole frame: bytes alone are no sign of life
                 if isinstance(event, frames.CloseConnection):
                     self._close_received(event)
@@ -608,7 +609,6 @@ class WebSocketProtocol(asyncio.Protocol):
         """A whole frame came: a Pong, or any other (a peer may send a Pong unasked,
         RFC 6455 §5.5.3, and cannot send one in the middle of a frame). Only that shows
         the peer is there, not a byte of a frame."""
-        self.partial = False
         pong = self.timers.pop("pong", None)
         if pong is not None:
             pong.cancel()
