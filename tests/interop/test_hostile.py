@@ -494,5 +494,5 @@ def test_a_frame_trickled_a_byte_at_a_time_fails_at_the_deadline(kind: str) -> N
             received += until_closed(sock, 5)
     closes = [payload for opcode, payload in server_frames(received) if opcode == 0x8]
     print(f"\ntrickled frame: closed after {took:.1f} s")
-    assert took < 3
+    assert took < 4  # the 1 s deadline; it was held past 8 s
     assert closes == [struct.pack("!H", 1008) + b"frame incomplete after 1 s"]
