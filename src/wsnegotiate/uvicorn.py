@@ -20,14 +20,23 @@ wsnegotiate's answer and the app is never called. The app sees the others, with
 ``.body``) for an app that refuses with its own HTTP answer.
 
 Settings: uvicorn's own where they exist (``--ws-max-size``: a message past it
-closes with 1009; ``--ws-ping-interval`` and ``--ws-ping-timeout``: keepalive,
-closing with 1011; ``--ws-per-message-deflate``: permessage-deflate, negotiated by
-wsnegotiate); the rest from the environment, read when uvicorn imports this
-module at startup: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``; default ``13``) and
-``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated; others get a 403
-before the app runs). A bad value stops the server there, with one line naming
-the variable and its value, and uvicorn's exit status for a failed startup (3).
-Or a policy of your own through ``protocol()``.
+fails the connection with 1009; ``--ws-ping-interval`` and ``--ws-ping-timeout``:
+keepalive, failing with 1011 when no whole frame answers a Ping in time, and the
+time a frame begun has to complete, or 1008; ``--ws-per-message-deflate``:
+permessage-deflate, negotiated by wsnegotiate; ``--ws-max-queue`` is not used: one
+message at a time waits for the app); the rest from the environment, read when
+uvicorn imports this module at startup: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``;
+default ``13``), ``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated;
+others get a 403 before the app runs) and ``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` (the
+seconds the app has to accept or deny, default 10; then a 503). A bad value stops
+the server there, with one line naming the variable and its value, and uvicorn's
+exit status for a failed startup (3). Or a policy of your own through ``protocol()``.
+
+After the 101, reading pauses while a message waits for the app and while the
+client does not read what is written (the transport's high-water mark). A failed
+connection (RFC 6455 §7.1.7) gets our Close, then our end of TCP, and the client's
+bytes are discarded; a client that neither reads our last bytes nor answers our
+Close is dropped 10 s later.
 
 Each handshake outcome, the 101 or a refusal, gets one line in uvicorn's access
 log, in the shape uvicorn gives an HTTP request (``--no-access-log``: none).
@@ -37,6 +46,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import os
 import re
 import sys
@@ -68,7 +78,9 @@ Message = dict[str, Any]
 log = logging.getLogger("uvicorn.error")
 access = logging.getLogger("uvicorn.access")
 
-_CLOSE_TIMEOUT = 10.0  # seconds our Close waits for the client's (as uvicorn's own)
+# Seconds our Close waits for the client's, or our last bytes for the client to read
+# them, before TCP is dropped (uvicorn's own protocols wait 10 s for the Close).
+_CLOSE_TIMEOUT = 10.0
 _PER_CONFIG: dict[int, tuple[Config, Policy]] = {}
 _SOME_VERSIONS = "give some of 13, 8 and 7"
 # RFC 6454 §6.2: an origin is serialized as scheme "://" host [ ":" port ], or "null".
@@ -112,7 +124,21 @@ def _environment() -> tuple[list[int], list[str] | None]:
     return versions, origins
 
 
+def _seconds(name: str, default: str) -> float:
+    """A number of seconds above 0 from the environment, checked as the others are."""
+    value = os.environ.get(name, default)
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = math.nan
+    if not 0 < seconds < math.inf:
+        _stop(name, value, "not a number of seconds above 0")
+    return seconds
+
+
 _VERSIONS, _ORIGINS = _environment()
+# How long the app has to accept or deny (the adapters' default deadline).
+_HANDSHAKE_TIMEOUT = _seconds("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "10")
 
 
 def policy_from(config: Config) -> Policy:
@@ -195,14 +221,17 @@ class WebSocketProtocol(asyncio.Protocol):
         self.early = bytearray()  # bytes that came while the app decided
         self.response: tuple[int, list[tuple[bytes, bytes]], bytearray] | None = None
         self.close_sent = False
+        self.failed = False  # see _fail()
         self.disconnected = False
         self.read_paused = False
+        self.writing_paused = False  # the peer does not read what we write
+        self.unread = 0  # messages queued for the app that it has not received
         self.writable = asyncio.Event()
         self.writable.set()
         self.message: list[str | bytes] = []
         self.message_size = 0
         self.timers: dict[str, asyncio.TimerHandle] = {}
-        self.ping_payload: bytes | None = None
+        self.partial = False  # the peer's last bytes did not complete a frame
         self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
         self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
         self.request_line = b""  # for the access log
@@ -238,14 +267,22 @@ class WebSocketProtocol(asyncio.Protocol):
         self.writable.set()  # a paused transport that is lost never resumes
 
     def pause_writing(self) -> None:
-        self.writable.clear()
+        # The peer does not read what we write: read no more of its frames until it
+        # does (as serve does), so neither Pongs nor anything else pile up here.
+        self.writing_paused = True
+        if not self.disconnected:  # a send after the disconnect raises at once
+            self.writable.clear()
+        self._flow()
 
     def resume_writing(self) -> None:
+        self.writing_paused = False
         self.writable.set()
+        self._read_frames()
 
     def data_received(self, data: bytes) -> None:
         if self.frames is not None:
-            self._frames_received(data)
+            if not self.failed:  # failed: nothing more of the peer's is processed (§7.1.7)
+                self._frames_received(data)
         elif self.negotiator.state is State.AWAITING_REQUEST:
             if self.handover is not None:  # the head as uvicorn wrote it out again
                 data = _as_received(data, *self.handover)
@@ -260,7 +297,7 @@ class WebSocketProtocol(asyncio.Protocol):
                 self._start_app(event)
         else:  # the app is deciding: hold the bytes for the frame layer, and read no more
             self.early += data
-            self._pause_reading()
+            self._flow()
 
     def shutdown(self) -> None:
         """uvicorn stops: open connections get Close 1012 (service restart)."""
@@ -270,7 +307,7 @@ class WebSocketProtocol(asyncio.Protocol):
             self._write(self.frames.send(frames.CloseConnection(code=1012)))
         elif self.negotiator.state is State.DECIDING:
             self._refuse(self.negotiator.reject(503, "the server is shutting down"))
-        self.transport.close()
+        self._end()
 
     # -- the handshake -------------------------------------------------------------
 
@@ -294,7 +331,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self._logged(rejected.status)
         self._write(rejected.response)
         self._disconnect(1006, "")
-        self.transport.close()
+        self._end()
 
     def _start_app(self, request: Request) -> None:
         path, query = _path_and_query(request.target)
@@ -323,6 +360,7 @@ class WebSocketProtocol(asyncio.Protocol):
             },
         }
         self.queue.put_nowait({"type": "websocket.connect"})
+        self.timers["decision"] = self.loop.call_later(_HANDSHAKE_TIMEOUT, self._undecided)
         task = self.loop.create_task(self._run_app(scope))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -344,7 +382,18 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.frames is not None and self.frames.state is ConnectionState.OPEN:
             self._close(code, "")  # the app is done: close the WebSocket properly
         elif "close" not in self.timers:
-            self.transport.close()
+            self._end()
+
+    def _undecided(self) -> None:
+        """The app neither accepted nor denied in time: a 503 (RFC 9110 §15.6.4), as
+        the asyncio and trio adapters answer an ``on_request`` still deciding at
+        their deadline; the app's receive() gets the disconnect, its send() raises."""
+        self.timers.pop("decision", None)
+        if self.negotiator.state is State.DECIDING:
+            self.response = None  # a denial response begun and not finished goes too
+            log.warning("ASGI app neither accepted nor denied within %g s: 503", _HANDSHAKE_TIMEOUT)
+            reason = f"no decision within the {_HANDSHAKE_TIMEOUT:g} s deadline"
+            self._refuse(self.negotiator.reject(503, reason))
 
     def _fail_handshake(self) -> None:
         if self.negotiator.state is State.DECIDING and not self.transport.is_closing():
@@ -354,9 +403,9 @@ class WebSocketProtocol(asyncio.Protocol):
 
     async def receive(self) -> Message:
         message = await self.queue.get()
-        if self.read_paused and self.queue.empty() and self.frames is not None:
-            self.read_paused = False
-            self.transport.resume_reading()
+        if message["type"] == "websocket.receive":
+            self.unread -= 1
+            self._read_frames()  # the next message, if its frames are here
         return message
 
     async def send(self, message: Message) -> None:
@@ -409,16 +458,13 @@ class WebSocketProtocol(asyncio.Protocol):
             extra_headers=extra,
             deflate=self.config.ws_per_message_deflate,
         )
+        self._cancel_timer("decision")
         self._write(accepted.response)
         self.frames = connection(accepted)
         self._logged(101)
         self._keepalive()
         early, self.early = bytes(self.early), bytearray()
-        if early or accepted.trailing_data:  # wsproto holds the bytes that came with the head
-            self._frames_received(early)
-        if self.read_paused and not self.disconnected:
-            self.read_paused = False
-            self.transport.resume_reading()
+        self._frames_received(early)  # wsproto holds the bytes that came with the head
 
     def _deny(self) -> None:
         """The app's own HTTP answer (the denial response extension)."""
@@ -452,14 +498,31 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.frames.state is ConnectionState.CLOSED:
             return
         self.frames.receive_data(data)
-        self._ping_answered()  # any bytes from the peer show it is there
-        for event in self.frames.events():
-            if isinstance(event, frames.Message):
-                self._message(event)
-            elif isinstance(event, frames.CloseConnection):
-                self._closed_by_peer(event)
-            elif (answer := required_reply(self.frames, event)) is not None:
-                self._write(self.frames.send(answer))
+        self.partial = self.partial or bool(data)
+        self._read_frames()
+
+    def _read_frames(self) -> None:
+        """Hand the frame layer's events on while nothing holds them (``_held``), then
+        read on or pause reading. The frames that wait stay in wsproto's buffer as
+        they came (deflated) until the hold is lifted: when the app receives, or the
+        peer reads what we wrote."""
+        layer = self.frames
+        if layer is not None and layer.state is not ConnectionState.CLOSED:
+            events = layer.events()
+            while not (self.failed or self._held()) and (event := next(events, None)) is not None:
+                self.partial = isinstance(event, frames.Message) and not event.frame_finished
+                if not self.partial:
+                    self._alive()  # a whole frame: bytes alone are no sign of life
+                if isinstance(event, frames.CloseConnection):
+                    self._close_received(event)
+                elif layer.state is not ConnectionState.OPEN:
+                    continue  # our Close is out: only the peer's matters now (RFC 6455 §5.5.1)
+                elif isinstance(event, frames.Message):
+                    self._message(event)
+                elif (answer := required_reply(layer, event)) is not None:
+                    self._write(layer.send(answer))  # a Ping's Pong
+            self._frame_deadline(layer)
+        self._flow()
 
     def _message(self, event: frames.Message[Any]) -> None:
         data, limit = event.data, self.config.ws_max_size
@@ -469,7 +532,7 @@ class WebSocketProtocol(asyncio.Protocol):
         else:  # bytes, or one short text that fits however it encodes (UTF-8: 4 bytes a char)
             self.message_size += len(data)
         if self.message_size > limit:
-            self._close(1009, f"message larger than {limit} bytes")
+            self._fail(CloseCode.CloseCodeTooMuchData, f"message larger than {limit} bytes")  # 1009
             return
         self.message.append(data)
         if event.message_finished:
@@ -478,27 +541,53 @@ class WebSocketProtocol(asyncio.Protocol):
                 data = "".join(self.message) if key == "text" else b"".join(self.message)  # type: ignore[arg-type]
             self.message, self.message_size = [], 0
             self.queue.put_nowait({"type": "websocket.receive", key: data})
-            self._pause_reading()  # until the app has read it (flow control)
+            self.unread += 1  # the frames behind it wait until the app receives it
 
-    def _closed_by_peer(self, event: frames.CloseConnection) -> None:
+    def _close_received(self, event: frames.CloseConnection) -> None:
+        """The peer's Close, answered with ours (RFC 6455 §5.5.1) unless ours went
+        first; or, while open, the Close wsproto reports for bytes it could not parse
+        (1002, 1007), which fails the connection."""
         assert self.frames is not None
+        if self.frames.state is ConnectionState.OPEN:
+            self._fail(event.code, event.reason or "")
+            return
         answer = required_reply(self.frames, event)
-        if answer is not None:  # the peer's Close, or a frame wsproto could not parse
+        if answer is not None:
             self._write(self.frames.send(answer))
         self._disconnect(event.code, event.reason or "")
-        self.transport.close()
+        self._end()
 
     def _close(self, code: int, reason: str) -> None:
         assert self.frames is not None
         self.close_sent = True
         self._disconnect(code, reason)
         self._write(self.frames.send(frames.CloseConnection(code=code, reason=reason)))
+        self._cancel_timers()  # no keepalive, no frame deadline: the client's Close is due
         if self.transport.is_closing():
             return  # the connection is gone: no Close to wait for, no timer to hold us
-        if self.read_paused:
-            self.read_paused = False
-            self.transport.resume_reading()  # to read the client's Close
-        self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.close)
+        self._flow()  # read on, for the client's Close
+        self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
+
+    def _fail(self, code: int, reason: str) -> None:
+        """Fail the WebSocket connection (RFC 6455 §7.1.7): our Close, then nothing
+        more of the peer's is processed. Our side of TCP ends behind the Close (the
+        server closes first, §7.1.1), and the peer's bytes are read and discarded
+        until it ends its side; over TLS, which cannot end one side, TCP closes."""
+        assert self.frames is not None
+        if self.frames.state is ConnectionState.OPEN:
+            self._write(self.frames.send(frames.CloseConnection(code=code, reason=reason)))
+        self.failed = self.close_sent = True
+        self.message, self.message_size = [], 0
+        self._disconnect(code, reason)
+        self._cancel_timers()
+        if self.transport.is_closing():
+            return
+        if not self.transport.can_write_eof():
+            self._end()
+            return
+        self.transport.write_eof()
+        self._flow()  # read on, to see the peer's end
+        self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
 
     # -- keepalive -------------------------------------------------------------------
 
@@ -510,21 +599,42 @@ class WebSocketProtocol(asyncio.Protocol):
     def _ping(self) -> None:
         if self.frames is None or self.frames.state is not ConnectionState.OPEN:
             return
-        self.ping_payload = os.urandom(4)
-        self._write(self.frames.send(frames.Ping(payload=self.ping_payload)))
-        if self.config.ws_ping_timeout:
+        self._write(self.frames.send(frames.Ping(payload=os.urandom(4))))
+        if self.config.ws_ping_timeout:  # the next Ping once this one is answered
             self.timers["pong"] = self.loop.call_later(self.config.ws_ping_timeout, self._silent)
-        self._keepalive()
+        else:
+            self._keepalive()
 
-    def _ping_answered(self) -> None:
-        self.ping_payload = None
+    def _alive(self) -> None:
+        """A whole frame came: a Pong, or any other (a peer may send a Pong unasked,
+        RFC 6455 §5.5.3, and cannot send one in the middle of a frame). Only that shows
+        the peer is there, not a byte of a frame."""
         pong = self.timers.pop("pong", None)
         if pong is not None:
             pong.cancel()
+            self._keepalive()
 
     def _silent(self) -> None:
         if self.frames is not None and self.frames.state is ConnectionState.OPEN:
-            self._close(1011, "keepalive ping timeout")
+            self._fail(CloseCode.CloseCodeBadOperation, "keepalive ping timeout")  # 1011
+
+    def _frame_deadline(self, layer: Connection) -> None:
+        """A frame the peer has begun is complete within ``--ws-ping-timeout``, or the
+        connection fails with Close 1008 (the server's policy, RFC 6455 §7.4.1):
+        otherwise a peer trickling the bytes of a frame would hold it for ever. Not
+        counted while we hold its frames (``_held``)."""
+        timeout = self.config.ws_ping_timeout
+        begun = self.partial and not (self.failed or self._held())
+        if not (begun and timeout and layer.state is ConnectionState.OPEN):
+            self._cancel_timer("frame")
+        elif "frame" not in self.timers:
+            self.timers["frame"] = self.loop.call_later(timeout, self._frame_late, timeout)
+
+    def _frame_late(self, timeout: float) -> None:
+        self.timers.pop("frame", None)
+        if self.frames is not None and self.frames.state is ConnectionState.OPEN:
+            reason = f"frame incomplete after {timeout:g} s"
+            self._fail(CloseCode.CloseCodePolicyViolated, reason)  # 1008
 
     # -- helpers -----------------------------------------------------------------------
 
@@ -536,11 +646,39 @@ class WebSocketProtocol(asyncio.Protocol):
         if not self.disconnected:
             self.disconnected = True
             self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": reason})
+            self.writable.set()  # an app waiting to send learns it is gone
 
-    def _pause_reading(self) -> None:
-        if not self.read_paused and not self.transport.is_closing():
-            self.read_paused = True
-            self.transport.pause_reading()
+    def _end(self) -> None:
+        """Close TCP behind what is written. A closing transport holds its socket until
+        its buffer drains: a peer that never reads it is dropped at the close timeout."""
+        self._cancel_timers()
+        self.transport.close()
+        if self.transport.get_write_buffer_size():
+            self.timers["close"] = self.loop.call_later(_CLOSE_TIMEOUT, self.transport.abort)
+
+    def _held(self) -> bool:
+        """Whether the peer's frames wait: while the app decides (the bytes are kept
+        for the frame layer), while a message waits for the app, and while the peer
+        does not read what we write. Not once our Close is out: then the peer's Close,
+        or its end of TCP, is awaited, and its messages are dropped."""
+        if self.frames is None:
+            return self.negotiator.state is State.DECIDING
+        return not self.close_sent and (self.writing_paused or self.unread > 0)
+
+    def _flow(self) -> None:
+        """Reading paused while the peer's frames are held, resumed when not."""
+        held = self._held()
+        if held is not self.read_paused and not self.transport.is_closing():
+            self.read_paused = held
+            if held:
+                self.transport.pause_reading()
+            else:
+                self.transport.resume_reading()
+
+    def _cancel_timer(self, name: str) -> None:
+        timer = self.timers.pop(name, None)
+        if timer is not None:
+            timer.cancel()
 
     def _cancel_timers(self) -> None:
         for timer in self.timers.values():

@@ -1,11 +1,16 @@
-"""Bare ASGI apps for test_uvicorn.py, by path:
+"""Bare ASGI apps for test_uvicorn.py and test_hostile.py, by path:
 
 - ``/``: takes its time to accept, so the client's first frame arrives while it
-  decides; echoes one message, then closes;
+  decides; echoes one message, then closes (or returns when the client leaves);
 - ``/send-first``: sends a message before accepting;
 - ``/return``: returns without accepting or denying;
 - ``/denial-then-send``: starts a denial response, then sends a WebSocket message;
 - ``/unknown-after-accept``: accepts, then sends a message type that does not exist;
+- ``/undecided``: neither accepts nor denies; returns when the client is gone;
+- ``/flood``: accepts, then sends 64 KiB messages until the client is gone;
+- ``/slow``: accepts, sleeps a second, then receives binary messages until
+  something else comes (a text), and closes with how many came and their bytes
+  as the reason, ``"64 67108864"``;
 - any path with the query ``report``: accepts, sends its scope's ``path``,
   ``raw_path`` and ``query_string`` as JSON, then closes.
 """
@@ -15,6 +20,8 @@ from __future__ import annotations
 import asyncio
 import json
 from typing import Any
+
+from uvicorn.protocols.utils import ClientDisconnected
 
 
 async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
@@ -42,9 +49,26 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
     elif path == "/unknown-after-accept":
         await send({"type": "websocket.accept"})
         await send({"type": "websocket.shout", "text": "?"})
+    elif path == "/undecided":
+        assert (await receive())["type"] == "websocket.disconnect"
+    elif path == "/flood":
+        await send({"type": "websocket.accept"})
+        try:
+            while True:
+                await send({"type": "websocket.send", "bytes": bytes(65536)})
+        except ClientDisconnected:
+            pass
+    elif path == "/slow":
+        await send({"type": "websocket.accept"})
+        await asyncio.sleep(1)
+        count = size = 0
+        while (message := await receive()).get("bytes") is not None:
+            count, size = count + 1, size + len(message["bytes"])
+        await send({"type": "websocket.close", "code": 1000, "reason": f"{count} {size}"})
     else:
         await asyncio.sleep(0.3)  # deciding, while the client's first frame comes in
         await send({"type": "websocket.accept"})
         message = await receive()
-        await send({"type": "websocket.send", "text": message["text"]})
-        await send({"type": "websocket.close", "code": 1000})
+        if message["type"] == "websocket.receive":
+            await send({"type": "websocket.send", "text": message["text"]})
+            await send({"type": "websocket.close", "code": 1000})

@@ -1,8 +1,11 @@
-"""A server for test_hostile.py, run as its own process: ``serve``'s echo server
-(on asyncio's loop, or on uvloop, its default when installed), or uvicorn serving
-the Starlette example on wsnegotiate's protocol.
+"""A server for test_hostile.py, run as its own process: ``serve``'s echo server,
+or uvicorn serving the Starlette example on wsnegotiate's protocol, each on
+asyncio's loop or on uvloop (their default when installed).
 
-    python hostile_server.py serve|serve-uvloop|uvicorn HANDSHAKE_TIMEOUT
+    python hostile_server.py serve|serve-uvloop|uvicorn|uvicorn-uvloop HANDSHAKE_TIMEOUT [NAME=JSON ...]
+
+uvicorn takes settings after the timeout, each a ``uvicorn.Config`` keyword and its
+value in JSON (``ws_ping_interval=1``, ``app="asgi_apps:app"`` for the bare apps).
 
 It prints ``listening PORT`` once bound, then ``tasks N transports M`` (its asyncio
 tasks, and the connection transports still alive) on every SIGUSR1, so the test
@@ -14,9 +17,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import signal
 import sys
 from pathlib import Path
+from typing import Any
 
 
 async def serve(timeout: float) -> None:
@@ -30,19 +35,18 @@ async def serve(timeout: float) -> None:
     await echo_server("127.0.0.1", 0, Policy(), options, ready=ready, stop=stop)
 
 
-async def uvicorn() -> None:
+async def uvicorn(settings: dict[str, Any]) -> None:
     import uvicorn
 
     sys.path.insert(0, str(Path(__file__).parents[2] / "examples"))
-    from starlette_app import app
-
     config = uvicorn.Config(
-        app,
+        settings.pop("app", "starlette_app:app"),
         host="127.0.0.1",
         port=0,
         ws="wsnegotiate.uvicorn:WebSocketProtocol",
         log_level="warning",
         lifespan="off",
+        **settings,
     )
     server = uvicorn.Server(config)
     running = asyncio.create_task(server.serve())
@@ -55,14 +59,14 @@ async def uvicorn() -> None:
     await running
 
 
-async def main(kind: str, timeout: float) -> None:
+async def main(kind: str, timeout: float, settings: dict[str, Any]) -> None:
     def report() -> None:
         gc.collect()
         alive = sum(_is_transport(o) for o in gc.get_objects())
         print(f"tasks {len(asyncio.all_tasks())} transports {alive}", flush=True)
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGUSR1, report)
-    await (uvicorn() if kind == "uvicorn" else serve(timeout))
+    await (uvicorn(settings) if kind.startswith("uvicorn") else serve(timeout))
 
 
 def _is_transport(thing: object) -> bool:
@@ -72,7 +76,7 @@ def _is_transport(thing: object) -> bool:
 
 if __name__ == "__main__":
     new_loop = asyncio.new_event_loop
-    if sys.argv[1] == "serve-uvloop":
+    if sys.argv[1].endswith("-uvloop"):
         import uvloop
 
         new_loop = uvloop.new_event_loop
@@ -80,4 +84,7 @@ if __name__ == "__main__":
         contextlib.suppress(KeyboardInterrupt),  # uvicorn re-raises SIGINT when it stops
         asyncio.Runner(loop_factory=new_loop) as runner,
     ):
-        runner.run(main(sys.argv[1], float(sys.argv[2])))
+        given = dict(setting.split("=", 1) for setting in sys.argv[3:])
+        runner.run(
+            main(sys.argv[1], float(sys.argv[2]), {k: json.loads(v) for k, v in given.items()})
+        )

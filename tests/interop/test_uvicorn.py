@@ -28,6 +28,7 @@ import wsproto.events
 from factory import KEY, raw_request, rfc6455
 from peers import echo_once, handshake, run_node, stop
 from test_browser import in_chromium
+from test_hostile import MiB, deflated, frame, memory, opened, server_frames
 
 import wsnegotiate as ws
 import wsnegotiate.wsproto
@@ -168,15 +169,18 @@ def raw_exchange(port: int, data: bytes, *, head_only: bool = False, wait: float
 
 
 @contextmanager
-def bare_apps(*options: str) -> Iterator[int]:
-    """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the port."""
+def bare_apps(
+    *options: str, log: bytearray | None = None
+) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
+    """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the process
+    and its port; ``log`` as ``uvicorn_process`` takes it."""
     arguments = [
         "-m", "uvicorn", "asgi_apps:app", "--app-dir", str(Path(__file__).parent),
         "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
         *options,
     ]  # fmt: skip
-    with uvicorn_process(arguments) as (_, port):
-        yield port
+    with uvicorn_process(arguments, log=log) as running:
+        yield running
 
 
 def masked(first: int, payload: bytes) -> bytes:
@@ -196,7 +200,10 @@ def read_until(sock: socket.socket, end: bytes) -> bytes:
 
 def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> None:
     request = raw_request(rfc6455()).replace(b"/chat", b"/")
-    with bare_apps() as port, socket.create_connection(("127.0.0.1", port), timeout=10) as sock:
+    with (
+        bare_apps() as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
         sock.sendall(request)
         time.sleep(0.1)  # the app is still deciding
         sock.sendall(masked(0x81, b"early"))
@@ -206,10 +213,72 @@ def test_a_frame_that_comes_while_the_app_decides_is_read_after_the_101() -> Non
     assert frames_sent == b"\x81\x05early" + b"\x88\x02\x03\xe8"  # the echo, then Close 1000
 
 
+def test_after_the_apps_close_only_the_clients_close_is_read() -> None:
+    """Once our Close is out, the client's frames before its Close are dropped (RFC 6455
+    §5.5.1: nothing follows our Close): its Ping gets no Pong, which wsproto refused
+    to frame (LocalProtocolError out of data_received, a traceback), and its Close
+    ends the connection."""
+    request = raw_request(rfc6455()).replace(b"/chat", b"/")
+    log = bytearray()
+    with (
+        bare_apps(log=log) as (_, port),
+        socket.create_connection(("127.0.0.1", port), timeout=10) as sock,
+    ):
+        sock.sendall(request + masked(0x81, b"hello"))
+        answer = read_until(sock, b"\x88\x02\x03\xe8")  # the echo, then the app's Close
+        sock.sendall(masked(0x89, b"ping") + masked(0x81, b"late") + masked(0x88, b"\x03\xe8"))
+        after = b""
+        with contextlib.suppress(ConnectionResetError):
+            while chunk := sock.recv(65536):
+                after += chunk
+    assert answer.endswith(b"\r\n\r\n\x81\x05hello\x88\x02\x03\xe8")
+    assert after == b""
+    assert b"Traceback" not in log, log.decode()
+
+
+def test_an_app_that_never_decides_gets_its_client_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The app has ``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` seconds to accept or deny, as the
+    asyncio and trio adapters' ``on_request`` has its deadline: then a 503 (RFC 9110
+    §15.6.4) with the reason, and the app's receive() gets the disconnect (the app
+    asserts it: a traceback otherwise)."""
+    monkeypatch.setenv("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "1")
+    request = raw_request(rfc6455()).replace(b"/chat", b"/undecided")
+    log = bytearray()
+    with bare_apps(log=log) as (_, port):
+        started = time.monotonic()
+        answer = raw_exchange(port, request, wait=5)
+        took = time.monotonic() - started
+    assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+    assert answer.endswith(b"\r\n\r\nno decision within the 1 s deadline\n")
+    assert 1 <= took < 3  # the deadline, not the client's 5 s wait
+    assert b"Traceback" not in log, log.decode()
+    assert b"WARNING:  ASGI app neither accepted nor denied within 1 s: 503\n" in log
+
+
+def test_a_slow_app_has_one_message_waiting_at_a_time() -> None:
+    """While a message waits for the app, the frame layer stops: the frames behind it
+    stay deflated in its buffer and uvicorn reads no more, until the app receives.
+    64 messages of 1 MiB, deflated to about 1 KiB each and sent at once to an app that
+    waits a second before it reads, all arrive; uvicorn's peak memory grows by a few
+    MiB, where every message of a read used to be inflated and queued (64 MiB)."""
+    with bare_apps("--ws-max-size", str(MiB)) as (process, port):
+        before = memory(process.pid)[0]
+        sock, head = opened(port, "/slow", deflate=True)
+        with sock:
+            message = frame(0x2, deflated(bytes(MiB)), rsv1=True)
+            sock.sendall(message * 64 + frame(0x1, deflated(b"done"), rsv1=True))
+            answer = read_until(sock, b" 67108864")  # the app's Close: its count in the reason
+        peak = memory(process.pid)[1]
+    print(f"\nslow app: RSS {before / MiB:.0f} MiB, peak {peak / MiB:.0f} MiB")
+    assert b"permessage-deflate" in head
+    assert server_frames(answer) == [(0x8, b"\x03\xe864 67108864")]
+    assert peak - before < 16 * MiB
+
+
 def test_apps_that_break_the_asgi_protocol() -> None:
     """Before the handshake is settled, a 500 and the server serves on; after it, Close
     1011 (the server failed, RFC 6455 §7.4.1), never a normal 1000."""
-    with bare_apps() as port:
+    with bare_apps() as (_, port):
         for path in ("/send-first", "/return", "/denial-then-send"):
             request = raw_request(rfc6455()).replace(b"/chat", path.encode())
             answer = raw_exchange(port, request)
@@ -412,6 +481,35 @@ def test_a_quiet_client_is_pinged_then_closed_with_1011() -> None:
     assert (close.code, close.reason) == (1011, "keepalive ping timeout")
 
 
+def test_a_client_that_answers_pings_stays() -> None:
+    """One Ping in flight: the next goes out a ping interval after the answer, so a
+    client that answers (a Pong is a whole frame: the sign of life) is pinged again
+    and again, never closed."""
+
+    async def scenario(port: int) -> list[str]:
+        client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/echo")
+        connected, reader, writer = await handshake(client, port)
+        assert isinstance(connected, ws.Connected)
+        frames = wsnegotiate.wsproto.connection(connected)
+        seen: list[str] = []
+        end = asyncio.get_running_loop().time() + 1.5
+        with contextlib.suppress(TimeoutError):
+            while (left := end - asyncio.get_running_loop().time()) > 0:
+                frames.receive_data(await asyncio.wait_for(reader.read(4096), left) or None)
+                for event in frames.events():
+                    seen.append(type(event).__name__)
+                    if isinstance(event, wsproto.events.Ping):
+                        writer.write(frames.send(event.response()))
+        writer.close()
+        return seen
+
+    options = ("--ws-ping-interval", "0.2", "--ws-ping-timeout", "0.5")
+    with uvicorn("starlette_app:app", *options) as (_, port):
+        seen = run(scenario(port))
+    assert set(seen) == {"Ping"}
+    assert len(seen) >= 4  # one a 0.2 s after each answer, in 1.5 s
+
+
 def test_a_policy_of_your_own_through_protocol() -> None:
     script = (
         "import uvicorn, wsnegotiate, wsnegotiate.uvicorn\n"
@@ -496,7 +594,7 @@ def scope_seen(port: int, target: str) -> tuple[bytes, Any]:
 def test_an_absolute_form_target_reaches_the_app_with_its_path(parser: str) -> None:
     """RFC 9112 §3.2.2: a server MUST accept absolute-form; the path and query are the
     URI's, as uvicorn's origin-form scope has them."""
-    with bare_apps("--http", parser) as port:
+    with bare_apps("--http", parser) as (_, port):
         absolute = scope_seen(port, f"http://127.0.0.1:{port}/sc%6Fpe?report")
         origin = scope_seen(port, "/sc%6Fpe?report")
         bare = scope_seen(port, f"http://127.0.0.1:{port}?report")
@@ -528,6 +626,8 @@ BAD_ENVIRONMENT = [
         "'app.example' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
     ),
     ("WSNEGOTIATE_ORIGINS", "", "no origin; unset it to allow any origin"),
+    ("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "soon", "not a number of seconds above 0"),
+    ("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "0", "not a number of seconds above 0"),
 ]
 
 
