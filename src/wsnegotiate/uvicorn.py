@@ -229,7 +229,6 @@ class WebSocketProtocol(asyncio.Protocol):
         self.writable = asyncio.Event()
         self.writable.set()
         self.message: list[str | bytes] = []
-        self.message_size = 0
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.partial = False  # the peer's last bytes did not complete a frame
         self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
@@ -460,7 +459,7 @@ class WebSocketProtocol(asyncio.Protocol):
         )
         self._cancel_timer("decision")
         self._write(accepted.response)
-        self.frames = connection(accepted)
+        self.frames = connection(accepted, max_message_size=self.config.ws_max_size)
         self._logged(101)
         self._keepalive()
         early, self.early = bytes(self.early), bytearray()
@@ -525,21 +524,16 @@ class WebSocketProtocol(asyncio.Protocol):
         self._flow()
 
     def _message(self, event: frames.Message[Any]) -> None:
-        data, limit = event.data, self.config.ws_max_size
+        # --ws-max-size is the frame layer's: it fails a message with 1009 the moment it
+        # would pass the limit, before inflating past it (a bomb never grows here).
+        data = event.data
         whole = event.message_finished and not self.message  # one frame: the usual message
-        if isinstance(data, str) and not (whole and 4 * len(data) <= limit):
-            self.message_size += len(data.encode())
-        else:  # bytes, or one short text that fits however it encodes (UTF-8: 4 bytes a char)
-            self.message_size += len(data)
-        if self.message_size > limit:
-            self._fail(CloseCode.CloseCodeTooMuchData, f"message larger than {limit} bytes")  # 1009
-            return
         self.message.append(data)
         if event.message_finished:
             key = "text" if isinstance(event, frames.TextMessage) else "bytes"
             if not whole:
                 data = "".join(self.message) if key == "text" else b"".join(self.message)  # type: ignore[arg-type]
-            self.message, self.message_size = [], 0
+            self.message = []
             self.queue.put_nowait({"type": "websocket.receive", key: data})
             self.unread += 1  # the frames behind it wait until the app receives it
 
@@ -577,7 +571,7 @@ class WebSocketProtocol(asyncio.Protocol):
         if self.frames.state is ConnectionState.OPEN:
             self._write(self.frames.send(frames.CloseConnection(code=code, reason=reason)))
         self.failed = self.close_sent = True
-        self.message, self.message_size = [], 0
+        self.message = []
         self._disconnect(code, reason)
         self._cancel_timers()
         if self.transport.is_closing():
