@@ -56,6 +56,9 @@ class Policy:
       one of ``request.subprotocols`` (or ``None``) for a request.
     - ``check_origin``: instead of ``origins``, a callable that says whether an
       origin (``None`` when the request has none) may connect; a refusal is a 403.
+    - ``fast_path``: read the common request head in one strict pass of our own
+      (on by default; see ``_fasthead.py``), h11 every other; ``False``: h11 reads
+      every head. The decision is the same either way.
     """
 
     versions: tuple[Version, ...] = (Version.Version13,)
@@ -69,6 +72,7 @@ class Policy:
     deflate: DeflateOptions | None = _DEFLATE
     choose_subprotocol: Callable[[Request], str | None] | None = None
     check_origin: Callable[[str | None], bool] | None = None
+    fast_path: bool = True
     #: ``Sec-WebSocket-Version`` value advertised on refusals, e.g. ``"13, 8, 7"``.
     advertised: str = field(init=False, repr=False, compare=False)
     #: The permessage-deflate answers to offers already seen (see ``deflate_for``).
@@ -90,6 +94,7 @@ class Policy:
         deflate: DeflateOptions | None = _DEFLATE,
         choose_subprotocol: Callable[[Request], str | None] | None = None,
         check_origin: Callable[[str | None], bool] | None = None,
+        fast_path: bool = True,
     ) -> None:
         chosen = sorted({_acceptable(v) for v in versions}, reverse=True)
         if not chosen:
@@ -125,6 +130,7 @@ class Policy:
         setter(self, "deflate", deflate)
         setter(self, "choose_subprotocol", choose_subprotocol)
         setter(self, "check_origin", check_origin)
+        setter(self, "fast_path", fast_path)
         setter(self, "advertised", ", ".join(str(int(v)) for v in chosen))
         setter(self, "_deflate_memo", {})
 

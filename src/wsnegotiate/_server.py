@@ -5,8 +5,9 @@ Theory of operation
 Bytes go in with ``receive_data()`` (``b""`` is end of file); events come out of
 ``next_event()``. The negotiator buffers only the request head: it scans for the
 blank line that ends it (``\\n\\r?\\n``, the same rule as h11), enforces the size
-limit on every call however the bytes are chunked, and hands h11 the complete
-head exactly once. Whatever followed the head is kept, whole, as trailing data.
+limit on every call however the bytes are chunked, and reads the complete head
+exactly once: in one strict pass when it has the common shape (``_fasthead``),
+with h11 otherwise. Whatever followed the head is kept, whole, as trailing data.
 
     AWAITING_REQUEST --next_event()--> Request ----------> DECIDING
                      --next_event()--> Rejected/Closed ---> CLOSED
@@ -41,6 +42,7 @@ from ._deflate import (
 from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
+from ._fasthead import read_request
 from ._head import describe_malformed, field_limit_fault
 from ._headers import Extension, check_field_name, check_field_value, parse_extensions
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
@@ -246,6 +248,10 @@ class ServerNegotiator:
         if too_many is not None:
             self._trailing = b""
             return rejected(failure(431, too_many, None, Fault.TOO_LARGE))
+        if policy.fast_path:
+            fast = read_request(head)
+            if fast is not None:  # the common head, read in one strict pass
+                return self._decided(decide(*fast, policy))
         if end <= _H11_HEAD_LIMIT:  # the usual head: h11 as it comes (a keyword costs 1%)
             http = h11.Connection(h11.SERVER)
         else:  # a policy may allow heads longer than h11's own limit
@@ -267,6 +273,9 @@ class ServerNegotiator:
             parsed.headers.raw_items(),
             policy,
         )
+        return self._decided(result)
+
+    def _decided(self, result: Request | Rejected) -> Request | Rejected:
         if isinstance(result, Request):
             self._request = result
         else:
