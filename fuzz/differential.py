@@ -26,7 +26,7 @@ import h11
 from fuzzlib import Choices, main, parse_request, split
 
 import wsnegotiate as ws
-from wsnegotiate._fasthead import read_request, read_switch
+from wsnegotiate._fasthead import read_request, read_switch, refused_by_h11
 from wsnegotiate._hixie import challenge_answer, key_number
 from wsnegotiate.cli.samples import SAMPLES
 
@@ -146,17 +146,28 @@ _HEAD_END = re.compile(rb"\n\r?\n")
 
 def check_request_reader(data: bytes) -> bool:
     """Where ``read_request`` takes the head at the start of ``data``, it reads
-    what h11 reads. Whether it took it."""
+    what h11 reads; where ``refused_by_h11`` says h11 refuses the head, h11 does,
+    with 400. Whether the reader took the head."""
     end = _HEAD_END.search(data)
-    read = read_request(data[: end.end()]) if end else None
+    if end is None:
+        return False
+    head = data[: end.end()]
+    read = read_request(head)
+    server = h11.Connection(h11.SERVER, max_incomplete_event_size=max(len(head), 16384))
+    server.receive_data(head)
     if read is not None:
-        server = h11.Connection(h11.SERVER)
-        server.receive_data(data)
         request = server.next_event()  # raises if h11 refuses what the reader took
         assert isinstance(request, h11.Request), request
         h11_read = (request.method, request.target, request.http_version)
         assert read[:3] == h11_read, (read[:3], h11_read)
         assert read[3] == request.headers.raw_items(), (read[3], request.headers.raw_items())
+    elif refused_by_h11(head):
+        try:
+            event = server.next_event()
+        except h11.RemoteProtocolError as exc:
+            assert exc.error_status_hint == 400, exc
+        else:
+            raise AssertionError(f"h11 took a head said to be refused: {event}")
     return read is not None
 
 

@@ -208,7 +208,18 @@ EDGES: tuple[bytes, ...] = (
     _edit(PRAGMA, b"Pragma\t: no-cache"),
     _edit(PRAGMA, b"Pra(gma: no-cache"),  # not a token
     _edit(PRAGMA, b": no-cache"),
-    _edit(PRAGMA, b"Pragma no-cache"),  # no colon
+    _edit(PRAGMA, b"Pragma no-cache"),  # no colon: refused without h11
+    _edit(PRAGMA, b"Pragma"),
+    _edit(PRAGMA, b"\rPragma no-cache"),
+    _edit(PRAGMA, b"Pragma no-cache\r\n continued: with a colon"),
+    _edit(PRAGMA, b"Pragma: no-cache\r\n no colon, a continuation"),
+    _edit(PRAGMA, b"Pragma: no\x0bcache\r\nno colon"),  # an earlier fault h11 meets first
+    _edit(PRAGMA, b"no colon\r\nPragma: no\x0bcache"),
+    _edit(PRAGMA, b"Transfer-Encoding: gzip\r\nno colon"),
+    _edit(PRAGMA, b"Host: again\r\nno colon"),
+    _edit(b"GET /chat", b"GET /chat\xe9").replace(PRAGMA, b"no colon"),  # h11 refuses line 1
+    b"GET /chat HTTP/1.1\r\nno colon\r\n\r\n",
+    b"NOT A REQUEST LINE\r\nno colon\r\n\r\n",
     _edit(PRAGMA, b"Pragma: no:cache"),  # a colon in the value
     _edit(PRAGMA, b" Pragma: no-cache"),
     _edit(b"\r\n\r\n", b"\r\n\r\n\r\n"),  # one more blank line

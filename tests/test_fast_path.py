@@ -11,7 +11,7 @@ import socket
 import pytest
 
 import wsnegotiate as ws
-from wsnegotiate._fasthead import read_request, read_switch
+from wsnegotiate._fasthead import read_request, read_switch, refused_by_h11
 from wsnegotiate.cli.serve import _Acceptor, event_loop
 
 # -- serve's sockets ---------------------------------------------------------------------
@@ -147,6 +147,25 @@ def test_the_switch_reader_reads_up_to_the_blank_line() -> None:
 )
 def test_the_switch_reader_leaves_the_rest_to_h11(answer: bytes) -> None:
     assert read_switch(answer) is None
+
+
+@pytest.mark.parametrize(
+    ("line", "refused"),
+    [
+        (b"Pragma no-cache", True),
+        (b"Pragma", True),
+        (b"\rPragma", True),
+        (b"Pragma no-cache\r\n continued: x", True),
+        (b"Pragma: no-cache", False),
+        (b"Pragma: no-cache\r\n folded", False),  # a continuation h11 joins to the line before
+        (b"Pragma : no-cache", False),  # refused by h11 too, but not by this rule
+        (b"Pragma: no\x0bcache", False),
+    ],
+)
+def test_refused_by_h11(line: bytes, refused: bool) -> None:
+    """The one fault refused without h11: a field line with no colon that does not
+    start with whitespace."""
+    assert refused_by_h11(HEAD.replace(b"Pragma: no-cache", line)) is refused
 
 
 # -- the switches ---------------------------------------------------------------------------

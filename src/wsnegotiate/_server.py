@@ -42,7 +42,7 @@ from ._deflate import (
 from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
-from ._fasthead import read_request
+from ._fasthead import read_request, refused_by_h11
 from ._head import describe_malformed, field_limit_fault
 from ._headers import Extension, check_field_name, check_field_value, parse_extensions
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
@@ -252,6 +252,10 @@ class ServerNegotiator:
             fast = read_request(head)
             if fast is not None:  # the common head, read in one strict pass
                 return self._decided(decide(*fast, policy))
+            if refused_by_h11(head):  # h11's answer, known without h11 (see _fasthead)
+                self._trailing = b""
+                reason, field = describe_malformed(head, "")
+                return rejected(failure(400, reason, field, Fault.MALFORMED))
         if end <= _H11_HEAD_LIMIT:  # the usual head: h11 as it comes (a keyword costs 1%)
             http = h11.Connection(h11.SERVER)
         else:  # a policy may allow heads longer than h11's own limit
