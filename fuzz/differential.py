@@ -10,15 +10,16 @@ what h11 accepts, and decide exactly as h11's path does.
 Input: a side byte (even: the server reads a request; odd: the client reads an
 answer), a policy (or client) byte, a chunking byte, an end-of-file byte, then
 the bytes from the peer. Compared, server: after each call, the event (every
-field of it; a ``Rejected``'s error by its reason, status, headers, field and
-fault), the state and the bytes held; then the ``Accepted`` of ``accept()``.
-Client: the request, then after each call the event or ``InvalidResponse`` and
-the state. Besides, where the reader takes a head, what it read is compared
+field of it, whatever fields it has; an error by every attribute it carries),
+the state and the bytes held; then the ``Accepted`` of ``accept()``. Client:
+the request, then after each call the event or ``InvalidResponse`` and the
+state. Besides, where the reader takes a head, what it read is compared
 with what h11 reads from it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable, Sequence
 
@@ -81,28 +82,33 @@ def make_client(index: int, fast_path: bool) -> ws.ClientNegotiator:
 # -- what is compared -----------------------------------------------------------------
 
 
-def _error(error: ws.ProtocolError | None) -> object:
-    if not isinstance(error, ws.RemoteProtocolError | ws.InvalidResponse):
-        return error
-    return (type(error), error.args, error.status, error.headers, error.field, error.fault)
+_ATOMS = frozenset({bytes, str, int, bool, float, type(None)})
 
 
-def _server_event(event: object) -> object:
-    """An event as compared: the frozen events by their fields (``==``), the field
-    lines of a ``Request`` also by type; a ``Rejected`` with its error unpacked."""
-    if isinstance(event, ws.Rejected):
+def comparable(value: object) -> object:
+    """``value`` as compared: an event by every one of its fields, whatever fields
+    it has; an error by its type, its arguments and every attribute it carries;
+    bytes also by their type (``b"a" == bytearray(b"a")``)."""
+    kind = value.__class__
+    if kind in _ATOMS:
+        return value
+    if isinstance(value, tuple | list):
+        return kind, [comparable(item) for item in value]
+    if isinstance(value, bytearray | memoryview):
+        return kind, bytes(value)
+    if isinstance(value, BaseException):
+        slots = [name for cls in type(value).__mro__ for name in getattr(cls, "__slots__", ())]
+        carried = {name: getattr(value, name) for name in slots if hasattr(value, name)}
+        carried.update(vars(value) if hasattr(value, "__dict__") else {})
         return (
-            ws.Rejected,
-            event.status,
-            event.reason,
-            event.headers,
-            event.response,
-            event.detection,
-            _error(event.error),
+            type(value),
+            comparable(value.args),
+            sorted((name, comparable(item)) for name, item in carried.items()),
         )
-    if isinstance(event, ws.Request):
-        return event, [(type(name), type(value)) for name, value in event.headers]
-    return event
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        fields = dataclasses.fields(value)
+        return type(value), [comparable(getattr(value, field.name)) for field in fields]
+    return value
 
 
 def server_trace(chunks: Sequence[bytes], policy: ws.Policy, eof: bool) -> list[object]:
@@ -114,11 +120,11 @@ def server_trace(chunks: Sequence[bytes], policy: ws.Policy, eof: bool) -> list[
     for chunk in [*chunks, *([b""] if eof else [])]:
         negotiator.receive_data(chunk)
         event = negotiator.next_event()
-        trace.append((_server_event(event), negotiator.state, negotiator.buffered))
+        trace.append((comparable(event), negotiator.state, negotiator.buffered))
         if not isinstance(event, ws.NeedData):
             break
     if isinstance(event, ws.Request):
-        trace.append(_server_event(negotiator.accept()))
+        trace.append(comparable(negotiator.accept()))
     return trace
 
 
@@ -133,11 +139,11 @@ def client_trace(
         for chunk in [*chunks, *([b""] if eof else [])]:
             client.receive_data(chunk)
             event = client.next_event()
-            trace.append((event, client.state))
+            trace.append((comparable(event), client.state))
             if not isinstance(event, ws.NeedData):
                 break
     except ws.InvalidResponse as exc:
-        trace.append((_error(exc), client.state))
+        trace.append((comparable(exc), client.state))
     return trace
 
 

@@ -210,3 +210,24 @@ def test_client_reads_a_split_answer_through_h11() -> None:
     assert isinstance(client.next_event(), ws.NeedData)
     client.receive_data(SWITCH[20:])
     assert isinstance(client.next_event(), ws.Connected)
+
+
+def test_client_reads_chunks_received_before_next_event_in_one_pass(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[bytes] = []
+    real = read_switch
+
+    def counting(data: bytes) -> object:
+        calls.append(data)
+        return real(data)
+
+    monkeypatch.setattr("wsnegotiate._client.read_switch", counting)
+    client = _client(True)
+    client.data_to_send()
+    for part in (SWITCH[:20], SWITCH[20:50], SWITCH[50:] + b"\x81\x00"):
+        client.receive_data(memoryview(part))
+    event = client.next_event()
+    assert isinstance(event, ws.Connected)
+    assert event.trailing_data == b"\x81\x00"
+    assert calls == [SWITCH + b"\x81\x00"]
