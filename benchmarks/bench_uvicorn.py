@@ -27,6 +27,7 @@ CLASSES = {
     "wsproto": "wsproto",
     "websockets": "websockets",
     "wsnegotiate": "wsnegotiate.uvicorn:WebSocketProtocol",
+    "wsnegotiate, h11 only": "benchmarks.uvicorn_h11:WebSocketProtocol",
 }
 REQUEST = (
     b"GET /echo HTTP/1.1\r\nHost: 127.0.0.1\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
@@ -47,6 +48,7 @@ def start(ws: str) -> tuple[subprocess.Popen[bytes], int]:
          "--no-access-log", "--ws-per-message-deflate", "false"],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        cwd=EXAMPLES.parent,  # benchmarks.uvicorn_h11 is imported from here
     )  # fmt: skip
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
@@ -119,7 +121,7 @@ def main() -> None:
     base = [statistics.median(column) for column in results["wsproto"]]
     print(f"uvicorn, Starlette echo app, {args.rounds} rounds, medians; ratios to --ws wsproto")
     print(
-        f"{'--ws':<13}{'handshakes/s':>13}{'ratio':>7}{'CPU µs':>8}{'ratio':>7}"
+        f"{'--ws':<22}{'handshakes/s':>13}{'ratio':>7}{'CPU µs':>8}{'ratio':>7}"
         f"{'echoes/s':>10}{'ratio':>7}{'CPU µs':>8}{'ratio':>7}"
     )
     for name, columns in results.items():
@@ -128,7 +130,7 @@ def main() -> None:
             f"{value:>{13 if i == 0 else 10 if i == 2 else 8},.0f}{value / base[i]:>7.2f}"
             for i, value in enumerate(row)
         )
-        print(f"{name:<13}{cells}")
+        print(f"{name:<22}{cells}")
 
 
 if __name__ == "__main__":

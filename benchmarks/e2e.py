@@ -1,8 +1,9 @@
 """End to end: server CPU time per handshake and time to the 101, for
-``wsnegotiate serve`` (on asyncio's loop, and on uvloop when it is installed), the
-Node ws server, a websockets asyncio server and an aiohttp server, all on
-127.0.0.1 and all without compression, driven by one load generator in a separate
-process (many short connections, bounded in count and time).
+``wsnegotiate serve`` (on asyncio's loop, and on uvloop when it is installed; and
+each again with h11 reading every head, ``Policy(fast_path=False)``), the Node ws
+server, a websockets asyncio server and an aiohttp server, all on 127.0.0.1 and all
+without compression, driven by one load generator in a separate process (many
+short connections, bounded in count and time).
 
 The server's own CPU time (utime + stime from /proc/PID/stat, read before and
 after a trial) is what is compared: a load generator that saturates first cannot
@@ -127,14 +128,20 @@ def start(name: str, command: list[str], env: dict[str, str] | None = None) -> S
 def servers() -> list[Server]:
     # Like the others (Node ws perMessageDeflate false, websockets compression=None,
     # aiohttp compress=False), serve runs without permessage-deflate, on both loops.
+    # Each also with h11 reading every head (``Policy(fast_path=False)``).
     serve = [sys.executable, "-m", "wsnegotiate", "serve", "--port", "0", "--no-deflate"]
-    started = [start("wsnegotiate serve (asyncio)", [*serve, "--loop", "asyncio"])]
+    h11_only = [sys.executable, "-m", "benchmarks.e2e_servers", "wsnegotiate-h11"]
+    loops = ["asyncio"]
     if importlib.util.find_spec("uvloop") is not None:
-        started.append(start("wsnegotiate serve (uvloop)", [*serve, "--loop", "uvloop"]))
+        loops.append("uvloop")
     else:
         print(
             "wsnegotiate serve (uvloop) skipped: pip install 'wsnegotiate[uvloop]'", file=sys.stderr
         )
+    started = []
+    for loop in loops:
+        started.append(start(f"wsnegotiate serve ({loop})", [*serve, "--loop", loop]))
+        started.append(start(f"serve, h11 only ({loop})", [*h11_only, loop]))
     if shutil.which("node") and (NODE_MODULES / "ws").is_dir():
         script = ROOT / "tests" / "interop" / "node_ws_server.js"
         env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}

@@ -1,8 +1,11 @@
 """Echo servers of other Python libraries for the end-to-end benchmark, each on
 127.0.0.1 and a free port; each prints ``listening PORT`` and stops at the end of
-its standard input.
+its standard input. And ``wsnegotiate serve`` as ``serve --port 0 --no-deflate``
+runs it, but with h11 reading every head (``Policy(fast_path=False)``); it stops
+on SIGTERM, as serve does.
 
     python -m benchmarks.e2e_servers websockets|aiohttp
+    python -m benchmarks.e2e_servers wsnegotiate-h11 asyncio|uvloop
 """
 
 from __future__ import annotations
@@ -51,7 +54,16 @@ async def aiohttp_server() -> None:
     await runner.cleanup()
 
 
+def wsnegotiate_h11(loop: str) -> int:
+    from wsnegotiate import Policy
+    from wsnegotiate.cli.serve import ServeOptions, run
+
+    return run("127.0.0.1", 0, Policy(deflate=None, fast_path=False), ServeOptions(), loop)
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "wsnegotiate-h11":
+        sys.exit(wsnegotiate_h11(sys.argv[2]))
     # The load generator closes each connection after the 101, without a close frame:
     # not worth a traceback per connection (which would also bill the server's CPU).
     logging.getLogger("websockets").setLevel(logging.CRITICAL)

@@ -35,10 +35,20 @@ from collections.abc import Callable
 from pathlib import Path
 
 from . import stages
-from .suite import CONTENDERS, SERVER_CASES, SERVERS, Chunks, add_output_options, output_directory
+from .suite import (
+    CLIENT_CASE,
+    CLIENTS,
+    CONTENDERS,
+    SERVER_CASES,
+    SERVERS,
+    Chunks,
+    add_output_options,
+    output_directory,
+)
 
 _NOTHING = "nothing"  # the loop around the contenders, measured on its own
 STAGES = "wsnegotiate's steps, Chrome"  # the case name of the --stages table
+CASES = (*SERVER_CASES, CLIENT_CASE)  # the client's row: its request written, the 101 read
 
 
 def _nothing(chunks: Chunks) -> object:
@@ -48,13 +58,15 @@ def _nothing(chunks: Chunks) -> object:
 def _contenders(case_name: str) -> dict[str, Callable[[Chunks], object]]:
     if case_name == STAGES:
         return {_NOTHING: _nothing, **stages.STEPS, **stages.PIECES}
+    if case_name == CLIENT_CASE.name:
+        return {_NOTHING: _nothing, **CLIENTS}
     return {_NOTHING: _nothing, **SERVERS}
 
 
 def _chunks(case_name: str) -> Chunks:
     if case_name == STAGES:
         return stages.CHUNKS
-    return next(case.chunks for case in SERVER_CASES if case.name == case_name)
+    return next(case.chunks for case in CASES if case.name == case_name)
 
 
 def _plan(names: list[str]) -> list[tuple[str, str]]:
@@ -62,7 +74,7 @@ def _plan(names: list[str]) -> list[tuple[str, str]]:
     first."""
     if names == [STAGES]:
         return [(STAGES, name) for name in _contenders(STAGES)]
-    chosen = [case for case in SERVER_CASES if case.name in names]
+    chosen = [case for case in CASES if case.name in names]
     plan = [(case.name, _NOTHING) for case in chosen]
     return plan + [(case.name, name) for case in chosen for name in case.contenders]
 
@@ -176,7 +188,7 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--case",
         action="append",
-        choices=[case.name for case in SERVER_CASES],
+        choices=[case.name for case in CASES],
         help="a case to count (repeat for more; all by default)",
     )
     parser.add_argument(
@@ -198,7 +210,7 @@ def main() -> None:
     if args.stages:
         table, file = stages_markdown(count(args.calls, [STAGES])[STAGES], args.calls), "stages.md"
     else:
-        names = args.case or [case.name for case in SERVER_CASES]
+        names = args.case or [case.name for case in CASES]
         table, file = markdown(count(args.calls, names), args.calls), "instructions.md"
     out = output_directory(args)
     out.mkdir(parents=True, exist_ok=True)

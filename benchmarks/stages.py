@@ -1,6 +1,7 @@
 """wsnegotiate's server handshake of the Chrome request, step by step, for
-``python -m benchmarks.instructions --stages``: where its instructions beyond h11's
-parse go, and so how far above the floor (``floor.py``) this design sits.
+``python -m benchmarks.instructions --stages``: where its instructions go, beside
+h11's parse of the same request and the floor (``floor.py``), the least any
+negotiator that has h11 read the head can spend.
 
 ``STEPS`` are cumulative (each runs the path up to and including its step), so
 each step is counted where it really runs, after the ones before it. ``PIECES``
@@ -16,6 +17,7 @@ from wsnegotiate import ServerNegotiator
 from wsnegotiate._answers import switching_protocols
 from wsnegotiate._decide import decide
 from wsnegotiate._events import Accepted, Request
+from wsnegotiate._fasthead import read_request
 from wsnegotiate._head import field_limit_fault
 from wsnegotiate._headers import field_lines
 
@@ -47,7 +49,7 @@ def _accepted(chunks: Chunks) -> object:
 STEPS = {
     "ServerNegotiator(policy)": _made,
     "receive_data(): the blank line found": _received,
-    "next_event(): limits, h11's parse, decide(), the Request": _request,
+    "next_event(): limits, the one-pass read, decide(), the Request": _request,
     "accept(): the policy's choices, the 101, the Accepted": _accepted,
 }
 
@@ -55,8 +57,7 @@ _PARSED = h11.Connection(h11.SERVER)
 _PARSED.receive_data(CHROME)
 _parsed = _PARSED.next_event()
 assert isinstance(_parsed, h11.Request)
-_HEADERS = _parsed.headers
-_ITEMS = _HEADERS.raw_items()
+_ITEMS = _parsed.headers.raw_items()
 _decided = decide(b"GET", b"/chat", b"1.1", _ITEMS, POLICY)
 assert isinstance(_decided, Request)
 _REQUEST: Request = _decided
@@ -81,7 +82,7 @@ PIECES = {
     "for scale: bare h11 (Connection, receive_data, next_event)": bare_h11,
     "for scale: the floor (h11 and every check, inlined)": floor,
     "the field-line limits": lambda chunks: field_limit_fault(chunks[0], 100, 8192),
-    "h11's field lines (raw_items)": lambda chunks: _HEADERS.raw_items(),
+    "the one-pass read of the head (_fasthead)": lambda chunks: read_request(chunks[0]),
     "decide(): every check and the Request": lambda chunks: decide(
         b"GET", b"/chat", b"1.1", _ITEMS, POLICY
     ),

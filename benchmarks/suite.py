@@ -1,9 +1,11 @@
 """The handshake benchmark suite: every contender in one process, interleaved
 round by round, medians of the rounds, ratios to bare h11 fed the same bytes.
 
-Server side: bare h11, the floor (``benchmarks/floor.py``), wsnegotiate, wsproto and
-websockets' sans-IO ``ServerProtocol``. Client side: bare h11, wsnegotiate, wsproto
-and websockets' ``ClientProtocol``. Memory: tracemalloc peak while 1 MiB of garbage
+Server side: bare h11, the floor (``benchmarks/floor.py``), wsnegotiate (reading the
+common head in one pass, as by default), wsnegotiate with h11 reading every head
+(``Policy(fast_path=False)``), wsproto and websockets' sans-IO ``ServerProtocol``.
+Client side: bare h11, wsnegotiate, wsnegotiate with h11 only, wsproto and
+websockets' ``ClientProtocol``. Memory: tracemalloc peak while 1 MiB of garbage
 arrives in 4 KiB chunks, and the bytes one idle connection holds after half a request.
 """
 
@@ -33,6 +35,7 @@ from wsproto.events import Request as WsprotoRequest
 from wsproto.utilities import RemoteProtocolError as WsprotoError
 
 import wsnegotiate
+from wsnegotiate import NeedData, Rejected, Request, ServerNegotiator
 from wsnegotiate.cli.samples import SAMPLES
 
 from .floor import floor_answer
@@ -108,20 +111,30 @@ def floor(chunks: Chunks) -> object:
 
 
 # The default policy but for its limit of 100 field lines, which the request with
-# 100 extra headers passes (the others are far below it).
+# 100 extra headers passes (the others are far below it); and the same with h11
+# reading every head.
 POLICY = wsnegotiate.Policy(max_field_lines=200)
+H11_POLICY = wsnegotiate.Policy(max_field_lines=200, fast_path=False)
 
 
-def with_wsnegotiate(chunks: Chunks) -> object:
-    negotiator = wsnegotiate.ServerNegotiator(POLICY)
-    for chunk in chunks:
-        negotiator.receive_data(chunk)
-        event = negotiator.next_event()
-        if isinstance(event, wsnegotiate.Request):
-            return negotiator.accept().response
-        if isinstance(event, wsnegotiate.Rejected):
-            return event.response
-    return None
+def _negotiating(policy: wsnegotiate.Policy) -> Contender:
+    def negotiate(chunks: Chunks) -> object:
+        negotiator = ServerNegotiator(policy)
+        for chunk in chunks:
+            negotiator.receive_data(chunk)
+            event = negotiator.next_event()
+            if isinstance(event, NeedData):  # one test a chunk, as bare h11's loop makes
+                continue
+            if isinstance(event, Request):
+                return negotiator.accept().response
+            return event.response if isinstance(event, Rejected) else None
+        return None
+
+    return negotiate
+
+
+with_wsnegotiate = _negotiating(POLICY)
+with_wsnegotiate_h11 = _negotiating(H11_POLICY)
 
 
 def with_wsproto(chunks: Chunks) -> object:
@@ -152,10 +165,12 @@ def with_websockets(chunks: Chunks) -> object:
     return None
 
 
+H11_ONLY = "wsnegotiate, h11 only"
 SERVERS: dict[str, Contender] = {
     "bare h11": bare_h11,
     "floor": floor,
     "wsnegotiate": with_wsnegotiate,
+    H11_ONLY: with_wsnegotiate_h11,
     "wsproto": with_wsproto,
     "websockets": with_websockets,
 }
@@ -170,7 +185,8 @@ class Case:
 
 
 ALL = tuple(SERVERS)
-STREAMING = ("bare h11", "wsnegotiate", "wsproto", "websockets")  # the floor takes whole heads
+# The floor takes whole heads only.
+STREAMING = ("bare h11", "wsnegotiate", H11_ONLY, "wsproto", "websockets")
 GARBAGE = _split(b"GET /chat HTTP/1.1\r\nX-Garbage: " + b"a" * (1 << 20), 4096)
 
 SERVER_CASES = (
@@ -218,13 +234,22 @@ def client_h11(chunks: Chunks) -> object:
     return connection.next_event()
 
 
-def client_wsnegotiate(chunks: Chunks) -> object:
-    client = wsnegotiate.ClientNegotiator("localhost:8765", "/chat", random=lambda n: NONCE)
-    client.data_to_send()
-    client.receive_data(chunks[0])
-    event = client.next_event()
-    assert isinstance(event, wsnegotiate.Connected)
-    return event
+def _connecting(fast_path: bool) -> Contender:
+    def connect(chunks: Chunks) -> object:
+        client = wsnegotiate.ClientNegotiator(
+            "localhost:8765", "/chat", random=lambda n: NONCE, fast_path=fast_path
+        )
+        client.data_to_send()
+        client.receive_data(chunks[0])
+        event = client.next_event()
+        assert isinstance(event, wsnegotiate.Connected)
+        return event
+
+    return connect
+
+
+client_wsnegotiate = _connecting(True)
+client_wsnegotiate_h11 = _connecting(False)
 
 
 def client_wsproto(chunks: Chunks) -> object:
@@ -249,6 +274,7 @@ def client_websockets(chunks: Chunks) -> object:
 CLIENTS: dict[str, Contender] = {
     "bare h11": client_h11,
     "wsnegotiate": client_wsnegotiate,
+    H11_ONLY: client_wsnegotiate_h11,
     "wsproto": client_wsproto,
     "websockets": client_websockets,
 }
@@ -309,8 +335,8 @@ def _half_h11() -> object:
     return connection
 
 
-def _half_wsnegotiate() -> object:
-    negotiator = wsnegotiate.ServerNegotiator()
+def _half_wsnegotiate(policy: wsnegotiate.Policy | None = None) -> object:
+    negotiator = wsnegotiate.ServerNegotiator(policy)
     negotiator.receive_data(CHROME[: len(CHROME) // 2])
     negotiator.next_event()
     return negotiator
@@ -333,6 +359,7 @@ def _half_websockets() -> object:
 HALF_REQUEST: dict[str, Callable[[], object]] = {
     "bare h11": _half_h11,
     "wsnegotiate": _half_wsnegotiate,
+    H11_ONLY: lambda: _half_wsnegotiate(H11_POLICY),
     "wsproto": _half_wsproto,
     "websockets": _half_websockets,
 }
@@ -365,6 +392,8 @@ def _check_answers() -> None:
         answer = with_wsnegotiate(case.chunks)
         if not (isinstance(answer, bytes) and answer.startswith(b"HTTP/1.1 %d " % case.status)):
             raise RuntimeError(f"{case.name}: expected a {case.status}, got {answer!r:.80}")
+        if with_wsnegotiate_h11(case.chunks) != answer:
+            raise RuntimeError(f"{case.name}: h11 alone answers otherwise")
 
 
 def run(rounds: int, seconds: float) -> Results:

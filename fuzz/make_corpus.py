@@ -14,7 +14,7 @@ from pathlib import Path
 from fuzzlib import write_seeds
 
 HERE = Path(__file__).resolve().parent
-TARGETS = ("server", "client", "close", "extensions")
+TARGETS = ("server", "client", "close", "extensions", "differential")
 
 
 def main(targets: list[str]) -> None:

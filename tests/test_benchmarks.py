@@ -18,7 +18,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-CONTENDERS = ["bare h11", "floor", "wsnegotiate", "wsproto", "websockets"]
+CONTENDERS = ["bare h11", "floor", "wsnegotiate", "wsnegotiate, h11 only", "wsproto", "websockets"]
 
 
 def _committed() -> dict[str, tuple[int, bytes]]:
@@ -123,6 +123,16 @@ def test_instruction_counts_for_one_case(tmp_path: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
+def test_instruction_counts_for_the_client(tmp_path: Path) -> None:
+    table = _instructions(tmp_path, "instructions.md", "--case", "client: request, 101")
+    [row] = [line for line in table if line.startswith("| client: request, 101 |")]
+    cells = dict(zip(CONTENDERS, row.strip("| ").split(" | ")[1:], strict=True))
+    assert cells["floor"] == "-"  # the floor is a server
+    for name in ("bare h11", "wsnegotiate", "wsnegotiate, h11 only", "wsproto", "websockets"):
+        assert 10 < float(cells[name].split("k ")[0].replace(",", "")) < 10_000, cells
+
+
+@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
 @pytest.mark.heavy
 def test_instruction_counts_step_by_step(tmp_path: Path) -> None:
     rows = [
@@ -180,6 +190,23 @@ def test_the_floor_answers_as_wsnegotiate_does(edit: str) -> None:
     ours = with_wsnegotiate(request)
     assert isinstance(ours, bytes)
     assert _status(floor(request)) == _status(ours) == expected  # type: ignore[arg-type]
+
+
+def test_both_paths_answer_every_case_alike() -> None:
+    from benchmarks.suite import (
+        CLIENT_CASE,
+        CLIENTS,
+        SERVER_CASES,
+        with_wsnegotiate,
+        with_wsnegotiate_h11,
+    )
+
+    for case in SERVER_CASES:
+        assert with_wsnegotiate(case.chunks) == with_wsnegotiate_h11(case.chunks), case.name
+    connected = [
+        CLIENTS[name](CLIENT_CASE.chunks) for name in ("wsnegotiate", "wsnegotiate, h11 only")
+    ]
+    assert connected[0] == connected[1]
 
 
 def test_the_floor_answers_every_case_as_wsnegotiate_does() -> None:

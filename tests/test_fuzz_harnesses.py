@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 FUZZ = Path(__file__).resolve().parent.parent / "fuzz"
-TARGETS = ("server", "client", "close", "extensions")
+TARGETS = ("server", "client", "close", "extensions", "differential")
 
 
 def load(name: str) -> ModuleType:

@@ -1,7 +1,8 @@
 """``ClientNegotiator``: the client's handshake, sans-IO, for any protocol version.
 
-It writes the request through h11's client writer and reads the answer with
-h11. What it speaks:
+It writes the request through h11's client writer and reads the answer in one
+strict pass when it is a 101 of the common shape (``_fasthead``), with h11
+otherwise (``fast_path=False``: with h11 always). What it speaks:
 
 - ``Version13``/``8``/``7``/``6``/``5``/``4``: ``Sec-WebSocket-Key`` (16 random
   bytes, base64) and ``Sec-WebSocket-Version``; ``Origin`` for 13,
@@ -36,6 +37,7 @@ from ._answers import accept_token
 from ._deflate import PERMESSAGE_DEFLATE, DeflateOptions, DeflateParams, agreed, answer_fault
 from ._errors import Fault, InvalidResponse, LocalProtocolError, NoCommonVersion
 from ._events import Connected, NeedData, Refused
+from ._fasthead import read_switch
 from ._headers import (
     Extension,
     extension_name,
@@ -70,6 +72,8 @@ class ClientState(enum.Enum):
     FAILED = "failed"
 
 
+_AWAITING = ClientState.AWAITING_RESPONSE
+
 # The fields a 101 must carry (RFC 6455 §4.1, the client's steps 2 and 3): name, key
 # in the lower-case field table, and the token the list must hold.
 _SWITCH_FIELDS = (("Upgrade", b"upgrade", b"websocket"), ("Connection", b"connection", b"upgrade"))
@@ -90,6 +94,7 @@ class _Offer(NamedTuple):
     random: Random
     max_response_bytes: int
     preference: tuple[Speak, ...]
+    fast_path: bool
 
 
 def _speak(version: Version | int | str) -> Speak:
@@ -121,6 +126,7 @@ class ClientNegotiator:
         draft: int | None = None,
         random: Random = os.urandom,
         max_response_bytes: int = 64 * 1024,
+        fast_path: bool = True,
     ) -> None:
         speak = _speak(version)
         subprotocols = tuple(subprotocols)
@@ -148,6 +154,7 @@ class ClientNegotiator:
             random,
             max_response_bytes,
             preference,
+            fast_path,
         )
         self._start(offer, speak, ())
 
@@ -164,6 +171,12 @@ class ClientNegotiator:
         self._eof = False
         self._received = 0
         self._interims = 0
+        # The answer's bytes, for the one-pass reader of the common 101 (_fasthead):
+        # kept, and not given to h11, until the first next_event() or an end of file;
+        # kept after that only when that reader read the head (``_fast``: its field
+        # lines and where the head ends), and given to h11 otherwise.
+        self._head: bytes | bytearray | None = b"" if offer.fast_path else None
+        self._fast: tuple[list[tuple[bytes, bytes]], int] | None = None
         self.refused: Refused | None = None
         try:
             headers = self._request_headers(speak)
@@ -245,19 +258,42 @@ class ClientNegotiator:
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
         """Feed the server's bytes; ``b""`` means the server closed the connection."""
-        if self.state is ClientState.CONNECTED:
-            raise LocalProtocolError("after the 101, bytes belong to the frame layer")
-        if self.state is not ClientState.AWAITING_RESPONSE:
+        if self.state is not _AWAITING:
+            if self.state is ClientState.CONNECTED:
+                raise LocalProtocolError("after the 101, bytes belong to the frame layer")
             return  # the handshake is over; nothing more is read
         if not data:
             self._eof = True
         self._received += len(data)
-        self._http.receive_data(bytes(data))
+        data = bytes(data)
+        head = self._head
+        if head is None:
+            self._http.receive_data(data)
+            return
+        if not data and self._fast is None:  # closed before the answer was read: h11 reads it
+            self._to_h11()
+            self._http.receive_data(data)
+            return
+        if head:
+            if head.__class__ is bytes:
+                head = self._head = bytearray(head)
+            head += data
+        else:
+            self._head = data
+        if self._fast is not None:  # h11 keeps its rule on bytes after the end of file
+            self._http.receive_data(data)
+
+    def _to_h11(self) -> None:
+        """The answer's bytes, kept so far for the one-pass reader, go to h11."""
+        assert self._head is not None
+        if self._head:  # h11 reads b"" as the end of the file
+            self._http.receive_data(bytes(self._head))
+        self._head = None
 
     def next_event(self) -> NeedData | Connected | Refused:
         """``NeedData`` until the answer is complete, then ``Connected`` or
         ``Refused``; raises ``InvalidResponse`` for an answer that must fail."""
-        if self.state is not ClientState.AWAITING_RESPONSE:
+        if self.state is not _AWAITING:
             raise LocalProtocolError(f"next_event() cannot be called in state {self.state.name}")
         try:
             event = self._advance()
@@ -272,6 +308,13 @@ class ClientNegotiator:
         return event
 
     def _advance(self) -> NeedData | Connected | Refused:
+        if self._head is not None:
+            if self._fast is None:
+                self._fast = read_switch(bytes(self._head))
+            if self._fast is not None:  # the common 101, read in one strict pass
+                lines, end = self._fast
+                return self._connected(b"1.1", lines, bytes(self._head[end:]))
+            self._to_h11()  # any other answer (or none yet): h11's, from here on
         while self._switched is None:
             try:
                 event = self._http.next_event()
@@ -300,7 +343,10 @@ class ClientNegotiator:
             else:  # ConnectionClosed with no response: h11 raises first, this is a guard
                 reason = "the server closed the connection without answering"
                 raise InvalidResponse(reason, fault=Fault.INCOMPLETE)
-        return self._connected(self._switched)
+        switched = self._switched
+        return self._connected(
+            switched.http_version, switched.headers.raw_items(), self._http.trailing_data[0]
+        )
 
     def _interim(self, status: int) -> None:
         """Count an interim answer: a server that sends them without end would keep
@@ -328,8 +374,9 @@ class ClientNegotiator:
         version = response.http_version.decode("ascii")
         return Refused(response.status_code, reason, headers, body, advertised, ignored, version)
 
-    def _connected(self, head: h11.InformationalResponse) -> NeedData | Connected:
-        lines = head.headers.raw_items()
+    def _connected(
+        self, http_version: bytes, lines: list[tuple[bytes, bytes]], trailing: bytes
+    ) -> NeedData | Connected:
         headers = _decoded(lines)
         fields = field_lines(lines)
 
@@ -342,7 +389,6 @@ class ClientNegotiator:
                 raise _invalid(
                     headers, field, Fault.INVALID, f" {shown}; no {token.decode()!r} token"
                 )
-        trailing = self._http.trailing_data[0]
         if self.speaking is Version.Version0:
             if len(trailing) < 16:
                 if self._eof:
@@ -364,8 +410,7 @@ class ClientNegotiator:
                 raise _invalid(headers, "Sec-WebSocket-Accept", Fault.INVALID, detail)
         subprotocol = self._chosen_subprotocol(fields, headers)
         extensions, deflate = self._accepted_extensions(fields, headers)
-        hixie = self.speaking in (Version.Version0, Version.VersionUnknown)
-        raw = None if hixie else _raw(self.speaking)
+        raw = _raw(self.speaking) if self._key else None  # hixie-75/76: no key, no version
         return Connected(
             self.version,
             raw,
@@ -375,7 +420,7 @@ class ClientNegotiator:
             headers,
             bytes(trailing),
             deflate,
-            head.http_version.decode("ascii"),
+            http_version.decode("ascii"),
         )
 
     def _chosen_subprotocol(
@@ -490,4 +535,4 @@ def _label(speak: Speak) -> str:
 
 
 def _decoded(items: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
-    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in items)
+    return tuple([(name.decode("latin-1"), value.decode("latin-1")) for name, value in items])

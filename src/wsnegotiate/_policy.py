@@ -87,6 +87,9 @@ class Policy:
     - ``health_path``: a plain ``GET`` (no ``Upgrade: websocket``) or a ``HEAD``
       of this path gets a 200 (``ok``; no body for HEAD) and the connection
       closes: a load balancer's health check on the WebSocket port.
+    - ``fast_path``: read the common request head in one strict pass of our own
+      (on by default; see ``_fasthead.py``), h11 every other; ``False``: h11 reads
+      every head. The decision is the same either way.
     """
 
     versions: tuple[Version, ...] = (Version.Version13,)
@@ -109,6 +112,7 @@ class Policy:
     origin_rules: OriginRules | None = field(init=False, repr=False, compare=False)
     #: The proxies ``forwarded_allow_ips`` names.
     proxies: Proxies = field(init=False, repr=False, compare=False)
+    fast_path: bool = True
     #: ``Sec-WebSocket-Version`` value advertised on refusals, e.g. ``"13, 8, 7"``.
     advertised: str = field(init=False, repr=False, compare=False)
     #: The permessage-deflate answers to offers already seen (see ``deflate_for``).
@@ -135,6 +139,7 @@ class Policy:
         credential_prefix: str | None = None,
         check_credential: Callable[[str | None], bool | int] | None = None,
         health_path: str | None = None,
+        fast_path: bool = True,
     ) -> None:
         chosen = sorted({_acceptable(v) for v in versions}, reverse=True)
         if not chosen:
@@ -196,6 +201,7 @@ class Policy:
         setter(self, "health_path", health_path)
         setter(self, "origin_rules", rules)
         setter(self, "proxies", proxies)
+        setter(self, "fast_path", fast_path)
         setter(self, "advertised", ", ".join(str(int(v)) for v in chosen))
         setter(self, "_deflate_memo", {})
 

@@ -5,8 +5,9 @@ Theory of operation
 Bytes go in with ``receive_data()`` (``b""`` is end of file); events come out of
 ``next_event()``. The negotiator buffers only the request head: it scans for the
 blank line that ends it (``\\n\\r?\\n``, the same rule as h11), enforces the size
-limit on every call however the bytes are chunked, and hands h11 the complete
-head exactly once. Until the request line has ended, its own limit (the per-line
+limit on every call however the bytes are chunked, and reads the complete head
+exactly once: in one strict pass when it has the common shape (``_fasthead``),
+with h11 otherwise. Until the request line has ended, its own limit (the per-line
 one, or the head's if that is lower) is enforced the same way: a request-target
 too long gets its 414 (RFC 9112 §3) before the line's end arrives. Whatever
 followed the head is kept, whole, as trailing data.
@@ -44,6 +45,7 @@ from ._deflate import (
 from ._deflate import agreed as agreed_params
 from ._errors import Fault, LocalProtocolError, RemoteProtocolError
 from ._events import Accepted, ConnectionClosed, NeedData, Rejected, Request
+from ._fasthead import read_request, refused_by_h11
 from ._forwarded import Effective, Invalid, Peer, direct, effective
 from ._head import describe_malformed, field_limit_fault, long_line_fault
 from ._headers import (
@@ -300,38 +302,49 @@ class ServerNegotiator:
             self._trailing = b""
             error = failure(*too_many, None, Fault.TOO_LARGE)
             return rejected(error, head=_to_head(head))
-        if end <= _H11_HEAD_LIMIT:  # the usual head: h11 as it comes (a keyword costs 1%)
-            http = h11.Connection(h11.SERVER)
-        else:  # a policy may allow heads longer than h11's own limit
-            http = h11.Connection(h11.SERVER, max_incomplete_event_size=end)
-        http.receive_data(head)
-        try:
-            parsed = http.next_event()
-        except h11.RemoteProtocolError as exc:
-            self._trailing = b""
-            reason, field = describe_malformed(head, str(exc))
-            error = failure(exc.error_status_hint, reason, field, Fault.MALFORMED)
-            return rejected(error, head=_to_head(head))
-        if not isinstance(parsed, h11.Request):  # pragma: no cover - h11 ends heads as we do
-            self._trailing = b""
-            return rejected(failure(400, "malformed HTTP request", None, Fault.MALFORMED))
+        read = read_request(head) if policy.fast_path else None  # the common head, one pass
+        if read is None:
+            if policy.fast_path and refused_by_h11(head):  # h11's answer, known without it
+                self._trailing = b""
+                reason, field = describe_malformed(head, "")
+                return rejected(failure(400, reason, field, Fault.MALFORMED), head=_to_head(head))
+            if end <= _H11_HEAD_LIMIT:  # the usual head: h11 as it comes (a keyword costs 1%)
+                http = h11.Connection(h11.SERVER)
+            else:  # a policy may allow heads longer than h11's own limit
+                http = h11.Connection(h11.SERVER, max_incomplete_event_size=end)
+            http.receive_data(head)
+            try:
+                parsed = http.next_event()
+            except h11.RemoteProtocolError as exc:
+                self._trailing = b""
+                reason, field = describe_malformed(head, str(exc))
+                error = failure(exc.error_status_hint, reason, field, Fault.MALFORMED)
+                return rejected(error, head=_to_head(head))
+            if not isinstance(parsed, h11.Request):  # pragma: no cover - h11 ends heads as we do
+                self._trailing = b""
+                return rejected(failure(400, "malformed HTTP request", None, Fault.MALFORMED))
+            read = parsed.method, parsed.target, parsed.http_version, parsed.headers.raw_items()
+        method, target, http_version, fields = read
         where: Effective | Invalid | None = self._where
         if where is None:  # the peer is a trusted proxy: its fields say
             assert self._peer is not None
-            where = effective(parsed.headers.raw_items(), self._peer, self._tls, policy.proxies)
+            where = effective(fields, self._peer, self._tls, policy.proxies)
         if not isinstance(where, Effective):  # a trusted proxy's field is unreadable
             self._trailing = b""
             return rejected(failure(400, where.reason, where.field, Fault.INVALID))
         result = decide(
-            parsed.method,
-            parsed.target,
-            parsed.http_version,
-            parsed.headers.raw_items(),
+            method,
+            target,
+            http_version,
+            fields,
             policy,
             scheme=where.scheme,
             authority=where.authority,
             client=where.client,
         )
+        return self._decided(result)
+
+    def _decided(self, result: Request | Rejected) -> Request | Rejected:
         if isinstance(result, Request):
             self._request = result
         else:

@@ -154,7 +154,11 @@ class _Acceptor:
         self._protocol = functools.partial(make, self.connections, self.room)
         # What socket.accept() does, without its enum lookups (see _Accepted).
         self._accept_fd: Callable[[], tuple[int, object]] = listener._accept  # type: ignore[attr-defined]
-        self._kind = (int(listener.family), int(socket.SOCK_STREAM), listener.proto)
+        # The accepted sockets say IPPROTO_TCP, which they are (the listener was made
+        # with protocol 0, "the default"): asyncio's transport sets TCP_NODELAY only
+        # on a socket that says so, and without it a handshake's answer waits for the
+        # client's delayed ACK (Nagle's algorithm). uvloop sets it on every TCP socket.
+        self._kind = (int(listener.family), int(socket.SOCK_STREAM), int(socket.IPPROTO_TCP))
         self._adopting: set[asyncio.Task[None]] = set()  # accepted, protocol not made yet
         self._state = _State.STOPPED  # until start()
         self._throttled = _Throttled()
