@@ -2,16 +2,23 @@
 bytes to `wsnegotiate serve` and to websockets, tornado and aiohttp, each with its
 recommended configuration, started here on 127.0.0.1 and always stopped. Our
 answers are asserted; the peers' are only recorded (printed with ``-s``, for the
-README), so a peer's change cannot turn this red."""
+README), so a peer's change cannot turn this red. And Chromium: a page of another
+origin is refused, a page of the allowed origin gets its echo."""
 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
+from pathlib import Path
+from typing import Any
 
+import pytest
 import websockets
+from factory import QuietHandler, http_server
+from test_browser import CHROMIUM, FLAGS
 from test_client_with_real_servers import aiohttp_server, tornado_server
 from test_serve import serve
 
@@ -161,3 +168,72 @@ def test_who_gets_in_with_each_servers_recommended_configuration() -> None:
     names = [variant for variant, *_ in VARIANTS]
     expected = [str(ours_expected) for *_, ours_expected in VARIANTS]
     assert dict(zip(names, ours, strict=True)) == dict(zip(names, expected, strict=True))
+
+
+# -- Chromium: a page of another origin is refused ---------------------------------------
+
+ATTEMPT = """<!doctype html>
+<title>wsnegotiate admission</title>
+<script>
+function attempt(url) {
+  return new Promise((resolve) => {
+    const seen = {opened: false, errored: false, received: [], code: null, timedOut: false};
+    const socket = new WebSocket(url);
+    const timer = setTimeout(() => { seen.timedOut = true; resolve(seen); }, 10000);
+    socket.onopen = () => { seen.opened = true; socket.send("hello from " + location.origin); };
+    socket.onmessage = (event) => { seen.received.push(event.data); socket.close(1000, "done"); };
+    socket.onerror = () => { seen.errored = true; };
+    socket.onclose = (event) => { clearTimeout(timer); seen.code = event.code; resolve(seen); };
+  });
+}
+</script>
+"""
+
+
+@contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Chromium (Debian's), always closed."""
+    playwright_api = pytest.importorskip(
+        "playwright.sync_api", reason="Playwright (the dev extra) drives Chromium"
+    )
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium package is needed (.ci/run installs it)")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+def test_chromium_from_another_origin_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "index.html").write_text(ATTEMPT)
+    pages = functools.partial(QuietHandler, directory=str(tmp_path))
+    with http_server(pages) as allowed, http_server(pages) as other:  # two ports: two origins
+        allowed_origin = f"http://127.0.0.1:{allowed}"
+        with (
+            serve("--same-origin", "--origins", allowed_origin) as (_, ws_port),
+            chromium() as browser,
+        ):
+            results = {}
+            for page_port in (allowed, other):
+                tab = browser.new_page()
+                tab.goto(f"http://127.0.0.1:{page_port}/index.html")
+                results[page_port] = tab.evaluate(
+                    "url => attempt(url)", f"ws://127.0.0.1:{ws_port}/"
+                )
+    assert results[allowed] == {
+        "opened": True,
+        "errored": False,
+        "received": [f"hello from {allowed_origin}"],
+        "code": 1000,
+        "timedOut": False,
+    }
+    # refused before any 101: the page never sees an open socket, only the failure
+    assert results[other] == {
+        "opened": False,
+        "errored": True,
+        "received": [],
+        "code": 1006,
+        "timedOut": False,
+    }
