@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import ssl
 import struct
+import subprocess
+from pathlib import Path
 
 import pytest
 import trio
@@ -107,6 +111,9 @@ class _Writer:
     def close(self) -> None:
         self.closed = True
 
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default  # no socket under it: no peer, no TLS
+
 
 class _BrokenWriter:
     """A writer whose peer vanished while the answer was being written."""
@@ -125,6 +132,9 @@ class _BrokenWriter:
 
     async def wait_closed(self) -> None:  # as asyncio's: the error that closed it
         raise ConnectionResetError("peer gone")
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return default
 
 
 @pytest.mark.parametrize(
@@ -347,3 +357,235 @@ def test_asyncio_resets_leave_no_unretrieved_exception() -> None:
     pending = asyncio.run(scenario())
     assert outcomes == [None] * 5
     assert pending == [False] * 5
+
+
+# -- the peer and TLS, as the connection tells them --------------------------------------
+
+#: A browser's request as a proxy that rewrites Host passes it on: the page's origin
+#: is https://app.example; the proxy says so in Forwarded.
+PROXIED = h11_request(
+    [
+        ("Host", "backend:8000"),
+        *rfc6455()[1:],
+        ("Origin", "https://app.example"),
+        ("Forwarded", 'for="198.51.100.7:4711";proto=https;host="app.example"'),
+    ]
+)
+TRUSTING_LOCALHOST = ws.Policy(same_origin=True, forwarded_allow_ips="127.0.0.1")
+TRUSTING_OTHERS = ws.Policy(forwarded_allow_ips="10.0.0.0/8")
+SAME_ORIGIN_TRUSTING_OTHERS = ws.Policy(same_origin=True, forwarded_allow_ips="10.0.0.0/8")
+#: The refusal of the proxied request when its fields are not believed.
+NOT_BELIEVED = (
+    "Origin: forbidden 'https://app.example'; this request's origin is 'http://backend:8000'"
+)
+
+
+PEER = ("192.0.2.1", 4000)
+
+
+def assert_from_this_host(request: ws.Request) -> None:
+    """The socket's facts: plain http, from 127.0.0.1 and some port."""
+    assert request.scheme == "http" and request.client is not None
+    assert request.client[0] == "127.0.0.1" and request.client[1] > 0
+
+
+def test_asyncio_believes_a_trusted_proxy_only() -> None:
+    outcome, answer = run_asyncio(PROXIED, policy=TRUSTING_LOCALHOST)
+    assert isinstance(outcome, ws.Accepted) and answer == outcome.response
+    request = outcome.request
+    assert (request.scheme, request.client) == ("https", ("198.51.100.7", 4711))
+    # the same bytes from a peer that is not a trusted proxy: the socket's facts
+    outcome, _ = run_asyncio(PROXIED, policy=TRUSTING_OTHERS)
+    assert isinstance(outcome, ws.Accepted)
+    assert_from_this_host(outcome.request)
+    outcome, answer = run_asyncio(PROXIED, policy=SAME_ORIGIN_TRUSTING_OTHERS)
+    assert isinstance(outcome, ws.Rejected) and answer == outcome.response
+    assert (outcome.status, outcome.reason) == (403, NOT_BELIEVED)
+
+
+def test_asyncio_peer_and_tls_can_be_given() -> None:
+    outcome, _ = run_asyncio(PROXIED, policy=SAME_ORIGIN_TRUSTING_OTHERS, peer=("10.0.0.2", 1))
+    assert isinstance(outcome, ws.Accepted) and outcome.request.client == ("198.51.100.7", 4711)
+    direct = REQUEST.replace(b"Host: example.com", b"Host: app.example")
+    direct = direct.replace(b"\r\n\r\n", b"\r\nOrigin: https://app.example\r\n\r\n")
+    outcome, _ = run_asyncio(direct, policy=SAME_ORIGIN_TRUSTING_OTHERS, tls=True)
+    assert isinstance(outcome, ws.Accepted) and outcome.request.scheme == "https"
+    assert outcome.request.client is not None and outcome.request.client[0] == "127.0.0.1"
+    # both given: the writer is not asked
+    outcome, _ = run_asyncio(direct, policy=SAME_ORIGIN_TRUSTING_OTHERS, peer=PEER, tls=True)
+    assert isinstance(outcome, ws.Accepted) and outcome.request.client == PEER
+
+
+@pytest.fixture(scope="module")
+def certificate(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """A self-signed certificate for 127.0.0.1 (and its key), made by openssl."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command makes the test certificate")
+    where = tmp_path_factory.mktemp("tls")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+def tls_contexts(certificate: tuple[Path, Path]) -> tuple[ssl.SSLContext, ssl.SSLContext]:
+    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server.load_cert_chain(*certificate)
+    client = ssl.create_default_context(cafile=str(certificate[0]))
+    return server, client
+
+
+#: Same origin over TLS: an https page of the server's own authority.
+OVER_TLS = h11_request([("Host", "127.0.0.1"), *rfc6455()[1:], ("Origin", "https://127.0.0.1")])
+
+
+def test_asyncio_sees_tls(certificate: tuple[Path, Path]) -> None:
+    server_tls, client_tls = tls_contexts(certificate)
+    outcomes: list[object] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        policy = ws.Policy(same_origin=True)
+        outcomes.append(await wsnegotiate.aio.server_handshake(reader, writer, policy))
+        writer.close()
+
+    async def scenario() -> bytes:
+        server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=server_tls)
+        try:
+            port = server.sockets[0].getsockname()[1]
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=client_tls)
+            writer.write(OVER_TLS)
+            answer = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.close()
+            for _ in range(1000):
+                if outcomes:
+                    break
+                await asyncio.sleep(0.01)
+            return answer
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    answer = asyncio.run(asyncio.wait_for(scenario(), 30))
+    [outcome] = outcomes
+    assert isinstance(outcome, ws.Accepted) and answer == outcome.response
+    assert outcome.request.scheme == "https"
+
+
+def test_asyncio_unix_socket_has_no_peer(tmp_path: Path) -> None:
+    outcomes: list[object] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        policy = ws.Policy(forwarded_allow_ips="*")
+        outcomes.append(await wsnegotiate.aio.server_handshake(reader, writer, policy))
+        writer.close()
+
+    async def scenario() -> None:
+        path = str(tmp_path / "ws.sock")
+        server = await asyncio.start_unix_server(handle, path)
+        try:
+            reader, writer = await asyncio.open_unix_connection(path)
+            writer.write(PROXIED)
+            await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            writer.close()
+        finally:
+            server.close()
+            await server.wait_closed()
+
+    asyncio.run(asyncio.wait_for(scenario(), 30))
+    [outcome] = outcomes
+    assert isinstance(outcome, ws.Accepted)
+    # no address to trust, even for "*": the connection's own facts
+    assert (outcome.request.scheme, outcome.request.client) == ("http", None)
+
+
+async def trio_exchange(
+    data: bytes, policy: ws.Policy, tls: tuple[ssl.SSLContext, ssl.SSLContext] | None = None
+) -> tuple[object, bytes]:
+    """One connection over TCP on 127.0.0.1 (TLS with ``tls``): the outcome, and the
+    answer the client read."""
+    outcomes: list[object] = []
+    with trio.fail_after(30):
+        async with trio.open_nursery() as nursery:
+            [listener] = await trio.open_tcp_listeners(0, host="127.0.0.1")
+            port = listener.socket.getsockname()[1]
+
+            async def serve_one() -> None:
+                async with listener:
+                    stream: trio.abc.Stream = await listener.accept()
+                    if tls is not None:
+                        stream = trio.SSLStream(stream, tls[0], server_side=True)
+                    outcomes.append(await wsnegotiate.trio.server_handshake(stream, policy))
+                    await stream.aclose()
+
+            nursery.start_soon(serve_one)
+            client: trio.abc.Stream = await trio.open_tcp_stream("127.0.0.1", port)
+            if tls is not None:
+                client = trio.SSLStream(client, tls[1], server_hostname="127.0.0.1")
+            await client.send_all(data)
+            answer = b""
+            while not answer.endswith(b"\r\n\r\n") and (chunk := await client.receive_some()):
+                answer += chunk
+            await client.aclose()
+    return outcomes[0], answer
+
+
+@pytest.mark.trio
+async def test_trio_believes_a_trusted_proxy_only() -> None:
+    outcome, answer = await trio_exchange(PROXIED, TRUSTING_LOCALHOST)
+    assert isinstance(outcome, ws.Accepted) and answer == outcome.response
+    request = outcome.request
+    assert (request.scheme, request.client) == ("https", ("198.51.100.7", 4711))
+    outcome, _ = await trio_exchange(PROXIED, TRUSTING_OTHERS)
+    assert isinstance(outcome, ws.Accepted)
+    assert_from_this_host(outcome.request)
+    outcome, answer = await trio_exchange(PROXIED, SAME_ORIGIN_TRUSTING_OTHERS)
+    assert isinstance(outcome, ws.Rejected) and answer == outcome.response
+    assert (outcome.status, outcome.reason) == (403, NOT_BELIEVED)
+
+
+@pytest.mark.trio
+async def test_trio_sees_tls(certificate: tuple[Path, Path]) -> None:
+    outcome, answer = await trio_exchange(
+        OVER_TLS, ws.Policy(same_origin=True), tls_contexts(certificate)
+    )
+    assert isinstance(outcome, ws.Accepted) and answer.startswith(b"HTTP/1.1 101 ")
+    assert outcome.request.scheme == "https"
+    assert outcome.request.client is not None and outcome.request.client[0] == "127.0.0.1"
+
+
+@pytest.mark.trio
+async def test_trio_peer_and_tls_can_be_given() -> None:
+    client, server = trio.testing.memory_stream_pair()  # no socket: nothing known
+    await client.send_all(PROXIED)
+    outcome = await wsnegotiate.trio.server_handshake(server, TRUSTING_OTHERS)
+    assert isinstance(outcome, ws.Accepted)
+    assert (outcome.request.scheme, outcome.request.client) == ("http", None)
+    client, server = trio.testing.memory_stream_pair()
+    await client.send_all(PROXIED)
+    outcome = await wsnegotiate.trio.server_handshake(
+        server, SAME_ORIGIN_TRUSTING_OTHERS, peer=("10.0.0.2", 1)
+    )
+    assert isinstance(outcome, ws.Accepted) and outcome.request.client == ("198.51.100.7", 4711)
+    client, server = trio.testing.memory_stream_pair()
+    await client.send_all(OVER_TLS)
+    outcome = await wsnegotiate.trio.server_handshake(server, ws.Policy(same_origin=True), tls=True)
+    assert isinstance(outcome, ws.Accepted) and outcome.request.scheme == "https"
+    client, server = trio.testing.memory_stream_pair()
+    await client.send_all(OVER_TLS)
+    outcome = await wsnegotiate.trio.server_handshake(server, peer=PEER, tls=True)
+    assert isinstance(outcome, ws.Accepted)
+    assert (outcome.request.scheme, outcome.request.client) == ("https", PEER)
+
+
+def test_trio_stream_facts_without_an_address() -> None:
+    left, right = socket.socketpair()  # a UNIX socket: no address
+    with left, right:
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(left))
+        assert wsnegotiate.trio._stream_facts(stream) == (None, False)
+    with socket.socket() as unconnected:  # a peer already gone: getpeername() fails
+        stream = trio.SocketStream(trio.socket.from_stdlib_socket(unconnected))
+        assert wsnegotiate.trio._stream_facts(stream) == (None, False)

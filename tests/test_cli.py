@@ -127,6 +127,154 @@ def test_check_takes_every_limit_of_the_policy(
     assert "max_field_lines below 4" in capsys.readouterr().err
 
 
+# -- admission: origins, proxies, credentials, the health path ----------------------------
+
+
+def proxied(*extra: tuple[str, str], host: str = "backend:8000") -> bytes:
+    """A browser's request from https://app.example, as a proxy that rewrites Host
+    passes it on, saying what the browser used."""
+    fields = [("Host", host), *rfc6455()[1:], ("Origin", "https://app.example")]
+    return h11_request([*fields, *extra])
+
+
+FORWARDED = (("X-Forwarded-Proto", "https"), ("X-Forwarded-Host", "app.example"))
+NOT_BELIEVED = (
+    "Origin: forbidden 'https://app.example'; this request's origin is 'http://backend:8000'"
+)
+
+
+def test_check_same_origin_believes_the_named_proxies_only(tmp_path: Path) -> None:
+    request = proxied(*FORWARDED)
+    same = ("--same-origin", "--forwarded-allow-ips", "127.0.0.1,10.0.0.0/8")
+    assert check_json(tmp_path, request, *same, "--peer", "10.0.0.2:41000")[1]["status"] == 101
+    assert check_json(tmp_path, request, *same, "--peer", "[::ffff:10.0.0.2]:1")[0] == 0
+    for refused in (
+        [*same, "--peer", "203.0.113.9"],  # not a proxy named
+        [*same],  # no peer: nobody to believe
+        ["--same-origin", "--peer", "10.0.0.2"],  # no proxy named at all
+    ):
+        code, result = check_json(tmp_path, request, *refused)
+        assert (code, result["status"], result["reason"]) == (1, 403, NOT_BELIEVED), refused
+    anyone = ("--same-origin", "--forwarded-allow-ips", "*", "--peer", "198.51.100.1")
+    assert check_json(tmp_path, request, *anyone)[1]["status"] == 101
+
+
+def test_check_same_origin_over_tls_and_fetch_metadata(tmp_path: Path) -> None:
+    direct = proxied(host="app.example")
+    assert check_json(tmp_path, direct, "--same-origin", "--tls")[1]["status"] == 101
+    code, result = check_json(tmp_path, direct, "--same-origin")
+    assert (code, result["reason"]) == (
+        1,
+        "Origin: forbidden 'https://app.example'; this request's origin is "
+        "'http://app.example' (TLS ended at a proxy? trust it: forwarded_allow_ips)",
+    )
+    cross = proxied(("Sec-Fetch-Site", "cross-site"), host="app.example")
+    code, result = check_json(tmp_path, cross, "--same-origin", "--tls")
+    assert (code, result["status"], result["reason"]) == (
+        1,
+        403,
+        "Sec-Fetch-Site: cross-site; the browser says another site opened this socket",
+    )
+
+
+@pytest.mark.parametrize(
+    ("origin", "origins", "status"),
+    [
+        ("https://a.b.example.com", "https://*.example.com", 101),
+        ("https://example.com", "https://*.example.com", 403),
+        ("https://example.com.evil.net", "https://*.example.com,https://example.com", 403),
+        ("https://xn--bcher-kva.example", "https://bücher.example", 101),
+        (None, "https://app.example", 403),
+        (None, "https://app.example,none", 101),
+        ("null", "https://app.example,none", 403),
+    ],
+)
+def test_check_origins_take_patterns_and_none(
+    tmp_path: Path, origin: str | None, origins: str, status: int
+) -> None:
+    extra = [] if origin is None else [("Origin", origin)]
+    result = check_json(tmp_path, h11_request(rfc6455(extra=extra)), "--origins", origins)[1]
+    assert result["status"] == status
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["--origins", "null"], "wsnegotiate check: origin 'null' cannot be listed: any page"),
+        (
+            ["--origins", "https://app.example/"],
+            "wsnegotiate check: origin 'https://app.example/' is not an origin",
+        ),
+        (
+            ["--forwarded-allow-ips", "10.0.0.1/8"],
+            "wsnegotiate check: forwarded_allow_ips: '10.0.0.1/8' is not a network",
+        ),
+        (["--health-path", "healthz"], "wsnegotiate check: health_path 'healthz' is not an"),
+        (
+            ["--credential-prefix", "a b"],
+            "wsnegotiate check: credential_prefix 'a b' is not an RFC 9110 token",
+        ),
+    ],
+)
+def test_check_refuses_a_bad_admission_option_in_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    path = tmp_path / "request.http"
+    path.write_bytes(h11_request(rfc6455()))
+    assert cli("check", str(path), *argv) == (2, "")
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith(message)
+
+
+@pytest.mark.parametrize(
+    "peer", ["host:80", "10.0.0.2:", "[::1", "[::1]x", "10.0.0.2:65536", "1.2.3.4:²"]
+)
+def test_check_peer_must_be_an_address(peer: str, capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as info:
+        cli("check", "--peer", peer)
+    assert info.value.code == 2
+    assert capsys.readouterr().err.splitlines()[-1] == (
+        "wsnegotiate check: error: argument --peer: not an IP address and an optional port"
+        f" (10.0.0.2, 10.0.0.2:41000, [2001:db8::1]:41000): {peer!r}"
+    )
+
+
+SECRET = "c2VjcmV0LXRva2VuLXZhbHVl"  # what no output may hold
+K8S = "base64url.bearer.authorization.k8s.io."
+
+
+def test_check_never_prints_the_credential(tmp_path: Path) -> None:
+    offer = ("Sec-WebSocket-Protocol", f"{K8S}{SECRET}, v4.channel.k8s.io")
+    request = h11_request(rfc6455(extra=[offer]))
+    policy = ("--credential-prefix", K8S, "--subprotocols", "v4.channel.k8s.io")
+    code, result = check_json(tmp_path, request, *policy)
+    assert (code, result["subprotocol"]) == (0, "v4.channel.k8s.io")
+    assert ["Sec-WebSocket-Protocol", "v4.channel.k8s.io"] in result["headers"]  # type: ignore[operator]
+    code, text = cli("check", str(tmp_path / "request.http"), *policy)
+    assert code == 0 and text.startswith("101 rfc6455 accepted\n")
+    # refused for another reason, in both shapes of output
+    code, refused = cli(
+        "check", str(tmp_path / "request.http"), *policy, "--origins", "https://a.example", "--json"
+    )
+    assert code == 1 and json.loads(refused)["status"] == 403
+    code, plain = cli("check", str(tmp_path / "request.http"), *policy, "--versions", "8")
+    assert code == 1 and plain.startswith("426 rfc6455 Sec-WebSocket-Version: unsupported")
+    for output in (json.dumps(result), text, refused, plain):
+        assert SECRET not in output and "c2VjcmV0" not in output
+    # without the prefix the offer is an ordinary subprotocol, and is in the request
+    code, result = check_json(tmp_path, request, "--subprotocols", "v4.channel.k8s.io")
+    assert code == 0 and result["subprotocol"] == "v4.channel.k8s.io"
+
+
+def test_check_health_path(tmp_path: Path) -> None:
+    health = b"GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n"
+    code, result = check_json(tmp_path, health, "--health-path", "/healthz")
+    assert (code, result["status"], result["accepted"]) == (1, 200, False)  # not an upgrade
+    assert str(result["response"]).endswith("\r\n\r\nok\n")
+    code, result = check_json(tmp_path, health, "--health-path", "/ready")
+    assert (code, result["status"]) == (1, 426)
+
+
 def test_check_json_incomplete(tmp_path: Path) -> None:
     code, result = check_json(tmp_path, b"GET / HTTP/1.1\r\nHost: a\r\n")
     assert code == 1

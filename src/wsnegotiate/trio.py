@@ -9,6 +9,12 @@ Reads with a bounded buffer, writes the answer, and on a refusal closes the
 stream after the whole answer is sent. ``timeout`` is a total deadline for the
 request and the decision: a client that has not completed its request by then
 gets a 408 and is closed (slowloris), however it trickles its bytes.
+
+The negotiator is told who the peer is and whether the stream is TLS: the
+socket's peer address (through ``SSLStream.transport_stream`` for TLS), and
+whether the stream is a ``trio.SSLStream``. They make ``Request.client`` and
+``Request.scheme``, the request's own origin for ``Policy(same_origin=True)``,
+and whether the peer is a proxy named in ``Policy.forwarded_allow_ips``.
 """
 
 from __future__ import annotations
@@ -17,10 +23,28 @@ import trio
 
 from ._decision import OnRequest, failed_decision, take_decision
 from ._events import Accepted, NeedData, Rejected, Request
+from ._forwarded import Peer
 from ._policy import Policy
 from ._server import ServerNegotiator
 
 __all__ = ["OnRequest", "server_handshake"]
+
+
+def _stream_facts(stream: trio.abc.Stream) -> tuple[Peer | None, bool]:
+    """The peer's address and whether ``stream`` is TLS: the address of the
+    ``trio.SocketStream`` under it, cut to (host, port) for IPv4 and IPv6, ``None``
+    for a UNIX socket or a stream with no socket under it; TLS when it is a
+    ``trio.SSLStream``."""
+    tls = isinstance(stream, trio.SSLStream)
+    inner = stream.transport_stream if isinstance(stream, trio.SSLStream) else stream
+    if not isinstance(inner, trio.SocketStream):
+        return None, tls
+    try:
+        name = inner.socket.getpeername()
+    except OSError:  # the peer is already gone: the handshake finds out soon enough
+        return None, tls
+    peer = (str(name[0]), int(name[1])) if isinstance(name, tuple) and len(name) >= 2 else None
+    return peer, tls
 
 
 async def server_handshake(
@@ -30,6 +54,8 @@ async def server_handshake(
     timeout: float = 10.0,
     on_request: OnRequest | None = None,
     read_size: int = 4096,
+    peer: Peer | None = None,
+    tls: bool | None = None,
 ) -> Accepted | Rejected | None:
     """Run the server handshake on one stream.
 
@@ -43,8 +69,16 @@ async def server_handshake(
     deciding gets the client a 503. If ``on_request`` raises, or returns anything
     but an ``Accepted`` or ``Rejected``, the client gets a 500 and the error is
     raised here (``LocalProtocolError`` for a wrong return).
+
+    ``peer`` and ``tls`` default to what the stream says (see the module); give
+    them when it cannot tell: a stream of your own over a socket, a peer address
+    that a PROXY protocol header carried.
     """
-    negotiator = ServerNegotiator(policy)
+    if peer is None or tls is None:
+        known_peer, known_tls = _stream_facts(stream)
+        peer = known_peer if peer is None else peer
+        tls = known_tls if tls is None else tls
+    negotiator = ServerNegotiator(policy, peer=peer, tls=tls)
     request: Request | Rejected | None = None
     outcome: Accepted | Rejected | None = None
     error = None

@@ -297,3 +297,127 @@ def test_ping_interval_0_never_pings(loop: str) -> None:
         assert [e.data for e in frames.events() if isinstance(e, wsproto.events.TextMessage)] == [
             "still here"
         ]
+
+
+# -- admission: origins, proxies, credentials, the health path ----------------------------
+
+
+def upgrade(*fields: tuple[str, str], host: str = "app.example") -> bytes:
+    """An RFC 6455 request for ``host`` with ``fields`` (Origin, Forwarded...)."""
+    lines = [
+        "GET / HTTP/1.1",
+        f"Host: {host}",
+        "Upgrade: websocket",
+        "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        "Sec-WebSocket-Version: 13",
+        *(f"{name}: {value}" for name, value in fields),
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
+
+
+def answer_head(port: int, data: bytes, source: str = "127.0.0.1") -> bytes:
+    """Send ``data`` from the address ``source`` (any of 127.0.0.0/8 on Linux) and
+    read the answer: the head of a 101, whose connection stays open; all of a refusal."""
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=10, source_address=(source, 0)
+    ) as sock:
+        sock.sendall(data)
+        answer = b""
+        while not answer.startswith(b"HTTP/1.1 101 ") or b"\r\n\r\n" not in answer:
+            if not (chunk := sock.recv(65536)):
+                break
+            answer += chunk
+    return answer
+
+
+PROXIED = upgrade(
+    ("Origin", "https://app.example"),
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Host", "app.example"),
+    ("X-Forwarded-For", "198.51.100.7"),
+    host="127.0.0.1:8000",  # the proxy rewrites Host to the backend's address
+)
+
+
+@pytest.mark.parametrize("loop", LOOPS)
+def test_same_origin_believes_a_trusted_proxy_only(loop: str) -> None:
+    with serve("--same-origin", "--forwarded-allow-ips", "127.0.0.1", loop=loop) as (_, port):
+        trusted = answer_head(port, PROXIED)
+        untrusted = answer_head(port, PROXIED, source="127.0.0.2")
+        direct = answer_head(port, upgrade(("Origin", "http://app.example")))
+        swapped = answer_head(port, upgrade(("Origin", "https://app.example")))
+    assert trusted.startswith(b"HTTP/1.1 101 Switching Protocols\r\n")
+    assert untrusted.startswith(b"HTTP/1.1 403 Forbidden\r\n")
+    assert untrusted.endswith(
+        b"\r\n\r\nOrigin: forbidden 'https://app.example'; this request's origin is "
+        b"'http://127.0.0.1:8000'\n"
+    )
+    assert direct.startswith(b"HTTP/1.1 101 ")
+    assert swapped.startswith(b"HTTP/1.1 403 ")  # no TLS here, and no proxy says otherwise
+
+
+def test_origins_take_patterns_and_none() -> None:
+    with serve("--origins", "https://*.example.com,none") as (_, port):
+        statuses = [
+            answer_head(port, upgrade(*fields))[9:12]
+            for fields in (
+                [("Origin", "https://a.example.com")],
+                [("Origin", "https://example.com.evil.net")],
+                [("Origin", "null")],
+                [],
+            )
+        ]
+    assert statuses == [b"101", b"403", b"403", b"101"]
+
+
+def test_health_path_is_answered_200() -> None:
+    health = b"%s /healthz?probe=1 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+    with serve("--health-path", "/healthz") as (_, port):
+        get = raw_exchange(port, health % b"GET")
+        head = raw_exchange(port, health % b"HEAD")
+        other = raw_exchange(port, b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    assert get.startswith(b"HTTP/1.1 200 OK\r\n") and get.endswith(b"\r\n\r\nok\n")
+    assert head.startswith(b"HTTP/1.1 200 OK\r\n") and head.endswith(b"\r\n\r\n")
+    assert other.startswith(b"HTTP/1.1 426 ")
+
+
+SECRET = "c2VjcmV0LXRva2VuLXZhbHVl"
+K8S = "base64url.bearer.authorization.k8s.io."
+
+
+def test_a_credential_is_admitted_and_never_echoed_or_logged() -> None:
+    async def scenario(url: str) -> tuple[str | None, object]:
+        offers = [websockets.Subprotocol(f"{K8S}{SECRET}"), websockets.Subprotocol("chat")]
+        async with websockets.connect(url, subprotocols=offers) as connection:
+            await connection.send("hello")
+            return connection.subprotocol, await connection.recv()
+
+    offer = ("Sec-WebSocket-Protocol", f"{K8S}{SECRET}, chat")
+    with serve("--credential-prefix", K8S, "--subprotocols", "chat") as (process, port):
+        assert asyncio.run(scenario(f"ws://127.0.0.1:{port}/")) == ("chat", "hello")
+        answer = answer_head(port, upgrade(offer))
+        refused = answer_head(port, upgrade(offer, ("Sec-WebSocket-Version", "8")))
+        stop(process, signal.SIGTERM, 10)
+        assert process.stdout is not None and process.stderr is not None
+        printed = process.stdout.read() + process.stderr.read()
+    assert answer.startswith(b"HTTP/1.1 101 ") and b"Sec-WebSocket-Protocol: chat\r\n" in answer
+    assert refused.startswith(b"HTTP/1.1 400 ")
+    for output in (answer.decode(), refused.decode(), printed):
+        assert SECRET not in output
+
+
+def test_a_bad_admission_option_is_one_line() -> None:
+    argv = ["serve", "--port", "0", "--forwarded-allow-ips", "127.0.0.1,10.0.0.1/8"]
+    done = subprocess.run(
+        [sys.executable, "-m", "wsnegotiate", *argv],
+        capture_output=True,
+        text=True,
+        timeout=20,
+        check=False,
+    )
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == [
+        "wsnegotiate serve: forwarded_allow_ips: '10.0.0.1/8' is not a network "
+        "(address/prefix with no host bits set, e.g. 10.0.0.0/8)"
+    ]

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ipaddress
 import json
 import os
 import sys
@@ -97,6 +98,34 @@ def _agreed(deflate: DeflateParams) -> dict[str, bool | int | None]:
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _origins(text: str) -> list[str | None]:
+    """``--origins``: the entries as ``Policy`` takes them, ``none`` as ``None``."""
+    return [None if entry == "none" else entry for entry in _csv(text)]
+
+
+def _peer(text: str) -> tuple[str, int]:
+    """``--peer``: an IP address and a port (0 when none is given):
+    ``10.0.0.2``, ``10.0.0.2:41000``, ``2001:db8::1``, ``[2001:db8::1]:41000``."""
+    host, port = text, "0"
+    if text.startswith("["):
+        host, bracket, rest = text[1:].partition("]")
+        if not bracket or rest[:1] not in ("", ":"):
+            host = ""
+        port = rest[1:] or "0"
+    elif text.count(":") == 1:
+        host, port = text.split(":")
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        host = ""
+    if not host or not (port.isascii() and port.isdigit()) or int(port) > 65535:
+        raise argparse.ArgumentTypeError(
+            f"not an IP address and an optional port (10.0.0.2, 10.0.0.2:41000,"
+            f" [2001:db8::1]:41000): {text!r}"
+        )
+    return host, int(port)
 
 
 def _versions(text: str) -> list[int]:
@@ -194,6 +223,17 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("file", nargs="?", default="-", help="request bytes; - for stdin")
     check.add_argument("--json", action="store_true", help="print one JSON object")
     _add_policy_options(check)
+    check.add_argument(
+        "--peer",
+        type=_peer,
+        default=None,
+        metavar="HOST[:PORT]",
+        help="the address the request came from, as a server's socket would see it: a proxy"
+        " named in --forwarded-allow-ips has its Forwarded fields believed",
+    )
+    check.add_argument(
+        "--tls", action="store_true", help="the request came over TLS (its scheme is https)"
+    )
     probe = command("probe", "which versions does a live server accept?")
     probe.add_argument("url", help="ws://HOST:PORT/PATH")
     probe.add_argument("--json", action="store_true", help="print one JSON object")
@@ -271,7 +311,44 @@ def _parser() -> argparse.ArgumentParser:
 def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--versions", type=_versions, default=[13], help="e.g. 13,8,7")
     parser.add_argument("--subprotocols", type=_csv, default=[], help="e.g. chat,superchat")
-    parser.add_argument("--origins", type=_csv, default=None, help="allowed origins")
+    parser.add_argument(
+        "--origins",
+        type=_origins,
+        default=None,
+        metavar="ORIGIN,...",
+        help="the origins allowed, others get a 403: scheme://host[:port] (RFC 6454),"
+        " scheme://*.host[:port] for any subdomain of host; none: a request without Origin"
+        " (no browser's)",
+    )
+    parser.add_argument(
+        "--same-origin",
+        action="store_true",
+        help="allow the request's own origin: its scheme (https over TLS) and Host, or what a"
+        " trusted proxy says they were; refused when the browser says Sec-Fetch-Site: cross-site",
+    )
+    parser.add_argument(
+        "--forwarded-allow-ips",
+        default=None,
+        metavar="IP,NETWORK,...",
+        help="the proxies whose Forwarded and X-Forwarded-* fields are believed, as uvicorn's"
+        " option of that name: addresses, networks (10.0.0.0/8), * for any peer; by default"
+        " none, not even 127.0.0.1 (uvicorn's default): a proxy is believed only when named,"
+        " and every run gives the same answer whatever the environment",
+    )
+    parser.add_argument(
+        "--health-path",
+        default=None,
+        metavar="PATH",
+        help="answer a plain GET or HEAD of PATH with 200 (a load balancer's health check)",
+    )
+    parser.add_argument(
+        "--credential-prefix",
+        default=None,
+        metavar="PREFIX",
+        help="a subprotocol offer that starts with PREFIX carries a credential"
+        " (base64url.bearer.authorization.k8s.io.): taken out before a subprotocol is chosen,"
+        " never answered, printed or logged; any credential is admitted (no check of its own)",
+    )
     parser.add_argument(
         "--reject-status",
         type=int,
@@ -307,6 +384,10 @@ def _policy(args: argparse.Namespace) -> Policy:
         origins=args.origins,
         subprotocols=args.subprotocols,
         deflate=DeflateOptions() if args.deflate else None,
+        same_origin=args.same_origin,
+        forwarded_allow_ips=args.forwarded_allow_ips or (),
+        health_path=args.health_path,
+        credential_prefix=args.credential_prefix,
     )
 
 
@@ -337,12 +418,14 @@ def _demo(policy: Policy, out: TextIO) -> int:
     return 0
 
 
-def _negotiate_stream(stream: BinaryIO, policy: Policy) -> tuple[Outcome, int]:
+def _negotiate_stream(
+    stream: BinaryIO, policy: Policy, peer: tuple[str, int] | None = None, tls: bool = False
+) -> tuple[Outcome, int]:
     """``negotiate()`` over a file or pipe, read a chunk at a time until the
     negotiator decides: at most the head limit and one chunk are ever read, so an
     endless input (``/dev/zero``, a pipe that never ends) gets its 400 or 431.
     Also returns how many bytes were read."""
-    negotiator = ServerNegotiator(policy)
+    negotiator = ServerNegotiator(policy, peer=peer, tls=tls)
     event = negotiator.next_event()
     read = 0
     while isinstance(event, NeedData):
@@ -370,10 +453,10 @@ def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
                     file=sys.stderr,
                     flush=True,
                 )
-            outcome, read = _negotiate_stream(sys.stdin.buffer, policy)
+            outcome, read = _negotiate_stream(sys.stdin.buffer, policy, args.peer, args.tls)
         else:
             with open(args.file, "rb") as stream:
-                outcome, read = _negotiate_stream(stream, policy)
+                outcome, read = _negotiate_stream(stream, policy, args.peer, args.tls)
     except OSError as exc:
         print(f"wsnegotiate check: cannot read {args.file}: {exc.strerror}", file=sys.stderr)
         return 2
