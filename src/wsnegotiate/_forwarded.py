@@ -99,6 +99,8 @@ class Proxies:
         """Is a peer at ``host`` a trusted proxy?"""
         if self.everyone:
             return True
+        if not (self.addresses or self.networks or self.literals):
+            return False  # trusting nobody, the default: no address to parse
         address = _address(host)
         if address is None:
             return host in self.literals
