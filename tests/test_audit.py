@@ -7,6 +7,7 @@ import asyncio
 import io
 import json
 import os
+import ssl
 import tracemalloc
 import xml.etree.ElementTree as ElementTree
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -101,7 +102,9 @@ def test_frames() -> None:
 
 
 @asynccontextmanager
-async def raw_server(handler: Handler, path: str = "/") -> AsyncIterator[Target]:
+async def raw_server(
+    handler: Handler, path: str = "/", tls: ssl.SSLContext | None = None
+) -> AsyncIterator[Target]:
     async def guarded(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         try:
             await handler(reader, writer)
@@ -110,9 +113,9 @@ async def raw_server(handler: Handler, path: str = "/") -> AsyncIterator[Target]
         finally:
             writer.close()
 
-    server = await asyncio.start_server(guarded, "127.0.0.1", 0)
+    server = await asyncio.start_server(guarded, "127.0.0.1", 0, ssl=tls)
     try:
-        yield Target("127.0.0.1", server.sockets[0].getsockname()[1], path)
+        yield Target("127.0.0.1", server.sockets[0].getsockname()[1], path, tls is not None)
     finally:
         server.close()
         await server.wait_closed()
@@ -1038,6 +1041,60 @@ def test_cases_run_a_few_at_a_time_reported_in_table_order() -> None:
     most = 0
     audit_with(slow_refusal, 1, ["keys"], jobs=1)
     assert most == 1
+
+
+async def _negotiating(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Our negotiator's answer to the request, then the connection held until the
+    audit leaves."""
+    await wsnegotiate.aio.server_handshake(reader, writer, ws.Policy())
+    await reader.read()
+
+
+def test_wss_with_a_self_signed_certificate(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    trustme = pytest.importorskip("trustme", reason="trustme (the dev extra) makes the CA")
+    authority = trustme.CA()
+    authority.cert_pem.write_to_path(str(tmp_path / "ca.pem"))
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    authority.issue_cert("127.0.0.1").configure_cert(context)
+
+    async def run() -> list[tuple[int, str]]:
+        said: list[tuple[int, str]] = []
+        async with raw_server(_negotiating, tls=context) as target:
+            wss, ws_url = f"wss://127.0.0.1:{target.port}/", f"ws://127.0.0.1:{target.port}/"
+            for argv in (
+                [wss, "--cafile", str(tmp_path / "ca.pem")],
+                [wss, "--insecure"],
+                [wss],  # the system's trust store does not know the test's CA
+                [ws_url],
+            ):
+                full = ["audit", *argv, "--only", "101", "--timeout", "2"]
+                code = await asyncio.to_thread(main, full, io.StringIO())
+                said.append((code, capsys.readouterr().err))
+        async with raw_server(_negotiating) as target:  # no TLS there
+            full = ["audit", f"wss://127.0.0.1:{target.port}/", "--timeout", "2"]
+            said.append(
+                (await asyncio.to_thread(main, full, io.StringIO()), capsys.readouterr().err)
+            )
+        return said
+
+    trusted, insecure, untrusted, plain, no_tls = asyncio.run(run())
+    assert trusted == (0, "") and insecure == (0, "")
+    assert untrusted[0] == 2
+    assert untrusted[1].startswith("wsnegotiate audit: wss://127.0.0.1:")
+    assert ": TLS: the server's certificate is not trusted (" in untrusted[1]
+    assert untrusted[1].endswith(
+        "; --cafile FILE trusts the CA that signed it, --insecure skips the check\n"
+    )
+    port = plain[1].split(":")[3].split("/")[0]
+    assert plain == (
+        2,
+        f"wsnegotiate audit: ws://127.0.0.1:{port}/: the server speaks TLS on this port: "
+        f"audit wss://127.0.0.1:{port}/\n",
+    )
+    assert no_tls[0] == 2
+    assert no_tls[1].endswith(": TLS: the server does not speak TLS on this port (a ws:// URL?)\n")
 
 
 def test_case_table() -> None:
