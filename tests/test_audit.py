@@ -623,6 +623,9 @@ def test_new_http_cases_on_servers_that_break_them() -> None:
     )
     assert got["http-large-head"] is Verdict.FAIL  # RFC 9110 §5.4: MUST answer a 4xx
     assert got["http-tls-on-plain-port"] is Verdict.WARN  # RFC 9112 §2.2: SHOULD answer 400
+    # RFC 9112 §6.1 asks that the connection be closed, not that it be answered
+    assert got["http-length-and-chunked"] is Verdict.WARN
+    assert got["http-bad-content-length"] is Verdict.FAIL  # §6.3: MUST answer 400
     assert got["http-chunked"] is Verdict.WARN
 
 

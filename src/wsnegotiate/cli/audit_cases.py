@@ -821,16 +821,19 @@ def fails_unmasked(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judg
     return worst([passed(f"101, then {', '.join(how)}"), *faults])
 
 
-def one_answer(*, second_is_legal: bool = False, close: bool = False) -> Judge:
+def one_answer(
+    *, second_is_legal: bool = False, close: bool = False, must_answer: bool = True
+) -> Judge:
     """A request with another one pipelined behind it: one answer, to the first;
     with ``close`` the server must also close the connection. ``second_is_legal``:
-    a second answer is legal HTTP/1.1 (info), and no answer at all only explains
-    nothing."""
+    a second answer is legal HTTP/1.1 (info). Without ``must_answer`` (or with
+    ``second_is_legal``) no answer at all only explains nothing."""
 
     def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
         final = answer.final
         if final is None:
-            return broke(R_EXPLAIN if second_is_legal else case.rule, said(answer))
+            explains = second_is_legal or not must_answer
+            return broke(R_EXPLAIN if explains else case.rule, said(answer))
         if final.status == 101:
             return broke(case.rule, "switched (101) for the first request")
         answers = [r for r in answer.parse.responses if r.status >= 200 or r.status == 101]
@@ -1513,7 +1516,7 @@ def _http() -> list[Case]:
                 body=b"0\r\n\r\n",
                 after=_a_valid_request,
             ),
-            one_answer(close=True),
+            one_answer(close=True, must_answer=False),
             settle=0.5,
         ),
         Case(
