@@ -898,7 +898,10 @@ def head_content(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged
     at = answer.raw.find(final.head)
     content = answer.raw[at + len(final.head) :] if at >= 0 else b""
     if content:
-        return broke(case.rule, f"{final.status_line}, then content: {as_text(content[:40])!r}")
+        shown = as_text(content[:40])
+        return broke(
+            case.rule, f"{final.status_line}, then {len(content)} bytes of content: {shown!r}"
+        )
     return passed(f"{final.status_line}, no content")
 
 
