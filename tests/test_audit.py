@@ -849,17 +849,20 @@ def test_a_server_that_goes_away_mid_run(capsys: pytest.CaptureFixture[str]) -> 
     assert connections == 4
     assert report.stopped is not None and report.stopped.code == 2
     assert report.stopped.why == (
-        "the server went away after case key-17-bytes: case key-not-base64 found no server "
-        "(connection failed: Connection refused)"
+        "the server went away after case key-15-bytes: key-17-bytes ended without a byte, and "
+        "case key-not-base64 found no server (connection failed: Connection refused)"
     )
     got = {r.case.id: (r.ran, r.verdict) for r in report.results}
     assert got["key-missing"] == got["key-15-bytes"] == (True, Verdict.PASS)
-    assert got["key-17-bytes"] == (True, Verdict.FAIL)  # reset without an answer
-    not_run = ["key-not-base64", "key-unpadded", "key-empty", "key-repeated"]
+    not_run = ["key-17-bytes", "key-not-base64", "key-unpadded", "key-empty", "key-repeated"]
     assert [r.case.id for r in report.results if not r.ran] == not_run
+    assert findings(report)["key-17-bytes"] == "not run: the server went away during it"
     text = table(report)
     assert text.splitlines()[1] == report.stopped.why
-    assert f"not run (the run stopped): {', '.join(not_run)}" in text
+    assert "not run (the server went away during it): key-17-bytes" in text
+    assert (
+        "not run (the run stopped): key-not-base64, key-unpadded, key-empty, key-repeated" in text
+    )
 
 
 # -- the command: reports and exit codes ------------------------------------------------------

@@ -575,23 +575,38 @@ async def audit(
         tell()
     queue = deque(case for case in planned if case is not first_case and not case.slow)
 
+    answered = last  # the last case whose connection brought any byte back
+    silent: list[str] = []  # the cases since then whose connection ended without a byte
+
+    def went_away(case: Case, why: str) -> Stop:
+        """The server is gone: the cases that ended without a byte since the last one
+        answered ended with it (one of them, likely, is what it could not take)."""
+        for case_id in silent:
+            results[case_id] = _not_run(results[case_id].case, "the server went away during it")
+        during = f"{', '.join(silent)} ended without a byte, and " if silent else ""
+        return Stop(
+            f"the server went away after case {answered}: {during}case {case.id} found no "
+            f"server ({why})",
+            2,
+        )
+
     async def worker() -> None:
-        nonlocal stop, last
+        nonlocal stop, last, answered
         while queue and stop is None:
             case = queue.popleft()
             result = await run(case)
             if result.answer is not None and result.answer.ended is Ended.UNREACHABLE:
                 if stop is None and (gone := await reachable(target, timeout)) is not None:
-                    stop = Stop(
-                        f"the server went away after case {last}: case {case.id} found no "
-                        f"server ({gone})",
-                        2,
-                    )
+                    stop = went_away(case, gone)
                 if stop is not None:
                     return
                 result = await run(case)  # it took connections again: once more
             results[case.id] = result
             last = case.id
+            if result.answer is not None and result.answer.read:
+                answered, silent[:] = case.id, []
+            elif result.answer is not None:
+                silent.append(case.id)
             tell()
 
     await asyncio.gather(*(worker() for _ in range(max(1, jobs))))
