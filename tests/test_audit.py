@@ -790,6 +790,8 @@ def test_a_plain_http_server(tmp_path: Path, capsys: pytest.CaptureFixture[str])
                 "1",
                 "--json",
                 str(tmp_path / "a.json"),
+                "--junit",
+                str(tmp_path / "a.xml"),
             ]
         )
     out = capsys.readouterr().out
@@ -812,6 +814,9 @@ def test_a_plain_http_server(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert cases["101-valid"]["got"]["body"] == "<h1>hello</h1>"
     assert cases["version-14"]["ran"] is False and cases["version-14"]["got"] is None
     assert report["summary"]["not_run"] == len(CASES) - 1
+    suite = ElementTree.parse(tmp_path / "a.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("skipped") == str(len(CASES) - 1)
+    assert (suite.get("failures"), len(suite.findall("testcase/skipped"))) == ("1", len(CASES) - 1)
 
 
 def test_a_server_that_goes_away_mid_run(capsys: pytest.CaptureFixture[str]) -> None:
@@ -953,6 +958,25 @@ def test_unreachable_and_bad_arguments(capsys: pytest.CaptureFixture[str]) -> No
             main(["audit", "ws://127.0.0.1:1/", option, value])
         assert exit.value.code == 2
     assert "not a list of groups" in capsys.readouterr().err
+
+
+def test_tls_options_and_report_files_checked_before_any_connection(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing, junk = tmp_path / "missing.pem", tmp_path / "junk.pem"
+    junk.write_text("not a certificate\n")
+    for cafile, said in (
+        (missing, f"--cafile {missing}: No such file or directory"),
+        (junk, f"--cafile {junk}: no certificate in it ("),
+    ):
+        assert main(["audit", "wss://127.0.0.1:1/", "--cafile", str(cafile)]) == 2
+        assert capsys.readouterr().err.startswith(f"wsnegotiate audit: {said}")
+    kept = tmp_path / "kept.json"
+    kept.write_text("an earlier report\n")
+    assert main(["audit", "ws://127.0.0.1:1/", "--json", str(kept), "--timeout", "1"]) == 2
+    assert kept.read_text() == "an earlier report\n"  # checked, neither emptied nor removed
+    assert set(tmp_path.iterdir()) == {kept, junk}
+    capsys.readouterr()
 
 
 def test_an_unwritable_report_is_said_before_any_case(

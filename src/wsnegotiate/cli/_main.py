@@ -483,10 +483,10 @@ def _tls(args: argparse.Namespace, target: Target) -> ssl.SSLContext | str | Non
         return None
     try:
         context = ssl.create_default_context(cafile=args.cafile)
+    except ssl.SSLError as exc:  # an OSError too: first
+        return f"--cafile {args.cafile}: no certificate in it ({exc.reason or exc})"
     except OSError as exc:
         return f"--cafile {args.cafile}: {exc.strerror or exc}"
-    except ssl.SSLError as exc:
-        return f"--cafile {args.cafile}: no certificate in it ({exc.reason or exc})"
     if args.insecure:
         context.check_hostname = False
         context.verify_mode = ssl.CERT_NONE
