@@ -666,7 +666,8 @@ def test_a_slow_request_is_bounded() -> None:
     assert result.verdict is Verdict.INFO and result.level is Level.MAY
     assert result.finding.startswith("still waiting after 2.")
     assert "(a field line a second, the head never ended)" in result.finding
-    assert result.request.endswith(b"\r\nX-Audit-Slow: 1\r\nX-Audit-Slow: 2\r\n")
+    assert result.request.endswith((b"\r\nX-Audit-Slow: 1\r\n", b"\r\nX-Audit-Slow: 2\r\n"))
+    assert b"X-Audit-Slow: 3" not in result.request  # one a second, none after the bound
     assert b"\r\n\r\n" not in result.request  # the head never ends
 
     async def timing_out(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -1024,6 +1025,16 @@ def test_terminal_table_colours_groups_and_rules() -> None:
     assert json.loads(as_json(report))["summary"] == report.summary()
     assert as_html(report).count("<tr id=") == 16
     assert as_junit(report, strict=True).count("<failure") == 1
+
+
+def test_a_servers_control_characters_never_reach_the_terminal() -> None:
+    body = b"Origin \x1b]0;owned\x07 refused"
+    answer = b"HTTP/1.1 400 Bad\x1b[2J\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+    report = audit_with(answering(answer), 0.5, ["101"])
+    text = table(report)
+    assert "\x1b" not in text and "\x07" not in text
+    assert "HTTP/1.1 400 Bad\\x1b[2J; the answer names Origin" in text
+    assert '("Origin \\x1b]0;owned\\x07 refused")' in text
 
 
 def test_progress_on_a_terminal_only(

@@ -660,7 +660,7 @@ def table(report: Report, *, colour: bool = False) -> str:
     indent = " " * (2 + 4 + 2 + width + 2 + 6 + 2)
     lines = [f"audit of {report.server} ({report.started}, seed {report.seed})"]
     if report.note:
-        lines.append(report.note)
+        lines.append(_escaped(report.note))
     for group, results in _by_group(ran).items():
         lines.append("")
         lines.append(group)
@@ -669,7 +669,8 @@ def table(report: Report, *, colour: bool = False) -> str:
             if colour:
                 verdict = f"{_COLOURS[result.verdict]}{verdict}\033[0m"
             level = f"{result.level.value if result.level else '-':<6}"
-            lines.append(f"  {verdict}  {result.case.id:<{width}}  {level}  {result.finding}")
+            finding = _escaped(result.finding)  # a server's words: no terminal control
+            lines.append(f"  {verdict}  {result.case.id:<{width}}  {level}  {finding}")
             if result.verdict is not Verdict.PASS:
                 lines += textwrap.wrap(
                     result.rule,
@@ -695,6 +696,14 @@ def as_json(report: Report) -> str:
 
 
 _control_re = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _escaped(text: str) -> str:
+    """One line of text with every control character shown as ``\\xNN``."""
+    return _any_control_re.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
+_any_control_re = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _shown(text: str) -> str:
