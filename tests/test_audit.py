@@ -13,6 +13,7 @@ import xml.etree.ElementTree as ElementTree
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AbstractContextManager, asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 from factory import QuietHandler, http_server
@@ -144,7 +145,7 @@ def audit_with(
     *,
     gate: bool = False,
     path: str = "/",
-    **options: object,
+    **options: Any,
 ) -> Report:
     """The audit against ``handler``; without ``gate``, every case but the plainest
     request (whose refusal stops a run), for servers that answer every request alike."""
@@ -156,7 +157,7 @@ def audit_with(
                 timeout=timeout,
                 groups=groups,
                 gate=gate,
-                **{"slow_timeout": 1.0, **options},  # type: ignore[arg-type]
+                **{"slow_timeout": 1.0, **options},
             )
 
     report = asyncio.run(run())
@@ -253,20 +254,19 @@ def _switch(head: bytes) -> bytes:
     )
 
 
-def in_process_serve(*runs: dict[str, object], policy: ws.Policy | None = None) -> list[Report]:
-    """Audits of our own echo server (handshake timeout 1 s), one per ``runs`` entry
-    (the audit's options), against one server."""
+def in_process_serve(*runs: dict[str, Any]) -> list[Report]:
+    """Audits of our own echo server (subprotocol chat, handshake timeout 1 s), one
+    per ``runs`` entry (the audit's options), against one server."""
 
     async def run() -> list[Report]:
         stop = asyncio.Event()
         ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()
-        options = ServeOptions(handshake_timeout=1.0)
         server = asyncio.create_task(
             echo_server(
                 "127.0.0.1",
                 0,
-                policy or ws.Policy(subprotocols=["chat"]),
-                options,
+                ws.Policy(subprotocols=["chat"]),
+                ServeOptions(handshake_timeout=1.0),
                 ready=lambda h, p: ready.set_result(p),
                 stop=stop,
             )
@@ -274,10 +274,7 @@ def in_process_serve(*runs: dict[str, object], policy: ws.Policy | None = None) 
         port = await ready
         try:
             target = Target("127.0.0.1", port, "/")
-            return [
-                await audit(target, timeout=2, slow_timeout=3, **options)  # type: ignore[arg-type]
-                for options in runs
-            ]
+            return [await audit(target, timeout=2, slow_timeout=3, **options) for options in runs]
         finally:
             stop.set()
             await server
