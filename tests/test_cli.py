@@ -20,6 +20,7 @@ import pytest
 from factory import h11_request, rfc6455
 
 from wsnegotiate import Policy, negotiate
+from wsnegotiate._answers import accept_token
 from wsnegotiate.cli import main
 from wsnegotiate.cli._main import summary
 from wsnegotiate.cli.audit_cases import CASES
@@ -561,11 +562,13 @@ def test_serve_port_out_of_range_is_a_usage_error(port: str) -> None:
 
 class Holding:
     """A server on 127.0.0.1 that answers the first ``answers`` request heads with a
-    400 and then holds every connection open without a word; ``held`` is set once it
-    holds one (the client is then surely waiting on it)."""
+    400 (with ``switch_first``, the first of them with a valid 101) and then holds
+    every connection open without a word; ``held`` is set once it holds one (the
+    client is then surely waiting on it)."""
 
-    def __init__(self, answers: int) -> None:
+    def __init__(self, answers: int, *, switch_first: bool = False) -> None:
         self.answers = answers
+        self.switch_first = switch_first
         self.held = threading.Event()
         self._stop = threading.Event()
         self._lock = threading.Lock()
@@ -603,6 +606,15 @@ class Holding:
             with self._lock:
                 answer = self.answers > 0
                 self.answers -= 1
+                switch, self.switch_first = self.switch_first, False
+            if switch:
+                key = data.split(b"Sec-WebSocket-Key: ", 1)[1].split(b"\r\n", 1)[0]
+                connection.sendall(
+                    b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                    b"Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n"
+                    % accept_token(key).encode()
+                )
+                return
             if answer:
                 with contextlib.suppress(OSError):  # the client may be gone
                     connection.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
@@ -652,11 +664,11 @@ def test_ctrl_c_during_probe_is_quiet() -> None:
 def test_ctrl_c_during_audit_writes_what_it_finished(tmp_path: Path) -> None:
     files = {kind: tmp_path / f"a.{kind}" for kind in ("json", "html", "junit")}
     options = [arg for kind, path in files.items() for arg in (f"--{kind}", str(path))]
-    with Holding(answers=3) as server:  # three cases answered, the fourth held
+    # the plainest request switched, three cases answered, one at a time, the fourth held
+    with Holding(answers=4, switch_first=True) as server:
         url = f"ws://127.0.0.1:{server.port}/"
-        code, out, err = interrupted(
-            ["audit", url, "--only", "versions", "--timeout", "60", *options], server
-        )
+        argv = ["audit", url, "--only", "versions", "--timeout", "60", "--jobs", "1", *options]
+        code, out, err = interrupted(argv, server)
     assert "Traceback" not in err and "KeyboardInterrupt" not in err
     assert code == 130
     report = json.loads(files["json"].read_text(encoding="utf-8"))

@@ -19,8 +19,10 @@ from peers import needs_node, node_ws_server
 from test_browser import CHROMIUM, FLAGS
 from test_client_with_real_servers import aiohttp_server, tornado_server, websockets_server
 from test_serve import serve
+from test_uvicorn import uvicorn
 
 from wsnegotiate.cli.audit import Report, as_html, audit
+from wsnegotiate.cli.audit_answer import Ended
 from wsnegotiate.cli.audit_cases import CASES, Verdict
 from wsnegotiate.cli.probe import Target
 
@@ -39,23 +41,26 @@ TIMEOUT = 2.0
 
 @dataclass(frozen=True)
 class Raw:
-    """The bytes a server sent back, and the first response head in them."""
+    """The bytes a server sent back, the first response head in them, and whether
+    the server ended the connection."""
 
     data: bytes
     status: int | None  # None: no complete response head (closed, silent, or not HTTP)
     fields: frozenset[str]  # lower-cased names of the head's fields
+    rest: bytes  # what came after that head
+    closed: bool
 
     def has(self, name: str) -> bool:
         return name in self.fields
 
 
-def raw_answer(data: bytes) -> Raw:
-    head, found, _ = data.partition(b"\r\n\r\n")
+def raw_answer(data: bytes, closed: bool) -> Raw:
+    head, found, rest = data.partition(b"\r\n\r\n")
     if not found or not head.startswith(b"HTTP/1."):
-        return Raw(data, None, frozenset())
+        return Raw(data, None, frozenset(), b"", closed)
     lines = head.split(b"\r\n")
     names = (line.split(b":", 1)[0].strip().lower().decode("latin-1") for line in lines[1:])
-    return Raw(data, int(lines[0].split(b" ")[1]), frozenset(names))
+    return Raw(data, int(lines[0].split(b" ")[1]), frozenset(names), rest, closed)
 
 
 Defect = Callable[[Raw], bool]
@@ -67,7 +72,7 @@ def switched(raw: Raw) -> bool:
 
 
 def refused_without_list(raw: Raw) -> bool:
-    """RFC 6455 §4.2.2 / §4.4: a version refusal that names no version to retry with."""
+    """RFC 6455 §4.2.2: a refusal of a version not understood that names no version."""
     return raw.status is not None and raw.status >= 400 and not raw.has("sec-websocket-version")
 
 
@@ -96,81 +101,103 @@ def foreign_subprotocol(raw: Raw) -> bool:
     return raw.status == 101 and raw.has("sec-websocket-protocol")
 
 
+def head_content(raw: Raw) -> bool:
+    """RFC 9110 §9.3.2: content after the head of an answer to HEAD."""
+    return raw.status not in (None, 101) and bool(raw.rest)
+
+
+def unmasked_kept(raw: Raw) -> bool:
+    """RFC 6455 §5.1: a server that neither closes nor sends a Close after an unmasked
+    frame, or reads it as data (it echoes the Text frame \x81\x05audit)."""
+    return raw.status == 101 and (
+        b"\x81\x05audit" in raw.rest or (not raw.closed and not raw.rest.startswith(b"\x88"))
+    )
+
+
 def any_of(*defects: Defect) -> Defect:
     return lambda raw: any(defect(raw) for defect in defects)
 
 
-VERSION_REFUSAL = any_of(switched, refused_without_list, status_426_without_upgrade, no_answer)
-HTTP_REFUSAL = any_of(switched, no_answer, status_405_without_allow)
-MALFORMED = ("013", "plus-13", "13.0", "list", "1_3", "256", "non-ascii")
+#: What fails a case the server must refuse, by its answer alone.
+REFUSAL = any_of(switched, no_answer, status_426_without_upgrade, status_405_without_allow)
+#: What fails a case where any answer but a 101 passes.
+ANY_ANSWER = any_of(switched, status_426_without_upgrade, status_405_without_allow)
+#: What fails a version the server does not understand: the refusals above, and one
+#: that lists no version (RFC 6455 §4.2.2). A malformed, repeated or missing version
+#: refused without a list is a warn (§4.2.1 asks only for an error).
+VERSION_REFUSAL = any_of(REFUSAL, refused_without_list)
+MALFORMED = ("013", "plus-13", "13.0", "list", "1_3", "256", "non-ascii", "repeated", "missing")
+UNDERSTOOD_NOT = ("0", "4", "5", "6", "7", "8", "9", "14", "255")
+#: The four list fields a server must refuse (RFC 6455 §4.2.1: the ABNF of §4.3, §9.1).
+LISTS = ("subprotocol-malformed", "subprotocol-empty", "extension-malformed", "extension-empty")
 
-#: websockets 17: 400 without Sec-WebSocket-Version to every version it does not speak,
-#: malformed ones included (RFC 6455 §4.2.2); switches without a Host (RFC 9112 §3.2); closes
-#: without any answer when a request breaks HTTP/1.1 framing or when bytes follow a request it
-#: refuses; sends the Pong to a pipelined Ping before its 101.
+#: websockets 17: 400 without Sec-WebSocket-Version to every version it does not speak
+#: (RFC 6455 §4.2.2); closes without any answer on hixie-76 and hybi-00 (their 8 bytes after
+#: the head; the audit's are fixed, and these are closed on), on a request that breaks HTTP/1.1
+#: framing or carries an invalid Content-Length (RFC 9112 §5.1, §5.2, §6.3); switches without
+#: a Host, with two, or with an invalid one (RFC 9112 §3.2); sends content in its 405 to HEAD
+#: (RFC 9110 §9.3.2); sends the Pong to a pipelined Ping before its 101.
 WEBSOCKETS: dict[str, Defect] = {
-    **{f"version-{v}": VERSION_REFUSAL for v in ("0", "4", "5", "6", "7", "8", "9", "14", "255")},
-    **{f"version-{v}": VERSION_REFUSAL for v in MALFORMED},
-    # hixie-76 and hybi-00 carry 8 bytes after the head: when websockets meets them in the
-    # same read it closes without answering; otherwise it answers 400 without a list, which
-    # for these older families is judged a warn (they have no retry to help).
-    **{f"version-{v}": any_of(switched, no_answer) for v in ("hixie-76", "hybi-00")},
-    "http-no-host": switched,
-    "http-two-hosts": any_of(switched, no_answer),
-    "http-space-before-colon": any_of(switched, no_answer),
-    "http-obs-fold": any_of(switched, no_answer),
-    "http-bad-content-length": any_of(switched, no_answer),
-    "pipeline-after-bad-length": no_answer,
-    "pipeline-after-refused": no_answer,
+    **{f"version-{v}": VERSION_REFUSAL for v in UNDERSTOOD_NOT},
+    **{f"version-{v}": REFUSAL for v in ("hixie-76", "hybi-00")},
+    **{f"http-{h}": REFUSAL for h in ("no-host", "two-hosts", "invalid-host")},
+    "http-space-before-colon": REFUSAL,
+    "http-obs-fold": any_of(no_answer, lambda raw: raw.status not in (101, 400)),
+    "http-bad-content-length": REFUSAL,
+    "http-head-no-content": head_content,
+    "pipeline-after-bad-length": REFUSAL,
     "pipeline-ping": not_answer_first,
 }
 
-#: aiohttp: 400 without the version list to versions it does not speak (it speaks 7, 8 and 13),
-#: malformed values included; a 101 to HTTP/1.0 (RFC 9110 §7.8) and to HEAD; two keys and two
-#: version lines accepted; a permessage-deflate offer with a repeated parameter accepted.
+#: aiohttp: 400 without the version list to versions it does not speak (it speaks 7, 8 and
+#: 13); a 101 to HTTP/1.0 (RFC 9110 §7.8), to HEAD, to two keys or two version lines, to an
+#: invalid Host, and to malformed or empty Sec-WebSocket-Protocol and -Extensions; a
+#: permessage-deflate offer with a repeated parameter accepted; an unmasked frame read as data.
 AIOHTTP: dict[str, Defect] = {
     **{f"version-{v}": VERSION_REFUSAL for v in ("0", "4", "5", "6", "9", "14", "255")},
-    **{f"version-{v}": VERSION_REFUSAL for v in MALFORMED},
-    "version-repeated": switched,
-    "key-repeated": switched,
-    "http-1.0": switched,
-    "http-head": switched,
+    "version-repeated": REFUSAL,
+    "key-repeated": REFUSAL,
+    "http-1.0": ANY_ANSWER,
+    "http-head": REFUSAL,
+    "http-invalid-host": REFUSAL,
+    **dict.fromkeys(LISTS, REFUSAL),
     "deflate-repeated-param": lambda raw: raw.status == 101 and raw.has("sec-websocket-extensions"),
+    "frame-unmasked": unmasked_kept,
 }
 
 #: tornado: no check of the key beyond its presence (RFC 6455 §4.2.1 item 5), a 101 to
 #: HTTP/1.0, 405 without Allow, the absolute-form target routed as a path (404; RFC 9112
-#: §3.2.2), and every version refusal a 426 without Upgrade, though it lists 13.
+#: §3.2.2), every version refusal a 426 without Upgrade (though it lists 13), malformed and
+#: empty Sec-WebSocket-Protocol and -Extensions taken, an unmasked frame read as data.
 TORNADO: dict[str, Defect] = {
-    **{
-        f"version-{v}": VERSION_REFUSAL
-        for v in ("0", "4", "5", "6", "7", "8", "9", "14", "255", "missing", *MALFORMED)
-    },
-    **{f"version-{v}": VERSION_REFUSAL for v in ("hixie-75", "hixie-76", "hybi-00", "repeated")},
-    **{
-        f"key-{k}": switched for k in ("15-bytes", "17-bytes", "not-base64", "unpadded", "repeated")
-    },
-    "http-1.0": switched,
-    "http-post": HTTP_REFUSAL,
-    "http-head": HTTP_REFUSAL,
-    "http-get-lowercase": HTTP_REFUSAL,
+    **{f"version-{v}": VERSION_REFUSAL for v in UNDERSTOOD_NOT},
+    **{f"version-{v}": REFUSAL for v in (*MALFORMED, "hixie-75", "hixie-76", "hybi-00")},
+    **{f"key-{k}": REFUSAL for k in ("15-bytes", "17-bytes", "not-base64", "unpadded", "repeated")},
+    "http-1.0": ANY_ANSWER,
+    "http-post": REFUSAL,
+    "http-head": REFUSAL,
+    "http-get-lowercase": ANY_ANSWER,
     "http-absolute-form": lambda raw: raw.status != 101,
+    **dict.fromkeys(LISTS, REFUSAL),
+    "frame-unmasked": unmasked_kept,
 }
 
-#: Node ws 8: a 101 to HTTP/1.0 and without a Host; 405 without Allow; a 426 without Upgrade to
-#: a request that is no upgrade; with no handleProtocols, the first subprotocol offered selected;
-#: before 8.23, 013, +13 and 13.0 read as 13 (JavaScript's unary plus).
+#: Node ws 8: a 101 to HTTP/1.0 and without a Host, with two, or with an invalid one; 405
+#: without Allow, with content in its answer to HEAD; a 426 without Upgrade (Node's http
+#: server) to a request that is no upgrade; with no handleProtocols, the first subprotocol
+#: offered selected; malformed and empty Sec-WebSocket-Extensions taken.
 NODE: dict[str, Defect] = {
-    "upgrade-missing": status_426_without_upgrade,
-    "connection-missing": status_426_without_upgrade,
-    "connection-no-upgrade": status_426_without_upgrade,
-    **{f"version-{v}": VERSION_REFUSAL for v in ("013", "plus-13", "13.0")},
-    "http-1.0": switched,
-    "http-no-host": switched,
-    "http-two-hosts": switched,
-    "http-post": HTTP_REFUSAL,
-    "http-head": HTTP_REFUSAL,
+    "upgrade-missing": REFUSAL,
+    "connection-missing": REFUSAL,
+    "connection-no-upgrade": REFUSAL,
+    "http-1.0": ANY_ANSWER,
+    **{f"http-{h}": REFUSAL for h in ("no-host", "two-hosts", "invalid-host")},
+    "http-post": REFUSAL,
+    "http-head": REFUSAL,
+    "http-head-no-content": head_content,
     "subprotocol-unknown": foreign_subprotocol,
+    "extension-malformed": REFUSAL,
+    "extension-empty": REFUSAL,
 }
 
 
@@ -178,10 +205,11 @@ def failing(report: Report) -> set[str]:
     return {result.case.id for result in report.results if result.verdict is Verdict.FAIL}
 
 
-def audit_of(server: Callable[[], AbstractAsyncContextManager[int]]) -> Report:
+def audit_of(server: Callable[[], AbstractAsyncContextManager[int]], path: str = "/") -> Report:
     async def run() -> Report:
         async with server() as port:
-            return await audit(Target("127.0.0.1", port, "/"), timeout=TIMEOUT)
+            target = Target("127.0.0.1", port, path)
+            return await audit(target, timeout=TIMEOUT, slow_timeout=TIMEOUT)
 
     return asyncio.run(asyncio.wait_for(run(), 120))
 
@@ -189,11 +217,13 @@ def audit_of(server: Callable[[], AbstractAsyncContextManager[int]]) -> Report:
 def found_defects(report: Report, known: dict[str, Defect]) -> set[str]:
     """The known defects that the bytes the server sent show in this run."""
     answers = {result.case.id: result.answer for result in report.results}
-    return {
-        case_id
-        for case_id, defect in known.items()
-        if defect(raw_answer(answer.raw if (answer := answers[case_id]) else b""))
-    }
+    found = set()
+    for case_id, defect in known.items():
+        answer = answers[case_id]
+        closed = answer is not None and answer.ended in (Ended.CLOSED, Ended.RESET)
+        if defect(raw_answer(answer.raw if answer else b"", closed)):
+            found.add(case_id)
+    return found
 
 
 def assert_fails_as_measured(
@@ -201,6 +231,7 @@ def assert_fails_as_measured(
 ) -> Report:
     """The audit fails exactly the known defects still present, and nothing else."""
     report = audit_of(server)
+    assert report.stopped is None, report.stopped
     found = found_defects(report, known)
     assert failing(report) == found, {
         "audit fails but no defect seen": sorted(failing(report) - found),
@@ -210,9 +241,10 @@ def assert_fails_as_measured(
 
 
 def test_our_own_serve_fails_nothing(tmp_path: Path) -> None:
-    with serve("--subprotocols", "chat") as (_, port):
+    with serve("--subprotocols", "chat", "--handshake-timeout", "1") as (_, port):
         url = f"ws://127.0.0.1:{port}/"
         options = ["--timeout", str(TIMEOUT), "--subprotocol", "chat", "--strict"]
+        options += ["--slow-timeout", "3"]
         command = [sys.executable, "-m", "wsnegotiate", "audit", url, *options]
         done = subprocess.run(
             [*command, "--json", str(tmp_path / "serve.json")],
@@ -226,6 +258,34 @@ def test_our_own_serve_fails_nothing(tmp_path: Path) -> None:
     assert len(report["cases"]) == len(CASES)
     assert report["summary"]["fail"] == report["summary"]["warn"] == 0
     assert f"{len(CASES)} cases: " in done.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("parser", ["h11", "httptools"])
+def test_uvicorn_with_our_protocol_fails_nothing(parser: str, tmp_path: Path) -> None:
+    """uvicorn's own HTTP parsing stays uvicorn's (a warn at most: HTTP/1.2 refused by
+    httptools, Upgrade: foo, websocket routed as plain HTTP); every handshake rule is ours."""
+    with uvicorn("starlette_app:app", "--http", parser) as (_, port):
+        url = f"ws://127.0.0.1:{port}/echo"
+        options = ["--timeout", str(TIMEOUT), "--subprotocol", "chat", "--slow-timeout", "2"]
+        command = [sys.executable, "-m", "wsnegotiate", "audit", url, *options]
+        done = subprocess.run(
+            [*command, "--json", str(tmp_path / "uvicorn.json")],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert done.returncode == 0, done.stdout
+    report = json.loads((tmp_path / "uvicorn.json").read_text())
+    assert report["summary"]["fail"] == 0
+    warned = {case["id"] for case in report["cases"] if case["verdict"] == "warn"}
+    assert warned <= {"http-1.2", "upgrade-list"}
+
+
+def test_two_runs_against_a_peer_agree() -> None:
+    first, second = audit_of(websockets_server), audit_of(websockets_server)
+    verdicts = [{r.case.id: r.verdict for r in report.results} for report in (first, second)]
+    assert verdicts[0] == verdicts[1]
 
 
 def test_websockets_server() -> None:
@@ -280,7 +340,7 @@ def test_the_html_report_in_chromium(tmp_path: Path) -> None:
         finally:
             browser.close()
     assert shown == summary
-    assert text == {name: f"{n} {name}" for name, n in summary.items()}
+    assert text == {name: f"{n} {name.replace('_', ' ')}" for name, n in summary.items()}
     assert (rows, failing_rows) == (len(CASES), summary["fail"])
     assert visible and not closed and opened  # the wire on demand
     assert requests == [page_file.as_uri()]  # self-contained: nothing else was fetched

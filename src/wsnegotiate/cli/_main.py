@@ -15,6 +15,7 @@ import asyncio
 import ipaddress
 import json
 import os
+import ssl
 import sys
 from collections.abc import Sequence
 from typing import Any, BinaryIO, TextIO
@@ -143,9 +144,11 @@ _EXIT_CODES = {
     "2 unreachable or not a usable ws:// URL, 130 interrupted",
     "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments, cannot listen on "
     "the address (in use, unresolvable host), or --loop uvloop without uvloop installed",
-    "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), "
-    "2 unreachable, not a ws:// URL, a --subprotocol or --origin that cannot go in a request, "
-    "or an unwritable report file, 130 interrupted (the reports hold the cases that finished)",
+    "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), or no 101 "
+    "to the plainest valid request (not a WebSocket server), 2 unreachable, no answer to the "
+    "plainest valid request, TLS that fails or is on the wrong scheme, the server gone mid-run, "
+    "not a ws:// or wss:// URL, a --subprotocol or --origin that cannot go in a request, or an "
+    "unwritable report file, 130 interrupted (the reports hold the cases that finished)",
 }
 _BROKEN_PIPE = 141  # as a shell reports a command ended by SIGPIPE (128 + 13)
 _INTERRUPTED = 130  # as a shell reports a command ended by SIGINT (128 + 2)
@@ -159,6 +162,12 @@ def _positive_seconds(text: str) -> float:
     if not seconds > 0:  # also refuses nan
         raise argparse.ArgumentTypeError(f"not a positive number of seconds: {text!r}")
     return seconds
+
+
+def _seed(text: str) -> int:
+    if not text.isdigit():
+        raise argparse.ArgumentTypeError(f"not a whole number from 0: {text!r}")
+    return int(text)
 
 
 def _positive_int(text: str) -> int:
@@ -241,9 +250,28 @@ def _parser() -> argparse.ArgumentParser:
         "--timeout", type=_positive_seconds, default=5.0, help="seconds per handshake"
     )
     audit = command("audit", "the handshake conformance suite, against a live server")
-    audit.add_argument("url", help="ws://HOST:PORT/PATH")
+    audit.add_argument("url", help="ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
     audit.add_argument(
         "--timeout", type=_positive_seconds, default=5.0, help="seconds per case, at most"
+    )
+    audit.add_argument(
+        "--slow-timeout",
+        type=_positive_seconds,
+        default=15.0,
+        help="seconds the slow, incomplete request (run last) waits for the server to end it",
+    )
+    audit.add_argument(
+        "--jobs", type=_positive_int, default=4, help="cases run at the same time, at most"
+    )
+    audit.add_argument(
+        "--seed",
+        type=_seed,
+        default=0,
+        help="the seed of every random byte sent (keys, masks): one seed, the same bytes",
+    )
+    audit.add_argument("--cafile", metavar="FILE", help="wss://: trust the CAs in this PEM file")
+    audit.add_argument(
+        "--insecure", action="store_true", help="wss://: do not check the server's certificate"
     )
     audit.add_argument("--json", metavar="FILE", help="write the report as JSON (- for stdout)")
     audit.add_argument(
@@ -478,9 +506,10 @@ def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
 
 
 def _target(args: argparse.Namespace) -> Target | None:
-    """The ws:// URL of ``probe`` or ``audit``; ``None`` (said on stderr) if it is bad."""
+    """The ws:// URL of ``probe`` (or ws[s]:// of ``audit``); ``None`` (said on
+    stderr) if it is bad."""
     try:
-        return parse_target(args.url)
+        return parse_target(args.url, tls=args.command == "audit")
     except ValueError as exc:
         print(f"wsnegotiate {args.command}: {exc}", file=sys.stderr)
         return None
@@ -526,40 +555,103 @@ def _offer_fault(args: argparse.Namespace, target: Target) -> str | None:
     return None
 
 
+def _writable(path: str) -> str | None:
+    """Why a report cannot be written to ``path``, if it cannot: checked before the
+    first case, so no run ends with its results lost. Nothing is left behind."""
+    if path == "-":
+        return None
+    existed = os.path.exists(path)
+    try:
+        with open(path, "a", encoding="utf-8"):
+            pass
+    except OSError as exc:
+        return f"cannot write {path}: {exc.strerror}"
+    if not existed:
+        os.remove(path)
+    return None
+
+
+def _tls(args: argparse.Namespace, target: Target) -> ssl.SSLContext | str | None:
+    """The TLS context of a wss:// audit (``None`` for ws://), or why not."""
+    if not target.secure:
+        if args.cafile or args.insecure:
+            return "--cafile and --insecure go with a wss:// URL"
+        return None
+    try:
+        context = ssl.create_default_context(cafile=args.cafile)
+    except ssl.SSLError as exc:  # an OSError too: first
+        return f"--cafile {args.cafile}: no certificate in it ({exc.reason or exc})"
+    except OSError as exc:
+        return f"--cafile {args.cafile}: {exc.strerror or exc}"
+    if args.insecure:
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def _progress(report: Report) -> None:
+    """A line on the terminal, rewritten as each case ends: n of N, the last one."""
+    sys.stderr.write(f"\r\033[K[{len(report.results)}/{report.planned}] {report.last}")
+    sys.stderr.flush()
+
+
 def _audit(args: argparse.Namespace, out: TextIO) -> int:
     if (target := _target(args)) is None:
         return 2
-    if [args.json, args.html, args.junit].count("-") > 1:
+    reports = [args.json, args.html, args.junit]
+    if reports.count("-") > 1:
         print("wsnegotiate audit: only one report can go to standard output (-)", file=sys.stderr)
         return 2
-    if (fault := _offer_fault(args, target)) is not None:
+    fault = _offer_fault(args, target) or next(
+        (error for path in reports if path and (error := _writable(path))), None
+    )
+    tls = _tls(args, target)
+    if isinstance(tls, str):
+        fault = fault or tls
+    if fault is not None:
         print(f"wsnegotiate audit: {fault}", file=sys.stderr)
         return 2
+    assert not isinstance(tls, str)
     unreachable = asyncio.run(reachable(target, args.timeout))
     if unreachable is not None:
         print(f"wsnegotiate audit: {args.url}: {unreachable}", file=sys.stderr)
         return 2
     so_far: Report | None = None
+    terminal = sys.stderr.isatty()
 
     def keep(report: Report) -> None:
         nonlocal so_far
         so_far = report
+        if terminal:
+            _progress(report)
 
     try:
-        report = asyncio.run(
-            audit(
-                target,
-                timeout=args.timeout,
-                subprotocol=args.subprotocol,
-                origin=args.origin,
-                groups=args.only,
-                progress=keep,
+        try:
+            report = asyncio.run(
+                audit(
+                    target,
+                    timeout=args.timeout,
+                    subprotocol=args.subprotocol,
+                    origin=args.origin,
+                    groups=args.only,
+                    progress=keep,
+                    seed=args.seed,
+                    jobs=args.jobs,
+                    slow_timeout=args.slow_timeout,
+                    tls=tls,
+                )
             )
-        )
+        finally:
+            if terminal:
+                sys.stderr.write("\r\033[K")
+                sys.stderr.flush()
     except KeyboardInterrupt:  # Ctrl-C: report the cases that finished, marked incomplete
         if so_far is None:
             raise
         report = so_far
+    if report.stopped is not None and report.stopped.at_gate:  # nothing was judged
+        print(f"wsnegotiate audit: {report.stopped.why}", file=sys.stderr)
+        return report.stopped.code
     writers = ((args.json, as_json), (args.html, as_html))
     files = [(path, write(report)) for path, write in writers if path]
     if args.junit:
@@ -574,8 +666,10 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
         except OSError as exc:
             print(f"wsnegotiate audit: cannot write {path}: {exc.strerror}", file=sys.stderr)
             return 2
-    shown = sys.stderr if "-" in (args.json, args.html, args.junit) else out
+    shown = sys.stderr if "-" in reports else out
     print(table(report, colour=shown.isatty()), file=shown)
+    if report.stopped is not None and report.stopped.code == 2 and shown is not sys.stderr:
+        print(f"wsnegotiate audit: {report.stopped.why}", file=sys.stderr)
     return _INTERRUPTED if report.incomplete else exit_code(report, strict=args.strict)
 
 

@@ -1,15 +1,23 @@
 """``wsnegotiate audit``: the handshake conformance suite, run against a live server.
 
-Each case of ``audit_cases.CASES`` goes on a fresh TCP connection to the target
-alone, one at a time, within its own deadline; at most 64 KiB of any answer is
-read. A server that never answers, closes early, resets or sends garbage is a
-result, never an error. Reports: a terminal table by group, JSON, a
-self-contained HTML page and JUnit XML.
+The plainest valid request (``101-valid``) goes first, alone: without a 101 to
+it the server is not one to audit (nothing else is judged), and without any
+answer within the deadline the run stops there. Then every other case goes on a
+fresh TCP (or TLS) connection of its own, at most ``jobs`` at a time, each within
+its own deadline, at most 64 KiB of any answer read; the slow, incomplete request
+goes last, alone. Results come in the table's order whatever order the cases
+end in. A server that never answers, closes early, resets or sends garbage is a
+result, never an error; a server that stops taking connections mid-run ends the
+run, the cases left marked "not run". Every random byte a case sends comes from
+a source seeded by the run's seed and the case id, so two runs with one seed
+send the same bytes. Reports: a terminal table by group, JSON, a self-contained
+HTML page and JUnit XML.
 
 JSON schema (stable; README, "Audit a server"): ``server``, ``started``,
-``timeout``, ``incomplete``, ``cases`` (each ``id``, ``group``, ``title``,
-``rule``, ``level``, ``allowed``, ``request``, ``got``, ``answer``, ``verdict``,
-``finding``), and ``summary`` (counts by verdict).
+``timeout``, ``seed``, ``jobs``, ``slow_timeout``, ``incomplete``, ``stopped``,
+``cases`` (each ``id``, ``group``, ``title``, ``rule``, ``level``, ``allowed``,
+``request``, ``got``, ``answer``, ``verdict``, ``finding``, ``broke``, ``ran``),
+and ``summary`` (counts by verdict, and ``not_run``).
 """
 
 from __future__ import annotations
@@ -18,22 +26,58 @@ import asyncio
 import datetime
 import html
 import json
+import random
 import re
+import ssl
+import textwrap
 import xml.etree.ElementTree as ElementTree
+from collections import deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from .audit_answer import Answer, Ended, Parse, as_text, parse_frame, parse_responses, shown
-from .audit_cases import CASES, Case, Context, Sent, Verdict
+from .audit_answer import (
+    Answer,
+    Ended,
+    Parse,
+    as_text,
+    parse_frames,
+    parse_responses,
+    shown,
+)
+from .audit_cases import (
+    CASES,
+    GATE,
+    Case,
+    Context,
+    Judged,
+    Level,
+    Sent,
+    Verdict,
+    blame,
+    noted,
+    said,
+)
 from .probe import Target, cause
 
-__all__ = ["LIMIT", "Report", "Result", "audit", "exit_code", "reachable"]
+__all__ = [
+    "LIMIT",
+    "Report",
+    "Result",
+    "Stop",
+    "audit",
+    "connect_error",
+    "exit_code",
+    "reachable",
+    "seeded",
+]
 
 #: At most this much is read of any answer.
 LIMIT = 64 * 1024
 #: After a complete refusal, how long to wait to see whether the server closes.
 GRACE = 0.05
+#: The slow case sends a field line this often.
+SLOW_STEP = 1.0
 _BODY_EXCERPT = 512
 #: What a report keeps of each answer (and of each response's head and body).
 _ANSWER_EXCERPT = 8 * 1024
@@ -44,23 +88,49 @@ class Result:
     case: Case
     request: bytes
     answer: Answer | None  # None: the case did not run
-    verdict: Verdict
-    finding: str
+    judged: Judged
+    ran: bool = True
+
+    @property
+    def verdict(self) -> Verdict:
+        return self.judged.verdict
+
+    @property
+    def finding(self) -> str:
+        return self.judged.finding
+
+    @property
+    def level(self) -> Level | None:
+        """The level of the rule the verdict rests on: of the rule broken; of the
+        case's rule for a pass (or an info on a MAY); none for a case that did not
+        apply or did not run."""
+        if self.judged.broke is not None:
+            return self.judged.broke.level
+        if self.ran and (self.verdict is Verdict.PASS or self.case.level is Level.MAY):
+            return self.case.level
+        return None
+
+    @property
+    def rule(self) -> str:
+        """The rule a reader of this row needs: the one broken, else the case's."""
+        return (self.judged.broke or self.case.rule).text
 
     def as_dict(self) -> dict[str, Any]:
-        case = self.case
+        case, broken = self.case, self.judged.broke
         return {
             "id": case.id,
             "group": case.group,
             "title": case.title,
-            "rule": case.rule,
-            "level": case.level.value,
+            "rule": case.rule.text,
+            "level": self.level.value if self.level else None,
             "allowed": list(case.allowed),
             "request": as_text(self.request),
             "got": _got(self.answer),
             "answer": as_text(self.answer.raw) if self.answer else "",
             "verdict": self.verdict.value,
             "finding": self.finding,
+            "broke": {"level": broken.level.value, "rule": broken.text} if broken else None,
+            "ran": self.ran,
         }
 
 
@@ -87,26 +157,50 @@ def _got(answer: Answer | None) -> dict[str, Any] | None:
 
 
 @dataclass(frozen=True, slots=True)
+class Stop:
+    """Why a run ended before its last case."""
+
+    why: str
+    #: The exit status it gives: 1, not a WebSocket server; 2, the audit could not go on.
+    code: int
+    #: Stopped on the first case, before any other: said in one line, no table.
+    at_gate: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Report:
     server: str
     started: str
     timeout: float
     results: tuple[Result, ...]
+    seed: int = 0
+    jobs: int = 1
+    slow_timeout: float = 0.0
     #: The run was cut short (Ctrl-C): ``results`` are the cases that finished.
     incomplete: bool = False
+    stopped: Stop | None = None
+    #: How many cases the run meant to judge.
+    planned: int = 0
+    #: The case that ended last (what a progress line shows).
+    last: str = ""
 
     @property
     def note(self) -> str | None:
-        """What a reader of an incomplete report must know first; ``None`` when complete."""
+        """What a reader must know first; ``None`` for a run that went to its end."""
+        if self.stopped is not None:
+            return self.stopped.why
         if not self.incomplete:
             return None
         count = len(self.results)
         return f"interrupted: the report holds the {count} case{'s' * (count != 1)} that finished"
 
     def summary(self) -> dict[str, int]:
+        """Counts by verdict (every case, run or not), and how many did not run
+        (each an ``info``)."""
         counts = {verdict.value: 0 for verdict in Verdict}
         for result in self.results:
             counts[result.verdict.value] += 1
+        counts["not_run"] = sum(not result.ran for result in self.results)
         return counts
 
     def as_dict(self) -> dict[str, Any]:
@@ -114,7 +208,11 @@ class Report:
             "server": self.server,
             "started": self.started,
             "timeout": self.timeout,
+            "seed": self.seed,
+            "jobs": self.jobs,
+            "slow_timeout": self.slow_timeout,
             "incomplete": self.incomplete,
+            "stopped": self.stopped.why if self.stopped else None,
             "cases": [result.as_dict() for result in self.results],
             "summary": self.summary(),
         }
@@ -126,12 +224,45 @@ def _failing(strict: bool) -> frozenset[Verdict]:
 
 
 def exit_code(report: Report, *, strict: bool = False) -> int:
-    """0 when nothing fails; 1 when a case fails (or warns, under ``strict``)."""
+    """The stop's status when the run stopped; else 0 when nothing fails, 1 when a
+    case fails (or warns, under ``strict``)."""
+    if report.stopped is not None:
+        return report.stopped.code
     failing = _failing(strict)
     return 1 if any(result.verdict in failing for result in report.results) else 0
 
 
 # -- running ------------------------------------------------------------------------------
+
+
+def seeded(seed: int, case_id: str) -> Callable[[int], bytes]:
+    """The random source of one case: the same seed and case, the same bytes,
+    whatever the order or the concurrency the cases run in."""
+    return random.Random(f"{seed}:{case_id}").randbytes
+
+
+def connect_error(exc: OSError) -> str:
+    """Why a connection (TCP, then TLS) could not be made, in a line."""
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        return (
+            f"TLS: the server's certificate is not trusted ({exc.verify_message}); --cafile FILE "
+            "trusts the CA that signed it, --insecure skips the check"
+        )
+    if isinstance(exc, ssl.SSLError):
+        if exc.reason in ("WRONG_VERSION_NUMBER", "HTTP_REQUEST", "RECORD_LAYER_FAILURE"):
+            return "TLS: the server does not speak TLS on this port (a ws:// URL?)"
+        return f"TLS: the handshake failed ({exc.reason or exc})"
+    return f"connection failed: {cause(exc)}"
+
+
+async def _connect(
+    target: Target, tls: ssl.SSLContext | None
+) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    if tls is None:
+        return await asyncio.open_connection(target.host, target.port, limit=LIMIT)
+    return await asyncio.open_connection(
+        target.host, target.port, limit=LIMIT, ssl=tls, server_hostname=target.host
+    )
 
 
 async def reachable(target: Target, timeout: float) -> str | None:
@@ -147,18 +278,34 @@ async def reachable(target: Target, timeout: float) -> str | None:
     return None
 
 
-def _enough(data: bytes, case: Case, sent: Sent) -> bool:
+async def speaks_tls(target: Target, timeout: float) -> bool:
+    """Does a TLS handshake (any certificate) complete on the target's port?"""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    try:
+        async with asyncio.timeout(timeout):
+            _, writer = await _connect(target, context)
+    except (TimeoutError, OSError):
+        return False
+    writer.transport.abort()
+    return True
+
+
+def _enough(parse: Parse, case: Case) -> bool:
     """Has the answer come far enough to judge it?"""
-    parse = parse_responses(data, head_request=sent.head_request)
     if parse.error:
         return True
     final = parse.final
     if final is None:
         return False
     if final.status == 101:
-        if case.frame:
-            return parse_frame(parse.rest) is not None
-        return len(parse.rest) >= case.after_101
+        rest = parse.rest
+        if len(rest) < case.after_101:
+            return False
+        if case.frames:
+            return any(frame.opcode in case.frames for frame in parse_frames(rest))
+        return True
     return final.complete
 
 
@@ -174,19 +321,26 @@ async def _read_more(reader: asyncio.StreamReader, data: bytearray) -> Ended | N
     return Ended.LIMIT if len(data) >= LIMIT else None
 
 
-async def exchange(target: Target, case: Case, sent: Sent, timeout: float) -> Answer:
-    """One case on its own connection, within ``timeout`` seconds in all."""
+def _unreached(error: str, ended: Ended = Ended.UNREACHABLE) -> tuple[Answer, bytes]:
+    return Answer(b"", ended, None, Parse((), b""), error), b""
+
+
+async def exchange(
+    target: Target, case: Case, sent: Sent, timeout: float, tls: ssl.SSLContext | None = None
+) -> tuple[Answer, bytes]:
+    """One case on its own connection, within ``timeout`` seconds in all; the
+    answer, and every byte written."""
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
     try:
         async with asyncio.timeout_at(deadline):
-            reader, writer = await asyncio.open_connection(target.host, target.port, limit=LIMIT)
+            reader, writer = await _connect(target, tls)
     except TimeoutError:
-        return Answer(b"", Ended.TIMEOUT, None, Parse((), b""), "no connection before the deadline")
+        return _unreached("no connection before the deadline", Ended.TIMEOUT)
     except OSError as exc:
-        error = f"connection failed: {cause(exc)}"
-        return Answer(b"", Ended.UNREACHABLE, None, Parse((), b""), error)
+        return _unreached(connect_error(exc))
     data = bytearray()
+    written = sent.data
     ended: Ended | None = None
     first: float | None = None
     sent_at = loop.time()
@@ -195,7 +349,14 @@ async def exchange(target: Target, case: Case, sent: Sent, timeout: float) -> An
             async with asyncio.timeout_at(deadline):
                 writer.write(sent.data)
                 await writer.drain()
-                while ended is None and not _enough(bytes(data), case, sent):
+                while ended is None:
+                    parse = parse_responses(bytes(data), head_request=sent.head_request)
+                    if case.then and len(written) == len(sent.data) and parse.switched:
+                        writer.write(case.then)  # once, as soon as the 101 is there
+                        await writer.drain()
+                        written += case.then
+                    if _enough(parse, case):
+                        break
                     ended = await _read_more(reader, data)
                     if first is None and data:
                         first = loop.time() - sent_at
@@ -217,16 +378,127 @@ async def exchange(target: Target, case: Case, sent: Sent, timeout: float) -> An
         writer.transport.abort()
     raw = bytes(data)
     parse = parse_responses(raw, head_request=sent.head_request)
-    return Answer(raw, ended or Ended.OPEN, first, parse)
+    return Answer(raw, ended or Ended.OPEN, first, parse, lasted=loop.time() - sent_at), written
 
 
-async def run_case(target: Target, ctx: Context, case: Case, timeout: float) -> Result:
+async def slow_exchange(
+    target: Target, sent: Sent, timeout: float, slow_timeout: float, tls: ssl.SSLContext | None
+) -> tuple[Answer, bytes]:
+    """A request head that never ends: what it has, then a field line every
+    ``SLOW_STEP`` seconds, until the server answers or closes, or ``slow_timeout``
+    passes."""
+    loop = asyncio.get_running_loop()
+    try:
+        async with asyncio.timeout(timeout):
+            reader, writer = await _connect(target, tls)
+    except TimeoutError:
+        return _unreached("no connection before the deadline", Ended.TIMEOUT)
+    except OSError as exc:
+        return _unreached(connect_error(exc))
+    data, written = bytearray(), bytearray(sent.data)
+    ended: Ended | None = None
+    first: float | None = None
+    sent_at = loop.time()
+    end = sent_at + slow_timeout
+    lines = 0
+    try:
+        writer.write(sent.data)
+        await writer.drain()
+        while ended is None and (left := end - loop.time()) > 0:
+            try:
+                async with asyncio.timeout(min(SLOW_STEP, left)):
+                    ended = await _read_more(reader, data)
+            except TimeoutError:
+                if loop.time() >= end:
+                    break
+                lines += 1
+                line = b"X-Audit-Slow: %d\r\n" % lines
+                writer.write(line)
+                written += line
+                await writer.drain()
+                continue
+            if first is None and data:
+                first = loop.time() - sent_at
+            final = parse_responses(bytes(data)).final
+            if final is not None and final.complete:
+                break
+    except (ConnectionError, OSError):
+        ended = Ended.RESET
+    finally:
+        writer.transport.abort()
+    raw = bytes(data)
+    answer = Answer(
+        raw, ended or Ended.OPEN, first, parse_responses(raw), lasted=loop.time() - sent_at
+    )
+    return answer, bytes(written)
+
+
+async def run_case(
+    target: Target,
+    ctx: Context,
+    case: Case,
+    timeout: float,
+    *,
+    seed: int = 0,
+    tls: ssl.SSLContext | None = None,
+    slow_timeout: float = 15.0,
+) -> Result:
     if case.needs_subprotocol and ctx.subprotocol is None:
-        return Result(case, b"", None, Verdict.INFO, "not run: give --subprotocol NAME")
+        return Result(case, b"", None, noted("not run: give --subprotocol NAME"), ran=False)
+    ctx = replace(ctx, random=seeded(seed, case.id))
     sent = case.build(ctx)
-    answer = await exchange(target, case, sent, timeout)
-    verdict, finding = case.judge(ctx, sent, answer)
-    return Result(case, sent.data, answer.trimmed(_ANSWER_EXCERPT), verdict, finding)
+    if case.slow:
+        answer, written = await slow_exchange(target, sent, timeout, slow_timeout, tls)
+    else:
+        answer, written = await exchange(target, case, sent, timeout, tls)
+    judged = case.judge(case, ctx, sent, answer)
+    return Result(case, written, answer.trimmed(_ANSWER_EXCERPT), judged)
+
+
+def _not_run(case: Case, why: str) -> Result:
+    return Result(case, b"", None, noted(f"not run: {why}"), ran=False)
+
+
+#: What to give when the plainest request's refusal names a field the user sets.
+_HINTS = {
+    "Sec-WebSocket-Protocol": " (a server that needs a subprotocol: give --subprotocol NAME)",
+    "Origin": " (a server with an origin policy: give --origin URL)",
+}
+
+
+async def _gate(result: Result, target: Target, timeout: float) -> Stop | None:
+    """Why the run stops after the plainest valid request, if it does: no 101 to
+    it (not a WebSocket server, exit 1), or no answer, or no connection (exit 2)."""
+    answer = result.answer
+    assert answer is not None
+    final = answer.final
+    if final is not None and final.status == 101:
+        return None
+    if final is not None:
+        field, why = blame(final)
+        return Stop(
+            f"not a WebSocket server at {target.url}: the plainest valid request got "
+            f"{final.status_line}; {why}{_HINTS.get(field or '', '')}; no other case was judged",
+            1,
+        )
+    if answer.ended is Ended.TIMEOUT:
+        return Stop(
+            f"{target.url}: {said(answer)} to the plainest valid request ({timeout:g} s): stopped",
+            2,
+            at_gate=True,
+        )
+    if answer.ended is Ended.UNREACHABLE:
+        return Stop(f"{target.url}: {answer.error}", 2, at_gate=True)
+    if not target.secure and await speaks_tls(target, timeout):
+        secure = replace(target, secure=True)
+        return Stop(
+            f"{target.url}: the server speaks TLS on this port: audit {secure.url}", 2, at_gate=True
+        )
+    return Stop(
+        f"not a WebSocket server at {target.url}: the plainest valid request got "
+        f"{said(answer)}; no other case was judged",
+        1,
+    )
 
 
 async def audit(
@@ -238,22 +510,116 @@ async def audit(
     groups: Iterable[str] | None = None,
     cases: Sequence[Case] = CASES,
     progress: Callable[[Report], None] | None = None,
+    seed: int = 0,
+    jobs: int = 4,
+    slow_timeout: float = 15.0,
+    tls: ssl.SSLContext | None = None,
+    gate: bool = True,
 ) -> Report:
-    """Every case (of ``groups``, when given), one after the other. ``progress``,
-    when given, gets the report so far (``incomplete``) before each case: what the
-    caller still holds when the run is cut short."""
+    """Every case (of ``groups``, when given): the plainest valid request first,
+    then the others ``jobs`` at a time, the slow one last. ``progress``, when
+    given, gets the report so far (``incomplete``) as each case ends: what the
+    caller still holds when the run is cut short. ``tls``: the context of a
+    wss:// target (the system's trust store when not given). Without ``gate``
+    the plainest request is a case like the others, and stops nothing (a test
+    of the judges against a server that answers every request alike)."""
+    if target.secure and tls is None:
+        tls = ssl.create_default_context()
     chosen = set(groups) if groups is not None else None
-    authority = f"{target.host}:{target.port}"
-    ctx = Context(authority, target.path, origin or f"http://{authority}", subprotocol)
+    planned = [case for case in cases if chosen is None or case.group in chosen]
+    scheme = "https" if target.secure else "http"
+    ctx = Context(
+        target.authority,
+        target.path,
+        origin or f"{scheme}://{target.authority}",
+        subprotocol,
+        scheme=scheme,
+    )
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
-    server = f"ws://{authority}{target.path}"
-    results: list[Result] = []
-    for case in cases:
-        if chosen is None or case.group in chosen:
-            if progress is not None:
-                progress(Report(server, started, timeout, tuple(results), incomplete=True))
-            results.append(await run_case(target, ctx, case, timeout))
-    return Report(server, started, timeout, tuple(results))
+    results: dict[str, Result] = {}
+
+    last = ""
+
+    def report(stopped: Stop | None = None, *, incomplete: bool = False) -> Report:
+        return Report(
+            target.url,
+            started,
+            timeout,
+            tuple(results[case.id] for case in cases if case.id in results),
+            seed,
+            jobs,
+            slow_timeout,
+            incomplete,
+            stopped,
+            len(planned),
+            last,
+        )
+
+    def tell() -> None:
+        if progress is not None:
+            progress(report(incomplete=True))
+
+    async def run(case: Case) -> Result:
+        return await run_case(
+            target, ctx, case, timeout, seed=seed, tls=tls, slow_timeout=slow_timeout
+        )
+
+    stop: Stop | None = None
+    first_case = next((case for case in cases if case.id == GATE and gate), None)
+    if first_case is not None:
+        first = await run(first_case)
+        stop = await _gate(first, target, timeout)
+        if first_case in planned or stop is not None:
+            results[first_case.id] = first
+        last = first_case.id
+        tell()
+    queue = deque(case for case in planned if case is not first_case and not case.slow)
+
+    answered = last  # the last case whose connection brought any byte back
+    silent: list[str] = []  # the cases since then whose connection ended without a byte
+
+    def went_away(case: Case, why: str) -> Stop:
+        """The server is gone: the cases that ended without a byte since the last one
+        answered ended with it (one of them, likely, is what it could not take)."""
+        for case_id in silent:
+            results[case_id] = _not_run(results[case_id].case, "the server went away during it")
+        during = f"{', '.join(silent)} ended without a byte, and " if silent else ""
+        return Stop(
+            f"the server went away after case {answered}: {during}case {case.id} found no "
+            f"server ({why})",
+            2,
+        )
+
+    async def worker() -> None:
+        nonlocal stop, last, answered
+        while queue and stop is None:
+            case = queue.popleft()
+            result = await run(case)
+            if result.answer is not None and result.answer.ended is Ended.UNREACHABLE:
+                if stop is None and (gone := await reachable(target, timeout)) is not None:
+                    stop = went_away(case, gone)
+                if stop is not None:
+                    return
+                result = await run(case)  # it took connections again: once more
+            results[case.id] = result
+            last = case.id
+            if result.answer is not None and result.answer.read:
+                answered, silent[:] = case.id, []
+            elif result.answer is not None:
+                silent.append(case.id)
+            tell()
+
+    await asyncio.gather(*(worker() for _ in range(max(1, jobs))))
+    for case in planned:
+        if case.slow and stop is None:
+            results[case.id] = await run(case)
+            last = case.id
+            tell()
+    why = "not a WebSocket server" if stop and stop.code == 1 else "the run stopped"
+    for case in planned:
+        if case.id not in results:
+            results[case.id] = _not_run(case, why)
+    return report(stop)
 
 
 # -- reports --------------------------------------------------------------------------------
@@ -266,32 +632,62 @@ _COLOURS = {
 }
 
 
-def _by_group(report: Report) -> dict[str, list[Result]]:
+def _by_group(results: Iterable[Result]) -> dict[str, list[Result]]:
     """The results by group, groups in the order they first come."""
     groups: dict[str, list[Result]] = {}
-    for result in report.results:
+    for result in results:
         groups.setdefault(result.case.group, []).append(result)
     return groups
 
 
+#: The terminal table's width, which the rule under a row wraps to.
+_WIDTH = 100
+
+
+def _counts(report: Report) -> str:
+    counts = report.summary()
+    not_run = counts.pop("not_run")
+    text = f"{len(report.results)} cases: " + ", ".join(f"{n} {name}" for name, n in counts.items())
+    return text + (f" ({not_run} not run)" if not_run else "")
+
+
 def table(report: Report, *, colour: bool = False) -> str:
-    """The terminal report: one block per group, one line per case."""
-    width = max((len(result.case.id) for result in report.results), default=0)
-    lines = [f"audit of {report.server} ({report.started})"]
-    for group, results in _by_group(report).items():
+    """The terminal report: what stopped the run first, if anything; then one block
+    per group, one line per case that ran, the rule under each that did not pass;
+    the cases that did not run, by why; the counts."""
+    ran = [result for result in report.results if result.ran]
+    width = max((len(result.case.id) for result in ran), default=0)
+    indent = " " * (2 + 4 + 2 + width + 2 + 6 + 2)
+    lines = [f"audit of {report.server} ({report.started}, seed {report.seed})"]
+    if report.note:
+        lines.append(_escaped(report.note))
+    for group, results in _by_group(ran).items():
         lines.append("")
         lines.append(group)
         for result in results:
             verdict = f"{result.verdict.value:<4}"
             if colour:
                 verdict = f"{_COLOURS[result.verdict]}{verdict}\033[0m"
-            level = f"{result.case.level.value:<6}"
-            lines.append(f"  {verdict}  {result.case.id:<{width}}  {level}  {result.finding}")
-    counts = report.summary()
-    total = len(report.results)
-    lines += ["", f"{total} cases: " + ", ".join(f"{n} {name}" for name, n in counts.items())]
-    if report.note:
-        lines.append(report.note)
+            level = f"{result.level.value if result.level else '-':<6}"
+            finding = _escaped(result.finding)  # a server's words: no terminal control
+            lines.append(f"  {verdict}  {result.case.id:<{width}}  {level}  {finding}")
+            if result.verdict is not Verdict.PASS:
+                lines += textwrap.wrap(
+                    result.rule,
+                    max(len(indent) + 40, _WIDTH),
+                    initial_indent=indent,
+                    subsequent_indent=indent,
+                )
+    skipped: dict[str, list[str]] = {}
+    for result in report.results:
+        if not result.ran:
+            skipped.setdefault(result.finding.removeprefix("not run: "), []).append(result.case.id)
+    if skipped:
+        lines.append("")
+    for why, ids in skipped.items():
+        named = ", ".join(ids) if len(ids) <= 4 else f"{', '.join(ids[:3])} and {len(ids) - 3} more"
+        lines.append(f"not run ({why}): {named}")
+    lines += ["", _counts(report)]
     return "\n".join(lines)
 
 
@@ -300,6 +696,14 @@ def as_json(report: Report) -> str:
 
 
 _control_re = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def _escaped(text: str) -> str:
+    """One line of text with every control character shown as ``\\xNN``."""
+    return _any_control_re.sub(lambda m: f"\\x{ord(m[0]):02x}", text)
+
+
+_any_control_re = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
 def _shown(text: str) -> str:
@@ -338,25 +742,27 @@ def as_html(report: Report) -> str:
     counts = report.summary()
     esc = html.escape
     summary = "".join(
-        f'<span class="{name}" id="count-{name}" data-count="{n}">{n} {name}</span>'
+        f'<span class="{name}" id="count-{name}" data-count="{n}">{n} {name.replace("_", " ")}'
+        "</span>"
         for name, n in counts.items()
     )
     note = f'<p class="incomplete">{esc(report.note)}</p>' if report.note else ""
     rows: list[str] = []
-    for group, results in _by_group(report).items():
+    for group, results in _by_group(report.results).items():
         rows.append(f'<tr class="group"><td colspan="5">{esc(group)}</td></tr>')
         for result in results:
             case, verdict = result.case, result.verdict.value
             answer = as_text(result.answer.raw) if result.answer else ""
             got = _got(result.answer)
             ended = f"connection {got['ended']}" if got else "not run"
+            level = result.level.value if result.level else "-"
             rows.append(
                 f'<tr id="case-{esc(case.id)}" data-verdict="{verdict}">'
-                f'<td class="v {verdict}">{verdict}</td>'
+                f'<td class="v {verdict}">{verdict if result.ran else "not run"}</td>'
                 f"<td><code>{esc(case.id)}</code><br>{esc(case.title)}</td>"
-                f"<td>{case.level.value}</td>"
+                f"<td>{level}</td>"
                 f"<td>{esc(result.finding)}"
-                f'<div class="rule">{esc(case.rule)}</div>'
+                f'<div class="rule">{esc(result.rule)}</div>'
                 f'<div class="rule">allowed: {esc("; ".join(case.allowed))}</div></td>'
                 f'<td class="wire"><details><summary>request and answer ({esc(ended)})</summary>'
                 f"<pre>{esc(_shown(as_text(result.request)))}</pre>"
@@ -369,7 +775,7 @@ def as_html(report: Report) -> str:
         f"<style>{_CSS}</style></head><body>"
         f"<h1>WebSocket handshake audit: {esc(report.server)}</h1>"
         f"<p>{len(report.results)} cases, started {esc(report.started)}, "
-        f"{report.timeout:g} s per case.</p>"
+        f"{report.timeout:g} s per case, seed {report.seed}.</p>"
         f'<div class="summary">{summary}</div>{note}'
         "<table><thead><tr><th>verdict</th><th>case</th><th>level</th>"
         "<th>finding and rule</th><th>wire</th></tr></thead><tbody>"
@@ -387,9 +793,11 @@ def _xml(text: str) -> str:
 
 def as_junit(report: Report, *, strict: bool = False) -> str:
     """JUnit XML: one testcase per case; a fail (and a warn under ``strict``) is
-    a <failure>, a warn otherwise a property and system-out."""
+    a <failure>, a warn otherwise a property and system-out, a case not run
+    <skipped>."""
     failing = _failing(strict)
     failures = sum(result.verdict in failing for result in report.results)
+    skipped = sum(not result.ran for result in report.results)
     suites = ElementTree.Element("testsuites", name="wsnegotiate audit")
     suite = ElementTree.SubElement(
         suites,
@@ -398,7 +806,7 @@ def as_junit(report: Report, *, strict: bool = False) -> str:
         tests=str(len(report.results)),
         failures=str(failures),
         errors="0",
-        skipped="0",
+        skipped=str(skipped),
         timestamp=report.started,
     )
     if report.note:
@@ -413,13 +821,16 @@ def as_junit(report: Report, *, strict: bool = False) -> str:
             name=result.case.id,
             time=f"{seconds:.4f}",
         )
+        level = result.level.value if result.level else "-"
         properties = ElementTree.SubElement(testcase, "properties")
-        for name, value in (("verdict", result.verdict.value), ("level", result.case.level.value)):
+        for name, value in (("verdict", result.verdict.value), ("level", level)):
             ElementTree.SubElement(properties, "property", name=name, value=value)
-        text = f"{result.verdict.value}: {result.finding}\n{result.case.rule}"
-        if result.verdict in failing:
+        text = f"{result.verdict.value}: {result.finding}\n{result.rule}"
+        if not result.ran:
+            ElementTree.SubElement(testcase, "skipped", message=_xml(result.finding))
+        elif result.verdict in failing:
             failure = ElementTree.SubElement(
-                testcase, "failure", message=_xml(result.finding), type=result.case.level.value
+                testcase, "failure", message=_xml(result.finding), type=level
             )
             failure.text = _xml(text)
         else:

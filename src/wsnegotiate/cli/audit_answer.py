@@ -35,6 +35,7 @@ __all__ = [
     "as_text",
     "mask",
     "parse_frame",
+    "parse_frames",
     "parse_responses",
     "shown",
 ]
@@ -251,6 +252,15 @@ def parse_frame(data: bytes) -> Frame | None:
     return Frame(bool(data[0] & 0x80), data[0] & 0x0F, masked, payload, position + length)
 
 
+def parse_frames(data: bytes) -> list[Frame]:
+    """The complete frames at the start of ``data``, in order."""
+    frames = []
+    while (frame := parse_frame(data)) is not None:
+        frames.append(frame)
+        data = data[frame.size :]
+    return frames
+
+
 def mask(payload: bytes, key: bytes) -> bytes:
     """``payload`` XOR the 4-byte ``key``, repeated (RFC 6455 §5.3); its own inverse."""
     return bytes(b ^ key[i % 4] for i, b in enumerate(payload))
@@ -269,6 +279,8 @@ class Answer:
     error: str | None = None
     #: How many bytes were read (``raw`` may be cut short once the case is judged).
     size: int | None = None
+    #: Seconds from the request to the end of reading (answer, close or deadline).
+    lasted: float | None = None
 
     @property
     def read(self) -> int:
@@ -295,8 +307,4 @@ class Answer:
     @property
     def frames(self) -> list[Frame]:
         """The complete frames after a 101."""
-        frames, data = [], self.parse.rest if self.switched else b""
-        while (frame := parse_frame(data)) is not None:
-            frames.append(frame)
-            data = data[frame.size :]
-        return frames
+        return parse_frames(self.parse.rest) if self.switched else []

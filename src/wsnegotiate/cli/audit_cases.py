@@ -4,23 +4,31 @@ answer is judged. No I/O: a case builds bytes and judges an ``Answer``.
 Requests are written by our own ``ClientNegotiator`` wherever a case asks
 something legal, and edited as bytes where a case breaks a rule on purpose; the
 same negotiator then checks any 101 the way a client of that version must (RFC
-6455 §4.1), so its key is the one the request carried.
+6455 §4.1), so its key is the one the request carried. Every random byte a case
+sends comes from the case's own source (``Context.random``), which the runner
+seeds from the run's seed and the case id: the same seed sends the same bytes.
 
-Verdicts: ``fail`` breaks a MUST (a 426 without ``Upgrade`` too: RFC 9110
-§15.5.22); ``warn`` breaks a SHOULD, or is legal but hinders clients (a refusal
-that lists no version to retry with); ``info`` is neither right nor wrong (a
-version the server speaks, an origin policy); ``pass`` is an answer the rule
-allows. Where the RFCs allow several answers, every one of them passes, and the
-case quotes the sentence that decides it.
+One rule decides every verdict: an answer that breaks a MUST is ``fail``, one
+that breaks a SHOULD is ``warn``, a MAY taken or a choice the RFCs leave open is
+``info``, and an answer the rule allows is ``pass``. A judge never picks a
+verdict itself: it names the ``Rule`` the answer broke (``broke``), and the
+rule's level makes the verdict, so the level a report shows is always the level
+of the rule broken, which may be another rule than the case's own (a 426 without
+``Upgrade`` breaks RFC 9110 §15.5.22 whatever the case tested). Where the RFCs
+allow several answers, every one of them passes, and the case quotes the
+sentence that decides it.
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import enum
+import http
 import os
+import re
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .._answers import accept_token
 from .._client import ClientNegotiator
@@ -29,13 +37,24 @@ from .._errors import InvalidResponse
 from .._events import NeedData, Refused
 from .._headers import Extension, parse_advertised, parse_extensions, parse_version_value
 from .._version import Version
-from .audit_answer import Answer, Ended, Response, mask, parse_frame
+from .audit_answer import Answer, Ended, Frame, Response, as_text, mask, parse_frame
 
-__all__ = ["CASES", "GROUPS", "Case", "Context", "Level", "Sent", "Verdict"]
+__all__ = [
+    "CASES",
+    "GATE",
+    "GROUPS",
+    "Case",
+    "Context",
+    "Judged",
+    "Level",
+    "Rule",
+    "Sent",
+    "Verdict",
+]
 
 
 class Level(enum.Enum):
-    """The requirement level of the rule a case tests (RFC 2119)."""
+    """The requirement level of a rule (RFC 2119)."""
 
     MUST = "MUST"
     SHOULD = "SHOULD"
@@ -49,8 +68,47 @@ class Verdict(enum.Enum):
     INFO = "info"
 
 
+#: What breaking a rule of each level makes of an answer.
+VERDICT_OF = {Level.MUST: Verdict.FAIL, Level.SHOULD: Verdict.WARN, Level.MAY: Verdict.INFO}
 _WORST = (Verdict.FAIL, Verdict.WARN, Verdict.INFO, Verdict.PASS)
-Judged = tuple[Verdict, str]
+
+
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """A requirement: its level, and its RFC, section and the sentence that says it."""
+
+    level: Level
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Judged:
+    """A case's verdict, what the server did, and the rule its answer broke."""
+
+    verdict: Verdict
+    finding: str
+    #: The rule the answer broke, whose level made the verdict; ``None`` when it
+    #: broke none (a pass, a choice, a case that does not apply).
+    broke: Rule | None = None
+
+
+def passed(finding: str) -> Judged:
+    return Judged(Verdict.PASS, finding)
+
+
+def noted(finding: str) -> Judged:
+    """Neither right nor wrong: a choice the RFCs leave open, or a case that does not apply."""
+    return Judged(Verdict.INFO, finding)
+
+
+def broke(rule: Rule, finding: str) -> Judged:
+    return Judged(VERDICT_OF[rule.level], finding, rule)
+
+
+def worst(judged: Sequence[Judged]) -> Judged:
+    """The worst of several judgements of one answer, with every finding said."""
+    first = min(judged, key=lambda j: _WORST.index(j.verdict))
+    return Judged(first.verdict, "; ".join(j.finding for j in judged if j.finding), first.broke)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,10 +116,12 @@ class Context:
     """What every case needs to know of the target and of the user's options."""
 
     host: str  # the Host field value: HOST:PORT
-    path: str
+    path: str  # the request-target: the URL's path and query
     origin: str
     subprotocol: str | None = None
+    #: The case's source of random bytes (the runner seeds one per case).
     random: Callable[[int], bytes] = os.urandom
+    scheme: str = "http"  # the absolute-form's: http, or https for a wss:// URL
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,7 +146,7 @@ class Sent:
 
 
 Build = Callable[[Context], Sent]
-Judge = Callable[[Context, Sent, Answer], Judged]
+Judge = Callable[["Case", Context, Sent, Answer], Judged]
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,19 +154,26 @@ class Case:
     id: str
     group: str
     title: str
-    level: Level
-    #: The rule, with its RFC and section, quoting the sentence that decides it.
-    rule: str
+    #: The rule the case tests, quoting the sentence that decides it.
+    rule: Rule
     allowed: tuple[str, ...]
     build: Build
     judge: Judge
     #: Bytes that follow the 101's head and belong to the handshake (hixie-76's 16).
     after_101: int = 0
-    #: Wait for a frame after the 101 (a frame was sent behind the request).
-    frame: bool = False
-    #: Seconds to keep reading after the answer, for anything that follows it.
+    #: Bytes sent once the 101 has come: a frame, as a client sends one.
+    then: bytes = b""
+    #: After a 101: read until a frame with one of these opcodes comes.
+    frames: frozenset[int] = frozenset()
+    #: Seconds to keep reading after the answer, until the server closes.
     settle: float = 0.0
     needs_subprotocol: bool = False
+    #: The slow, incomplete request: run last, alone, within ``--slow-timeout``.
+    slow: bool = False
+
+    @property
+    def level(self) -> Level:
+        return self.rule.level
 
 
 # -- building requests --------------------------------------------------------------------
@@ -117,21 +184,26 @@ def valid(
     *,
     after: bytes = b"",
     origin: str | bool | None = True,
-    subprotocols: Sequence[str] = (),
+    subprotocols: Sequence[str] | None = None,
     extensions: Sequence[str] = (),
     deflate: bool = False,
     draft: int | None = None,
 ) -> Build:
-    """A request our client writes as it stands (``origin=True``: the user's
-    origin), with ``after`` sent in the same write behind it."""
+    """A request our client writes as it stands (``origin=True``: the user's origin;
+    ``subprotocols=None``: the one of ``--subprotocol``, if given, so that a server
+    that needs it judges the rest of the request), with ``after`` sent in the same
+    write behind it."""
 
     def build(ctx: Context) -> Sent:
+        offered = subprotocols
+        if offered is None:
+            offered = [ctx.subprotocol] if ctx.subprotocol else []
         client = ClientNegotiator(
             ctx.host,
             ctx.path,
             version,
             origin=ctx.origin if origin is True else origin or None,
-            subprotocols=subprotocols,
+            subprotocols=offered,
             extensions=extensions,
             deflate=deflate,
             draft=draft,
@@ -144,21 +216,29 @@ def valid(
 
 
 Values = Sequence[str] | Callable[[Context], Sequence[str]]
+Line = bytes | Callable[[Context], bytes]
+
+
+def line(method: str = "GET", version: str = "HTTP/1.1", target: str | None = None) -> Line:
+    """A request line for the URL's path and query (or ``target``)."""
+    return lambda ctx: f"{method} {ctx.path if target is None else target} {version}".encode()
 
 
 def edited(
     fields: Mapping[str, Values] | None = None,
     *,
     lines: Sequence[bytes] = (),
-    request_line: bytes | None = None,
+    request_line: Line | None = None,
     eol: bytes = b"\r\n",
     body: bytes = b"",
     after: Callable[[Context], bytes] | None = None,
+    ending: bool = True,
 ) -> Build:
     """A valid request from our client, edited as bytes: ``fields`` replaces
     every line of a field by one line per value (none: the field is dropped),
     ``lines`` are appended as they are, and the request line and line ends can
-    be changed; ``body`` follows the head, then ``after``."""
+    be changed; ``body`` follows the head, then ``after``. Without ``ending`` the
+    head stops before its empty line."""
 
     def build(ctx: Context) -> Sent:
         sent = valid()(ctx)
@@ -173,12 +253,17 @@ def edited(
             at = where[0] if where else len(field_lines)
             field_lines[at:at] = new
         field_lines += lines
-        data = eol.join([request_line or start, *field_lines]) + eol + eol + body
-        line = request_line or start
-        data += after(ctx) if after else b""
-        return Sent(data, sent.client, line.startswith(b"HEAD "))
+        first = start if request_line is None else _line(request_line, ctx)
+        data = eol.join([first, *field_lines]) + eol
+        if ending:
+            data += eol + body + (after(ctx) if after else b"")
+        return Sent(data, sent.client, first.startswith(b"HEAD "), sent.offers)
 
     return build
+
+
+def _line(request_line: Line, ctx: Context) -> bytes:
+    return request_line(ctx) if callable(request_line) else request_line
 
 
 def _name(line: bytes) -> bytes:
@@ -195,12 +280,101 @@ def _masked(opcode: int, payload: bytes, key: bytes = b"\x37\xfa\x21\x3d") -> by
     return bytes([0x80 | opcode, 0x80 | len(payload)]) + key + mask(payload, key)
 
 
+def _client_hello(ctx: Context) -> Sent:
+    """A TLS ClientHello record (RFC 8446 §4.1.2, §5.1): the first bytes of a client
+    that took a plain port for a TLS one."""
+    hello = (
+        b"\x03\x03"  # legacy_version TLS 1.2
+        + ctx.random(32)
+        + b"\x00"  # no session id
+        + b"\x00\x04\x13\x01\xc0\x2f"  # TLS_AES_128_GCM_SHA256, ECDHE_RSA_AES_128_GCM
+        + b"\x01\x00"  # null compression
+        + b"\x00\x00"  # no extensions
+    )
+    handshake = b"\x01" + len(hello).to_bytes(3, "big") + hello
+    return Sent(b"\x16\x03\x01" + len(handshake).to_bytes(2, "big") + handshake)
+
+
+# -- the rules that any answer can break --------------------------------------------------
+
+R_BAD_101 = Rule(
+    Level.MUST,
+    'RFC 6455 §4.1: the client "MUST _Fail the WebSocket Connection_" when the 101 lacks '
+    "Upgrade: websocket or Connection: Upgrade, carries a wrong Sec-WebSocket-Accept, or names "
+    "an extension or a subprotocol the request did not offer",
+)
+R_VALID_RESPONSE = Rule(
+    Level.MUST,
+    'RFC 6455 §4.2.2: "If the server chooses to accept the incoming connection, it MUST reply '
+    'with a valid HTTP response"; RFC 9110 §7.8: the new protocol starts "immediately after '
+    'the empty line that terminates the 101 response", so nothing comes before it',
+)
+R_426_UPGRADE = Rule(
+    Level.MUST,
+    'RFC 9110 §15.5.22: "The server MUST send an Upgrade header field in a 426 response to '
+    'indicate the required protocol(s)"',
+)
+R_405_ALLOW = Rule(
+    Level.MUST,
+    'RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 '
+    "response containing a list of the target resource's currently supported methods.\"",
+)
+R_RESPONSE_VERSION = Rule(
+    Level.SHOULD,
+    'RFC 9110 §6.2: "A server SHOULD send a response version equal to the highest version to '
+    "which the server is conformant that has a major version less than or equal to the one "
+    'received in the request."',
+)
+R_NOT_4XX = Rule(
+    Level.SHOULD,
+    'RFC 6455 §4.2.1 asks for "an appropriate error code (such as 400 Bad Request)", and RFC '
+    "9110 §15.5 makes 4xx the class of a client's error; RFC 9110 §7.8 lets a server ignore "
+    "Upgrade and answer as HTTP, so another status is judged as a SHOULD",
+)
+R_EXPLAIN = Rule(
+    Level.SHOULD,
+    "RFC 9110 §15.5: to a client's error \"the server SHOULD send a representation containing "
+    'an explanation of the error situation"; a connection closed without an answer explains '
+    "nothing",
+)
+R_LIST_HELP = Rule(
+    Level.SHOULD,
+    "RFC 6455 §4.2.1 asks only for an error when the version is missing, malformed or repeated; "
+    "the Sec-WebSocket-Version list that §4.2.2 requires for a version not understood is what "
+    "lets a client retry (§4.4): judged a SHOULD here",
+)
+R_LIST_TRUE = Rule(
+    Level.SHOULD,
+    "RFC 6455 §4.2.2: the refusal's Sec-WebSocket-Version indicates \"the version(s) the server "
+    'is capable of understanding"; a value that is no version, or the version just refused, '
+    "misleads a client's retry (§4.4)",
+)
+R_CLOSE_OPTION = Rule(
+    Level.MUST,
+    'RFC 9112 §9.6: "A server that sends a "close" connection option MUST initiate closure of '
+    'the connection (see below) after it sends the response containing the "close" connection '
+    'option."',
+)
+R_SERVER_MASK = Rule(
+    Level.MUST, 'RFC 6455 §5.1: "A server MUST NOT mask any frames that it sends to the client."'
+)
+R_AFTER_101 = Rule(
+    Level.MUST,
+    "RFC 9110 §15.2.2: the 101's Upgrade \"indicates which protocol(s) will be in effect after "
+    'this response", and §7.8: the server switches "immediately after the empty line that '
+    'terminates the 101 response"; the bytes that follow are WebSocket frames (RFC 6455 §5.2), '
+    "never a second HTTP request",
+)
+R_DECLINE_OFFER = Rule(
+    Level.SHOULD,
+    "RFC 7692 §5: a server that does not accept an offer declines it and goes on with the "
+    "handshake (the 101 without it); RFC 6455 §9.1: the server answers with the extensions it "
+    "supports; refusing the whole connection for an offer fails every client that makes it: "
+    "judged a SHOULD",
+)
+
+
 # -- judging answers ------------------------------------------------------------------------
-
-
-def _worst(judged: Sequence[Judged]) -> Judged:
-    verdict = min((v for v, _ in judged), key=_WORST.index)
-    return verdict, "; ".join(text for _, text in judged if text)
 
 
 def said(answer: Answer) -> str:
@@ -222,22 +396,42 @@ def said(answer: Answer) -> str:
     }[answer.ended]
 
 
-def broken_101(sent: Sent, answer: Answer) -> Judged | None:
-    """A ``fail`` for a 101 that a client of the request's version must reject."""
-    fault = check_101(sent, answer)
-    return (Verdict.FAIL, f"a 101 a client must reject: {fault}") if fault else None
+#: Where a refusal's words point, the field first, then the words servers use for it.
+_CAUSES = (
+    ("Sec-WebSocket-Protocol", ("sec-websocket-protocol", "subprotocol")),
+    ("Sec-WebSocket-Extensions", ("sec-websocket-extensions", "extension", "deflate")),
+    ("Sec-WebSocket-Version", ("sec-websocket-version", "version")),
+    ("Sec-WebSocket-Key", ("sec-websocket-key",)),
+    ("Origin", ("origin",)),
+    ("Host", ("host",)),
+    ("Upgrade", ("upgrade",)),
+    ("Connection", ("connection",)),
+)
 
 
-def _sound_101(sent: Sent, answer: Answer) -> Judged:
-    """A ``pass`` for a 101 a client of the request's version accepts, else why not."""
-    return broken_101(sent, answer) or (Verdict.PASS, "101")
+def blame(response: Response) -> tuple[str | None, str]:
+    """What a refusal names as its cause, as the server put it (a reason phrase of
+    its own, and the first line of its body): the field, and a phrase for a
+    finding; ``None`` and "the answer does not say why" when it names none of the
+    handshake's fields."""
+    body = response.body[:200].split(b"\n", 1)[0].strip()
+    reason = response.reason
+    with contextlib.suppress(ValueError):  # a status's own phrase blames nothing
+        if reason.lower() == http.HTTPStatus(response.status).phrase.lower():
+            reason = ""
+    words = f"{reason} {body.decode('latin-1')}".lower()
+    shown = as_text(body[:80]) or reason
+    for field, names in _CAUSES:
+        if any(name in words for name in names):
+            return field, f'the answer names {field} ("{shown}")'
+    return None, "the answer does not say why"
 
 
 def check_101(sent: Sent, answer: Answer) -> str | None:
     """Why a client of the request's version must reject the 101, or ``None``."""
     response = answer.switched
     assert response is not None
-    if sent.client is None:  # pragma: no cover - every case writes its request with a client
+    if sent.client is None:  # no client wrote the request: nothing to check it by
         return None
     client = sent.client
     client.receive_data(response.head + answer.parse.rest)
@@ -252,136 +446,161 @@ def check_101(sent: Sent, answer: Answer) -> str | None:
     return None
 
 
+def broken_101(sent: Sent, answer: Answer) -> Judged | None:
+    """A 101 that a client of the request's version must reject, if it is one."""
+    fault = check_101(sent, answer)
+    return broke(R_BAD_101, f"a 101 a client must reject: {fault}") if fault else None
+
+
+def _sound_101(sent: Sent, answer: Answer) -> Judged:
+    return broken_101(sent, answer) or passed("101")
+
+
 def _refusal_notes(response: Response, sent: Sent) -> list[Judged]:
     """What hinders a client in a refusal, though it refuses rightly."""
     notes: list[Judged] = []
     if response.status == 426 and not response.values("Upgrade"):
-        notes.append((Verdict.FAIL, "426 without Upgrade (RFC 9110 §15.5.22: MUST)"))
+        notes.append(broke(R_426_UPGRADE, "426 without Upgrade"))
     if response.status == 405 and not response.values("Allow"):
-        notes.append((Verdict.FAIL, "405 without Allow (RFC 9110 §15.5.6: MUST)"))
-    asked_11 = sent.data.split(b"\n", 1)[0].rstrip(b"\r").endswith(b" HTTP/1.1")
-    if asked_11 and response.http_version != "1.1":
-        notes.append((Verdict.WARN, f"answered HTTP/{response.http_version} to HTTP/1.1"))
+        notes.append(broke(R_405_ALLOW, "405 without Allow"))
+    notes += _version_note(response, sent)
     return notes
 
 
-def _no_answer(answer: Answer, verdict: Verdict = Verdict.FAIL) -> Judged:
-    return verdict, said(answer)
+_request_version_re = re.compile(rb"[!-~]+ [!-~]+ HTTP/(1\.[1-9])\r?\n")
 
 
-def accepts(level: Level) -> Judge:
-    """A valid request: a 101 a client accepts. A refusal breaks the rule at its level."""
+def _version_note(response: Response, sent: Sent) -> list[Judged]:
+    """An answer to HTTP/1.1 or a later 1.x that does not say HTTP/1.1."""
+    asked = _request_version_re.match(sent.data)
+    if asked is None or response.http_version == "1.1":
+        return []
+    said_version = f"HTTP/{response.http_version} to HTTP/{asked[1].decode()}"
+    return [broke(R_RESPONSE_VERSION, f"answered {said_version}")]
 
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+
+def _refused(response: Response, sent: Sent) -> Judged:
+    """A refusal the rule allows, with what hinders a client in it."""
+    return worst([passed(response.status_line), *_refusal_notes(response, sent)])
+
+
+def accepts(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    """A valid request: a 101 a client accepts. A refusal breaks the case's rule,
+    and the finding says what the refusal blames."""
+    final = answer.final
+    if final is None:
+        return broke(case.rule, said(answer))
+    if final.status == 101:
+        return worst([_sound_101(sent, answer), *_version_note(final, sent)])
+    refused = broke(case.rule, f"a valid request refused: {final.status_line}; {blame(final)[1]}")
+    return worst([refused, *_refusal_notes(final, sent)])
+
+
+def refuses(fault: str, *, statuses: Sequence[int] = (), any_answer: bool = False) -> Judge:
+    """A request the server must not switch for, because of ``fault`` (a phrase:
+    "a request without Host"): any 4xx (or one of ``statuses``; with
+    ``any_answer``, anything but a 101)."""
+
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
         final = answer.final
         if final is None:
-            return _no_answer(answer)
+            return broke(R_EXPLAIN if any_answer else case.rule, said(answer))
         if final.status == 101:
-            return _sound_101(sent, answer)
-        verdict = Verdict.FAIL if level is Level.MUST else Verdict.WARN
-        return verdict, f"a valid request refused: {final.status_line}"
-
-    return judge
-
-
-def refuses(*, exactly: int | None = None, any_answer: bool = False) -> Judge:
-    """A request the server must not switch for: any 4xx (or ``exactly`` that
-    status; with ``any_answer``, anything but a 101)."""
-
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
-        final = answer.final
-        if final is None:
-            return _no_answer(answer, Verdict.WARN if any_answer else Verdict.FAIL)
-        if final.status == 101:
-            return Verdict.FAIL, "switched (101) where it must not"
-        if exactly is not None and final.status != exactly:
-            return Verdict.FAIL, f"{final.status_line}, where the rule asks for {exactly}"
+            return broke(case.rule, f"switched (101) for {fault}")
+        if statuses and final.status not in statuses:
+            asked = " or ".join(map(str, statuses))
+            return broke(case.rule, f"{final.status_line} for {fault}, where the rule asks {asked}")
         if not any_answer and not 400 <= final.status < 500:
-            return Verdict.WARN, f"{final.status_line}: not a 4xx for a client's fault"
-        return _worst([(Verdict.PASS, final.status_line), *_refusal_notes(final, sent)])
+            return broke(R_NOT_4XX, f"{final.status_line} for {fault}: not a 4xx")
+        return _refused(final, sent)
 
     return judge
 
 
-def refuses_version(sent_value: str | None, *, may_speak: bool, missing_list: Verdict) -> Judge:
-    """A version the server may not understand: a refusal with the list of the
-    versions it does (RFC 6455 §4.2.2); ``may_speak``: a valid 101 is a server
-    that speaks it (info); ``missing_list``: the verdict when the list is missing."""
+def refuses_version(what: str, *, may_speak: bool, list_required: bool) -> Judge:
+    """A version the server may not understand (``what``: the request's
+    Sec-WebSocket-Version as sent): a refusal with the list of the versions it
+    does (RFC 6455 §4.2.2); ``may_speak``: a valid 101 is a server that speaks
+    it (info); ``list_required``: a refusal without the list breaks the case's
+    rule, else it breaks ``R_LIST_HELP``."""
 
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
         final = answer.final
         if final is None:
-            return _no_answer(answer)
+            return broke(case.rule, said(answer))
         if final.status == 101:
             if not may_speak:
-                what = f"version {sent_value!r}" if sent_value else "a request without one version"
-                return Verdict.FAIL, f"accepted {what} (101)"
-            if (broken := broken_101(sent, answer)) is not None:
-                return broken
-            return Verdict.INFO, "speaks it (a valid 101)"
-        judged: list[Judged] = [(Verdict.PASS, final.status_line)]
+                return broke(case.rule, f"switched (101) for {what}")
+            return broken_101(sent, answer) or noted("speaks it (a valid 101)")
+        judged = [passed(final.status_line)]
         if not 400 <= final.status < 500:
-            judged.append((Verdict.WARN, "not a 4xx"))
+            judged.append(broke(R_NOT_4XX, "not a 4xx"))
         values = [v.encode("latin-1") for v in final.values("Sec-WebSocket-Version")]
         advertised, ignored = parse_advertised(values)
         if not values:
-            judged.append((missing_list, "refused without Sec-WebSocket-Version"))
+            missing = "refused without Sec-WebSocket-Version"
+            judged.append(broke(case.rule if list_required else R_LIST_HELP, missing))
         else:
-            judged.append((Verdict.PASS, f"lists {', '.join(map(str, advertised)) or 'nothing'}"))
+            judged.append(passed(f"lists {', '.join(map(str, advertised)) or 'nothing'}"))
         if ignored:
-            garbage = ", ".join(ignored)
-            judged.append((Verdict.WARN, f"Sec-WebSocket-Version lists garbage: {garbage}"))
-        number = parse_version_value(sent_value.encode()) if sent_value else None
+            judged.append(broke(R_LIST_TRUE, f"Sec-WebSocket-Version lists {', '.join(ignored)}"))
+        number = _version_of(what)
         if number is not None and number in advertised:
-            judged.append((Verdict.WARN, f"refused {number}, yet lists it as supported"))
-        return _worst([*judged, *_refusal_notes(final, sent)])
+            judged.append(broke(R_LIST_TRUE, f"refused {number}, yet lists it as supported"))
+        return worst([*judged, *_refusal_notes(final, sent)])
 
     return judge
+
+
+def _version_of(what: str) -> int | None:
+    """The version number in "Sec-WebSocket-Version: N", when N is one."""
+    prefix = "Sec-WebSocket-Version: "
+    return parse_version_value(what[len(prefix) :].encode()) if what.startswith(prefix) else None
 
 
 def old_family(name: str) -> Judge:
     """hixie-75/76, hybi-00: no RFC 6455 handshake; a server refuses it, or
     speaks that family and answers as it requires."""
-    inner = refuses_version(None, may_speak=True, missing_list=Verdict.WARN)
+    inner = refuses_version(f"a {name} request", may_speak=True, list_required=False)
 
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
-        verdict, text = inner(ctx, sent, answer)
-        return verdict, text.replace("speaks it", f"speaks {name}")
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+        judged = inner(case, ctx, sent, answer)
+        return replace(judged, finding=judged.finding.replace("speaks it", f"speaks {name}"))
 
     return judge
 
 
-def any_allowed(ctx: Context, sent: Sent, answer: Answer) -> Judged:
-    """A MAY: a valid 101 or any refusal passes; no answer at all is a warning."""
+def any_allowed(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    """A MAY: a valid 101 or any refusal passes; no answer at all explains nothing."""
     final = answer.final
     if final is None:
-        return _no_answer(answer, Verdict.WARN)
+        return broke(R_EXPLAIN, said(answer))
     if final.status == 101:
         return _sound_101(sent, answer)
-    return _worst([(Verdict.PASS, final.status_line), *_refusal_notes(final, sent)])
+    return _refused(final, sent)
 
 
-def told(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+def told(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
     """No rule decides: say what the server did (a broken 101 still fails)."""
-    verdict, text = any_allowed(ctx, sent, answer)
-    return (verdict, text) if verdict is Verdict.FAIL else (Verdict.INFO, text)
+    judged = any_allowed(case, ctx, sent, answer)
+    return judged if judged.broke else noted(judged.finding)
 
 
-def the_101(check: Callable[[Context, Sent, Response], str | None]) -> Judge:
+def the_101(check: Callable[[Sent, Response], str | None]) -> Judge:
     """One property of the 101 to a valid request; ``info`` when there is no 101
-    (the case ``101-valid`` fails that)."""
+    (the case ``101-valid`` judges that)."""
 
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
         response = answer.switched
         if response is None:
-            return Verdict.INFO, f"not applicable: {said(answer)}"
-        fault = check(ctx, sent, response)
-        return (Verdict.FAIL, fault) if fault else (Verdict.PASS, "101")
+            return noted(f"not applicable: {said(answer)}")
+        fault = check(sent, response)
+        return broke(case.rule, fault) if fault else passed("101")
 
     return judge
 
 
-def _accept_value(ctx: Context, sent: Sent, response: Response) -> str | None:
+def _accept_value(sent: Sent, response: Response) -> str | None:
     values = response.values("Sec-WebSocket-Accept")
     if len(values) != 1:
         return f"{len(values)} Sec-WebSocket-Accept field lines, not 1"
@@ -392,8 +611,8 @@ def _accept_value(ctx: Context, sent: Sent, response: Response) -> str | None:
     return None
 
 
-def _token(name: str, token: str) -> Callable[[Context, Sent, Response], str | None]:
-    def check(ctx: Context, sent: Sent, response: Response) -> str | None:
+def _token(name: str, token: str) -> Callable[[Sent, Response], str | None]:
+    def check(sent: Sent, response: Response) -> str | None:
         if token not in response.tokens(name):
             return f"{name}: {', '.join(response.values(name)) or '(missing)'} has no {token!r}"
         return None
@@ -401,41 +620,43 @@ def _token(name: str, token: str) -> Callable[[Context, Sent, Response], str | N
     return check
 
 
-def _absent(*names: str) -> Callable[[Context, Sent, Response], str | None]:
-    def check(ctx: Context, sent: Sent, response: Response) -> str | None:
+def _absent(*names: str) -> Callable[[Sent, Response], str | None]:
+    def check(sent: Sent, response: Response) -> str | None:
         there = [f"{name}: {value}" for name in names for value in response.values(name)]
         return f"the 101 carries {'; '.join(there)}" if there else None
 
     return check
 
 
-def _http11(ctx: Context, sent: Sent, response: Response) -> str | None:
+def _http11(sent: Sent, response: Response) -> str | None:
     return None if response.http_version == "1.1" else f"status line {response.status_line!r}"
 
 
-def _syntax(ctx: Context, sent: Sent, response: Response) -> str | None:
+def _syntax(sent: Sent, response: Response) -> str | None:
     return "; ".join(response.faults) or None
 
 
 def subprotocol(chosen: Callable[[Context], str | None], offered: str) -> Judge:
     """A 101 that selects ``chosen(ctx)`` (``None``: selects nothing)."""
 
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
         final = answer.final
         if final is None:
-            return _no_answer(answer)
+            return broke(case.rule, said(answer))
         want = chosen(ctx)
         if final.status != 101:
-            verdict = Verdict.WARN if want else Verdict.INFO
-            return verdict, f"refused: {final.status_line}"
-        if (broken := broken_101(sent, answer)) is not None:
-            return broken
+            why = blame(final)[1]
+            if want:
+                return broke(case.rule, f"refused: {final.status_line}; {why}")
+            return noted(f"refused (a server that needs a subprotocol): {final.status_line}; {why}")
+        if (bad := broken_101(sent, answer)) is not None:
+            return bad
         got = response_protocol(final)
         if got == want:
-            return Verdict.PASS, f"selected {got!r}" if got else "selected none"
+            return passed(f"selected {got!r}" if got else "selected none")
         if want is None:
-            return Verdict.FAIL, f"selected {got!r}, a name it cannot know ({offered})"
-        return Verdict.WARN, f"selected {got!r}, not {want!r}, which it was said to support"
+            return broke(case.rule, f"selected {got!r}, a name it cannot know ({offered})")
+        return broke(case.rule, f"selected {got!r}, not {want!r}, which it was said to support")
 
     return judge
 
@@ -449,20 +670,25 @@ def extension_answer(must_decline: bool) -> Judge:
     """A 101 whose ``Sec-WebSocket-Extensions`` names only what was offered, and
     accepts a permessage-deflate offer only as RFC 7692 §7 allows."""
 
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
         final = answer.final
         if final is None:
-            return _no_answer(answer)
+            return broke(case.rule, said(answer))
         if final.status != 101:
-            refused = final.status_line
-            return Verdict.WARN, f"refused the handshake instead of declining the offer: {refused}"
+            field, why = blame(final)
+            if field not in (None, "Sec-WebSocket-Extensions"):
+                return noted(f"not applicable: refused, {why}: {final.status_line}")
+            return broke(
+                R_DECLINE_OFFER,
+                f"refused the handshake instead of declining the offer: {final.status_line}; {why}",
+            )
         fault = _deflate_fault(sent, final, must_decline)
-        if fault is None:
-            fault = check_101(sent, answer)
         if fault:
-            return Verdict.FAIL, fault
+            return broke(case.rule, fault)
+        if (bad := broken_101(sent, answer)) is not None:
+            return bad
         answered = ", ".join(final.values("Sec-WebSocket-Extensions"))
-        return Verdict.PASS, f"101; extensions: {answered or 'none (declined)'}"
+        return passed(f"101; extensions: {answered or 'none (declined)'}")
 
     return judge
 
@@ -493,102 +719,264 @@ def _deflate_fault(sent: Sent, response: Response, must_decline: bool) -> str | 
     return None
 
 
+def _frame_faults(answer: Answer) -> list[Judged]:
+    """What the server's frames after the 101 break whatever the case."""
+    masked = [frame for frame in answer.frames if frame.masked]
+    if masked:
+        return [
+            broke(R_SERVER_MASK, f"a masked frame (opcode {masked[0].opcode:#x}) from the server")
+        ]
+    return []
+
+
+def _close_code(frame: Frame) -> str:
+    return str(int.from_bytes(frame.payload[:2], "big")) if len(frame.payload) >= 2 else "(no code)"
+
+
 def pipelined_frame(reply: int, payload: Callable[[bytes], bool], what: str) -> Judge:
     """A frame sent behind the request must be read as a frame: the answer to it
     (``reply`` opcode) comes after the 101, and never an HTTP response."""
 
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
         final = answer.final
         early = parse_frame(answer.raw) if answer.parse.error else None
-        if early is not None:  # RFC 9110 §7.8: the 101 comes first, the new protocol after it
-            return Verdict.FAIL, f"a frame (opcode {early.opcode:#x}) came before any HTTP answer"
+        if early is not None:
+            return broke(
+                R_VALID_RESPONSE, f"a frame (opcode {early.opcode:#x}) came before any HTTP answer"
+            )
         if final is None:
-            return _no_answer(answer, Verdict.WARN)
+            return broke(case.rule, said(answer))
         if final.status != 101:
-            return Verdict.INFO, f"not applicable: {final.status_line}"
+            return noted(f"not applicable: {final.status_line}")
         if answer.parse.rest.startswith(b"HTTP/"):
-            return Verdict.FAIL, "the frame was read as HTTP: an HTTP answer followed the 101"
+            return broke(R_AFTER_101, "the frame was read as HTTP: an HTTP answer followed the 101")
         frames = answer.frames
         if not frames:
-            return Verdict.WARN, f"no {what} after the 101 ({said_end(answer)})"
+            return broke(case.rule, f"no {what} after the 101 ({said_end(answer)})")
         first = frames[0]
         if first.opcode == reply and payload(first.payload):
-            return Verdict.PASS, f"101, then the {what}"
+            return worst([passed(f"101, then the {what}"), *_frame_faults(answer)])
         got = f"opcode {first.opcode:#x} {first.payload[:40]!r}"
-        return Verdict.WARN, f"101, then {got}, not the {what}"
+        return broke(case.rule, f"101, then {got}, not the {what}")
 
     return judge
 
 
 def said_end(answer: Answer) -> str:
+    took = f" after {answer.lasted:.1f} s" if answer.lasted is not None else ""
     return {
-        Ended.CLOSED: "the server closed the connection",
-        Ended.RESET: "the server reset the connection",
+        Ended.CLOSED: f"the server closed the connection{took}",
+        Ended.RESET: f"the server reset the connection{took}",
         Ended.TIMEOUT: "the deadline passed",
+        Ended.OPEN: f"the connection still open{took}",
     }.get(answer.ended, answer.ended.value)
 
 
-def one_answer(*, close: bool, verdict: Verdict) -> Judge:
-    """A refused request with a valid one pipelined behind it: exactly one
-    answer (``verdict`` otherwise); with ``close`` the server must also close."""
+def frame_reply(reply: int, what: str, *, closes: bool = False) -> Judge:
+    """A frame sent after the 101, as any client may: the server answers it with
+    a frame of opcode ``reply`` (a Pong with the Ping's payload, a Close),
+    whatever other frames its application sends; with ``closes`` it also closes
+    the connection."""
 
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
-        final = answer.final
-        if final is None:
-            return _no_answer(answer)
-        if final.status == 101:
-            return Verdict.FAIL, "switched (101) for the first request"
-        answers = [r for r in answer.parse.responses if r.status >= 200 or r.status == 101]
-        if len(answers) > 1 or answer.parse.rest.startswith(b"HTTP/"):
-            second = answers[1].status_line if len(answers) > 1 else "a second answer"
-            return verdict, f"{final.status_line}, then {second} to the request pipelined behind it"
-        if close and answer.ended is not Ended.CLOSED:
-            stayed = answer.ended.value
-            return Verdict.FAIL, f"{final.status_line}, and the connection stayed {stayed}"
-        notes = _refusal_notes(final, sent)
-        return _worst([(Verdict.PASS, f"{final.status_line}, one answer"), *notes])
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+        if answer.switched is None:
+            return noted(f"not applicable: {said(answer)}")
+        frames = answer.frames
+        found = next((frame for frame in frames if frame.opcode == reply), None)
+        faults = _frame_faults(answer)
+        if found is None:
+            close = next((frame for frame in frames if frame.opcode == 0x8), None)
+            other = f"a Close {_close_code(close)}" if close else said_end(answer)
+            return worst([broke(case.rule, f"101, then no {what}: {other}"), *faults])
+        if reply == 0xA and found.payload != b"audit":
+            return worst(
+                [broke(case.rule, f"a Pong with {found.payload[:40]!r}, not b'audit'"), *faults]
+            )
+        if closes and answer.ended not in (Ended.CLOSED, Ended.RESET):
+            stayed = said_end(answer)
+            return worst([broke(case.rule, f"a Close {_close_code(found)}, but {stayed}"), *faults])
+        done = f"a Close {_close_code(found)}" if reply == 0x8 else f"the {what}"
+        return worst([passed(f"101, then {done}"), *faults])
 
     return judge
 
 
-def no_http_after_101(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+def fails_unmasked(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    """An unmasked frame after the 101: the server fails the connection, a Close
+    (1002) and the TCP connection closed; a Close alone is the failing begun (the
+    server may then wait a while for the client's, as RFC 6455 §7.1.1 lets it).
+    Read as data, or no sign at all before the deadline, it breaks §5.1."""
+    if answer.switched is None:
+        return noted(f"not applicable: {said(answer)}")
+    faults = _frame_faults(answer)
+    echoed = [frame for frame in answer.frames if frame.payload == b"audit" and frame.opcode == 0x1]
+    if echoed:
+        return worst([broke(case.rule, "read the unmasked frame as data: it echoed it"), *faults])
+    close = next((frame for frame in answer.frames if frame.opcode == 0x8), None)
+    ended = answer.ended in (Ended.CLOSED, Ended.RESET)
+    if close is None and not ended:
+        return worst([broke(case.rule, f"101, then no Close, and {said_end(answer)}"), *faults])
+    how = [f"a Close {_close_code(close)}"] if close else []
+    how.append(said_end(answer) if ended else "the TCP close left to the client's Close")
+    return worst([passed(f"101, then {', '.join(how)}"), *faults])
+
+
+def one_answer(
+    *, second_is_legal: bool = False, close: bool = False, must_answer: bool = True
+) -> Judge:
+    """A request with another one pipelined behind it: one answer, to the first;
+    with ``close`` the server must also close the connection. ``second_is_legal``:
+    a second answer is legal HTTP/1.1 (info). Without ``must_answer`` (or with
+    ``second_is_legal``) no answer at all only explains nothing."""
+
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+        final = answer.final
+        if final is None:
+            explains = second_is_legal or not must_answer
+            return broke(R_EXPLAIN if explains else case.rule, said(answer))
+        if final.status == 101:
+            return broke(case.rule, "switched (101) for the first request")
+        answers = [r for r in answer.parse.responses if r.status >= 200 or r.status == 101]
+        if len(answers) > 1 or answer.parse.rest.startswith(b"HTTP/"):
+            second = answers[1].status_line if len(answers) > 1 else "a second answer"
+            both = f"{final.status_line}, then {second} to the request pipelined behind it"
+            if second_is_legal:
+                return noted(
+                    f"{both}: legal HTTP/1.1 (RFC 9110 §7.8 lets a server ignore Upgrade), but "
+                    "the client broke RFC 6455 §4.1 by sending it before any answer"
+                )
+            return broke(case.rule, both)
+        if close and answer.ended not in (Ended.CLOSED, Ended.RESET):
+            return broke(case.rule, f"{final.status_line}, and {said_end(answer)}")
+        return worst([passed(f"{final.status_line}, one answer"), *_refusal_notes(final, sent)])
+
+    return judge
+
+
+def no_http_after_101(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
     """After the 101 the connection speaks WebSocket: HTTP bytes behind the
     request are a (bad) frame, never a second request."""
     final = answer.final
     if final is None:
-        return _no_answer(answer, Verdict.WARN)
+        return broke(R_EXPLAIN, said(answer))
     if final.status != 101:
-        return Verdict.INFO, f"not applicable: {final.status_line}"
+        return noted(f"not applicable: {final.status_line}")
     if answer.parse.rest.startswith(b"HTTP/"):
-        return Verdict.FAIL, "answered the bytes behind the request as a second HTTP request"
-    frames = answer.frames
-    close = next((f for f in frames if f.opcode == 0x8), None)
+        return broke(case.rule, "answered the bytes behind the request as a second HTTP request")
+    close = next((f for f in answer.frames if f.opcode == 0x8), None)
     if close is not None:
-        code = int.from_bytes(close.payload[:2], "big") if len(close.payload) >= 2 else None
-        return Verdict.PASS, f"101, then Close {code}"
-    return Verdict.PASS, f"101, no HTTP answer ({said_end(answer)})"
+        return passed(f"101, then Close {_close_code(close)}")
+    return passed(f"101, no HTTP answer ({said_end(answer)})")
 
 
 def origin_judge(foreign: bool) -> Judge:
-    def judge(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
         final = answer.final
         if final is None:
-            return _no_answer(answer)
+            return broke(R_EXPLAIN, said(answer))
         if final.status == 101:
-            if (broken := broken_101(sent, answer)) is not None:
-                return broken
+            if (bad := broken_101(sent, answer)) is not None:
+                return bad
             if foreign:
-                return Verdict.INFO, (
+                return noted(
                     "accepted a foreign origin: if the server trusts cookies, any page can "
                     "open an authenticated socket (RFC 6455 §10.2)"
                 )
-            return Verdict.PASS, "101"
+            return passed("101")
         if foreign:
-            notes = _refusal_notes(final, sent)
-            return _worst([(Verdict.PASS, f"refused: {final.status_line}"), *notes])
-        return Verdict.INFO, f"refused: {final.status_line}"
+            return worst([passed(f"refused: {final.status_line}"), *_refusal_notes(final, sent)])
+        return noted(f"refused: {final.status_line}; {blame(final)[1]}")
 
     return judge
+
+
+def head_content(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    """A refusal of HEAD: a head, and not one byte of content after it."""
+    final = answer.final
+    if final is None or final.status == 101:
+        return noted(f"not applicable: {said(answer)} (http-head judges it)")
+    at = answer.raw.find(final.head)
+    content = answer.raw[at + len(final.head) :] if at >= 0 else b""
+    if content:
+        shown = as_text(content[:40])
+        return broke(
+            case.rule, f"{final.status_line}, then {len(content)} bytes of content: {shown!r}"
+        )
+    return passed(f"{final.status_line}, no content")
+
+
+def too_large(fault: str, statuses: Sequence[int]) -> Judge:
+    """A request larger than many servers take: one of ``statuses``, or a 101 from
+    a server that takes it (info); any other 4xx breaks the SHOULD that names the
+    status; no answer, or one that is no 4xx, breaks the case's MUST."""
+    names = " or ".join(map(str, statuses))
+    rule = Rule(
+        Level.SHOULD,
+        f"RFC 6585 §5, RFC 9112 §3: {names} say which limit the request passed",
+    )
+
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+        final = answer.final
+        if final is None:
+            return broke(case.rule, f"{said(answer)} to {fault}")
+        if final.status == 101:
+            return broken_101(sent, answer) or noted(f"accepted {fault} (a valid 101)")
+        if final.status in statuses:
+            return _refused(final, sent)
+        if 400 <= final.status < 500:
+            return worst(
+                [broke(rule, f"{final.status_line}, not {names}"), *_refusal_notes(final, sent)]
+            )
+        return broke(case.rule, f"{final.status_line} to {fault}: not a 4xx")
+
+    return judge
+
+
+def not_http(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    """Bytes that are not HTTP: a 400, then the connection closed."""
+    final = answer.final
+    if final is None:
+        return broke(case.rule, said(answer))
+    if final.status == 101:
+        return broke(R6455_421_RULE, "switched (101) for bytes that are not HTTP")
+    judged = [passed(final.status_line)]
+    if final.status != 400:
+        judged.append(broke(case.rule, f"{final.status_line}, not 400"))
+    if answer.ended not in (Ended.CLOSED, Ended.RESET):
+        judged.append(broke(case.rule, f"then {said_end(answer)}"))
+    return worst(judged)
+
+
+def closes_after_refusal(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    """After a refusal: is the connection closed? Only a ``Connection: close`` makes
+    it a MUST (RFC 9112 §9.6); otherwise HTTP/1.1 keeps it open by default."""
+    final = answer.final
+    if final is None or final.status == 101:
+        return noted(f"not applicable: {said(answer)} (version-14 judges it)")
+    if answer.ended in (Ended.CLOSED, Ended.RESET):
+        return passed(f"{final.status_line}, then {said_end(answer)}")
+    if "close" in final.tokens("Connection"):
+        return broke(
+            R_CLOSE_OPTION, f"{final.status_line} with Connection: close, and {said_end(answer)}"
+        )
+    return noted(
+        f"{final.status_line}, and {said_end(answer)}: a persistent connection (RFC 9112 §9.3), "
+        "ready for another request"
+    )
+
+
+def times_out(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    """A request whose head never ends: does the server end it, ever?"""
+    final = answer.final
+    took = f"{answer.lasted:.1f} s" if answer.lasted is not None else "a while"
+    if final is not None:
+        return passed(f"{final.status_line} after {took} of an unfinished request")
+    if answer.ended in (Ended.CLOSED, Ended.RESET):
+        return passed(f"{answer.ended.value} after {took} of an unfinished request")
+    return noted(
+        f"still waiting after {took} (a field line a second, the head never ended): a client "
+        "this slow holds a connection as long as it likes"
+    )
 
 
 # -- the table ------------------------------------------------------------------------------
@@ -598,6 +986,7 @@ R6455_421 = (
     "\"the server MUST stop processing the client's handshake and return an HTTP response "
     'with an appropriate error code (such as 400 Bad Request)."'
 )
+R6455_421_RULE = Rule(Level.MUST, R6455_421)
 R6455_422_VERSION = (
     'RFC 6455 §4.2.2: "If this version does not match a version understood by the server, the '
     "server MUST abort the WebSocket handshake described in this section and instead send an "
@@ -607,7 +996,7 @@ R6455_422_VERSION = (
 R6455_GRAMMAR = (
     'RFC 6455 §4.3: version = DIGIT | (NZDIGIT DIGIT) | ("1" DIGIT DIGIT) | ("2" DIGIT DIGIT), '
     '"Limited to 0-255 range, with no leading zeros"; a request that breaks the grammar gets an '
-    "error (§4.2.1) and, as a version not understood, the list (§4.2.2)"
+    'error (§4.2.1: "any violations of the ABNF grammar")'
 )
 R6455_KEY = (
     'RFC 6455 §4.2.1 item 5: "A |Sec-WebSocket-Key| header field with a base64-encoded (see '
@@ -620,6 +1009,12 @@ R9112_HOST = (
     "request message that lacks a Host header field and to any request message that contains "
     'more than one Host header field line or a Host header field with an invalid field value."'
 )
+R9112_REQUEST_LINE = (
+    'RFC 9112 §3: "Recipients of an invalid request-line SHOULD respond with either a 400 (Bad '
+    "Request) error or a 301 (Moved Permanently) redirect with the request-target properly "
+    "encoded. A recipient SHOULD NOT attempt to autocorrect and then process the request "
+    'without a redirect"'
+)
 R6455_101 = 'RFC 6455 §4.1: the client "MUST _Fail the WebSocket Connection_" when'
 R7692_DECLINE = (
     'RFC 7692 §7: "A server MUST decline an extension negotiation offer for this extension if '
@@ -631,6 +1026,12 @@ R6455_PIPELINE = (
     "need not serve a frame sent early; but the bytes after the request belong to the new "
     "protocol (RFC 9110 §7.8), never to HTTP, and once read as a frame, RFC 6455 §5.5 answers it"
 )
+R6455_LISTS = (
+    "RFC 6455 §4.3: Sec-WebSocket-Protocol-Client = 1#token, §9.1: Sec-WebSocket-Extensions = "
+    'extension-list, 1#extension, extension = extension-token *( ";" extension-param ); '
+    '§4.2.1: "any violations of the ABNF grammar" get "an appropriate error code (such as 400 '
+    'Bad Request)", which the server "MUST" return'
+)
 
 REFUSAL = "a 4xx (400, or 426 with Upgrade: websocket), never a 101"
 LISTED = "a 4xx (426 or 400) with Sec-WebSocket-Version listing the versions the server speaks"
@@ -640,14 +1041,28 @@ SPEAKS = "a 101 valid for that version, from a server that speaks it"
 _VERSION_TITLES = {4: "hybi-04", 5: "hybi-05", 6: "hybi-06", 7: "hybi-07", 8: "hybi-08..12"}
 
 
+def must(text: str) -> Rule:
+    return Rule(Level.MUST, text)
+
+
+def should(text: str) -> Rule:
+    return Rule(Level.SHOULD, text)
+
+
+def may(text: str) -> Rule:
+    return Rule(Level.MAY, text)
+
+
 def _versions() -> list[Case]:
+    old = must(
+        R6455_421 + "; items 5 and 6 ask for a Sec-WebSocket-Key and a Sec-WebSocket-Version"
+    )
     cases = [
         Case(
             "version-hixie-75",
             "versions",
             "hixie-75: Upgrade and Connection, no key, no version",
-            Level.MUST,
-            R6455_421 + "; items 5 and 6 ask for a Sec-WebSocket-Key and a Sec-WebSocket-Version",
+            old,
             (REFUSAL, SPEAKS),
             valid(Version.VersionUnknown),
             old_family("hixie-75"),
@@ -656,8 +1071,7 @@ def _versions() -> list[Case]:
             "version-hixie-76",
             "versions",
             "hixie-76: Sec-WebSocket-Key1/Key2 and 8 bytes after the head",
-            Level.MUST,
-            R6455_421 + "; items 5 and 6 ask for a Sec-WebSocket-Key and a Sec-WebSocket-Version",
+            old,
             (REFUSAL, SPEAKS),
             valid(Version.Version0),
             old_family("hixie-76"),
@@ -667,8 +1081,7 @@ def _versions() -> list[Case]:
             "version-hybi-00",
             "versions",
             "hybi-00: hixie-76 keys with Sec-WebSocket-Draft: 0",
-            Level.MUST,
-            R6455_421 + "; items 5 and 6 ask for a Sec-WebSocket-Key and a Sec-WebSocket-Version",
+            old,
             (REFUSAL, SPEAKS),
             valid(Version.Version0, draft=0),
             old_family("hybi-00"),
@@ -678,11 +1091,10 @@ def _versions() -> list[Case]:
             "version-0",
             "versions",
             "Sec-WebSocket-Version: 0 with a Sec-WebSocket-Key (no draft ever sent both)",
-            Level.MUST,
-            R6455_422_VERSION,
+            must(R6455_422_VERSION),
             (LISTED,),
             valid("0"),
-            refuses_version("0", may_speak=False, missing_list=Verdict.FAIL),
+            refuses_version("Sec-WebSocket-Version: 0", may_speak=False, list_required=True),
         ),
     ]
     for number, title in _VERSION_TITLES.items():
@@ -691,11 +1103,12 @@ def _versions() -> list[Case]:
                 f"version-{number}",
                 "versions",
                 f"Sec-WebSocket-Version: {number} ({title})",
-                Level.MUST,
-                R6455_422_VERSION,
+                must(R6455_422_VERSION),
                 (LISTED, SPEAKS),
                 valid(Version(number)),
-                refuses_version(str(number), may_speak=True, missing_list=Verdict.FAIL),
+                refuses_version(
+                    f"Sec-WebSocket-Version: {number}", may_speak=True, list_required=True
+                ),
             )
         )
     for raw, title in (("9", "reserved"), ("14", "unassigned"), ("255", "unassigned, the largest")):
@@ -704,11 +1117,12 @@ def _versions() -> list[Case]:
                 f"version-{raw}",
                 "versions",
                 f"Sec-WebSocket-Version: {raw} ({title})",
-                Level.MUST,
-                R6455_422_VERSION,
+                must(R6455_422_VERSION),
                 (LISTED,),
                 valid(raw),
-                refuses_version(raw, may_speak=False, missing_list=Verdict.FAIL),
+                refuses_version(
+                    f"Sec-WebSocket-Version: {raw}", may_speak=False, list_required=True
+                ),
             )
         )
     malformed = (
@@ -720,17 +1134,21 @@ def _versions() -> list[Case]:
         ("256", "256", "out of range"),
         ("non-ascii", "\u0661\u0663", "Arabic-Indic digits, as Python's int() takes them"),
     )
+    grammar = must(R6455_GRAMMAR)
     for suffix, raw, title in malformed:
         cases.append(
             Case(
                 f"version-{suffix}",
                 "versions",
                 f"Sec-WebSocket-Version: {raw} ({title})",
-                Level.MUST,
-                R6455_GRAMMAR,
-                (LISTED,),
+                grammar,
+                (REFUSAL + ", best with Sec-WebSocket-Version so the client can retry (§4.4)",),
                 valid(raw),
-                refuses_version(raw, may_speak=False, missing_list=Verdict.FAIL),
+                refuses_version(
+                    f"the malformed Sec-WebSocket-Version: {raw}",
+                    may_speak=False,
+                    list_required=False,
+                ),
             )
         )
     cases += [
@@ -738,66 +1156,103 @@ def _versions() -> list[Case]:
             "version-repeated",
             "versions",
             "Sec-WebSocket-Version: 13 on two field lines",
-            Level.MUST,
-            R6455_GRAMMAR + '; two field lines combine into "13, 13" (RFC 9110 §5.3)',
-            (LISTED,),
+            must(R6455_GRAMMAR + '; two field lines combine into "13, 13" (RFC 9110 §5.3)'),
+            (REFUSAL + ", best with Sec-WebSocket-Version so the client can retry (§4.4)",),
             edited({"Sec-WebSocket-Version": ["13", "13"]}),
-            refuses_version(None, may_speak=False, missing_list=Verdict.WARN),
+            refuses_version(
+                "Sec-WebSocket-Version: 13 on two field lines", may_speak=False, list_required=False
+            ),
         ),
         Case(
             "version-missing",
             "versions",
             "a Sec-WebSocket-Key but no Sec-WebSocket-Version",
-            Level.MUST,
-            R6455_421 + '; item 6: "A |Sec-WebSocket-Version| header field, with a value of 13."',
+            must(
+                R6455_421
+                + '; item 6: "A |Sec-WebSocket-Version| header field, with a value of 13."'
+            ),
             (REFUSAL + ", best with Sec-WebSocket-Version so the client can retry (§4.4)",),
             edited({"Sec-WebSocket-Version": []}),
-            refuses_version(None, may_speak=False, missing_list=Verdict.WARN),
+            refuses_version(
+                "a request without Sec-WebSocket-Version", may_speak=False, list_required=False
+            ),
         ),
         Case(
             "version-ows",
             "versions",
             "Sec-WebSocket-Version:   13   (whitespace around the value)",
-            Level.MUST,
-            'RFC 9110 §5.5: "A field value does not include leading or trailing whitespace. [...] '
-            "a field parsing implementation MUST exclude such whitespace prior to evaluating the "
-            'field value."',
+            must(
+                'RFC 9110 §5.5: "A field value does not include leading or trailing whitespace. '
+                "[...] a field parsing implementation MUST exclude such whitespace prior to "
+                'evaluating the field value."'
+            ),
             (OK_101,),
             edited({"Sec-WebSocket-Version": ["  13\t "]}),
-            accepts(Level.MUST),
+            accepts,
+        ),
+        Case(
+            "version-draft-beside-13",
+            "versions",
+            "Sec-WebSocket-Draft: 2 beside Sec-WebSocket-Version: 13",
+            should(
+                'RFC 9110 §5.1: "Other recipients SHOULD ignore unrecognized header and trailer '
+                'fields."; RFC 6455 defines no Sec-WebSocket-Draft (the hybi-00..03 drafts did), '
+                "so version 13 decides"
+            ),
+            (OK_101,),
+            edited(lines=[b"Sec-WebSocket-Draft: 2"]),
+            accepts,
         ),
     ]
     return cases
 
 
 def _keys() -> list[Case]:
-    def key_case(suffix: str, title: str, values: Values, rule: str = R6455_KEY) -> Case:
+    def key_case(
+        suffix: str, title: str, values: Values, fault: str, rule: str = R6455_KEY
+    ) -> Case:
         return Case(
             f"key-{suffix}",
             "keys",
             title,
-            Level.MUST,
-            rule,
+            must(rule),
             ("a 4xx (400), never a 101",),
             edited({"Sec-WebSocket-Key": values}),
-            refuses(),
+            refuses(fault),
         )
 
     return [
-        key_case("missing", "no Sec-WebSocket-Key", []),
-        key_case("15-bytes", "a key of 15 bytes (base64, 20 characters)", _key(15)),
-        key_case("17-bytes", "a key of 17 bytes (base64, 24 characters)", _key(17)),
-        key_case("not-base64", "24 characters that are not base64", ["!!!!!!!!!!!!!!!!!!!!!!=="]),
+        key_case("missing", "no Sec-WebSocket-Key", [], "a request without Sec-WebSocket-Key"),
+        key_case(
+            "15-bytes",
+            "a key of 15 bytes (base64, 20 characters)",
+            _key(15),
+            "a Sec-WebSocket-Key of 15 bytes, not 16",
+        ),
+        key_case(
+            "17-bytes",
+            "a key of 17 bytes (base64, 24 characters)",
+            _key(17),
+            "a Sec-WebSocket-Key of 17 bytes, not 16",
+        ),
+        key_case(
+            "not-base64",
+            "24 characters that are not base64",
+            ["!!!!!!!!!!!!!!!!!!!!!!=="],
+            "a Sec-WebSocket-Key that is not base64 (!!!!!!!!!!!!!!!!!!!!!!==)",
+        ),
         key_case(
             "unpadded",
             "16 bytes in base64 without the == padding",
             lambda ctx: [base64.b64encode(ctx.random(16)).decode().rstrip("=")],
+            "a Sec-WebSocket-Key of 22 characters, its == padding missing",
         ),
-        key_case("empty", "an empty Sec-WebSocket-Key", [""]),
+        key_case("empty", "an empty Sec-WebSocket-Key", [""], "an empty Sec-WebSocket-Key"),
         key_case(
             "repeated",
             "two Sec-WebSocket-Key field lines, each a valid key",
             lambda ctx: [*_key(16)(ctx), *_key(16)(ctx)],
+            "Sec-WebSocket-Key on two field lines",
             'RFC 6455 §11.3.1: "The |Sec-WebSocket-Key| header field MUST NOT appear more than '
             'once in an HTTP request."; ' + R6455_421,
         ),
@@ -809,91 +1264,134 @@ def _a_valid_request(ctx: Context) -> bytes:
 
 
 def _http() -> list[Case]:
+    method = (
+        'RFC 6455 §4.2.1 item 1: "An HTTP/1.1 or higher GET request"; a 405 carries Allow '
+        '(RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 '
+        'response")'
+    )
+    head = must(method)
     return [
         Case(
             "http-post",
             "http",
             "POST instead of GET",
-            Level.MUST,
-            'RFC 6455 §4.2.1 item 1: "An HTTP/1.1 or higher GET request"; a 405 carries Allow '
-            '(RFC 9110 §15.5.6: "The origin server MUST generate an Allow header field in a 405 '
-            'response")',
+            must(method),
             ("a 4xx (405 with Allow, or 400), never a 101",),
-            edited({"Content-Length": ["0"]}, request_line=b"POST / HTTP/1.1"),
-            refuses(),
+            edited({"Content-Length": ["0"]}, request_line=line("POST")),
+            refuses("a POST request, not a GET"),
         ),
         Case(
             "http-head",
             "http",
             "HEAD instead of GET",
-            Level.MUST,
-            'RFC 6455 §4.2.1 item 1: "An HTTP/1.1 or higher GET request"; ' + R6455_421,
+            head,
             ("a 4xx (405 with Allow, or 400), never a 101",),
-            edited(request_line=b"HEAD / HTTP/1.1"),
-            refuses(),
+            edited(request_line=line("HEAD")),
+            refuses("a HEAD request, not a GET"),
+        ),
+        Case(
+            "http-head-no-content",
+            "http",
+            "the refusal of a HEAD upgrade request carries no content",
+            must(
+                'RFC 9110 §9.3.2: "The HEAD method is identical to GET except that the server '
+                'MUST NOT send content in the response."'
+            ),
+            ("a refusal whose head is all there is",),
+            edited(request_line=line("HEAD")),
+            head_content,
+            settle=0.3,
         ),
         Case(
             "http-get-lowercase",
             "http",
             "get (lower case) instead of GET",
-            Level.MUST,
-            'RFC 9110 §9.1: "The method token is case-sensitive"; RFC 6455 §4.2.1 item 1 asks '
-            "for GET",
+            must(
+                'RFC 9110 §9.1: "The method token is case-sensitive"; RFC 6455 §4.2.1 item 1 asks '
+                "for GET"
+            ),
             ("a 4xx (405 or 400, or 501 for an unknown method), never a 101",),
-            edited(request_line=b"get / HTTP/1.1"),
-            refuses(any_answer=True),
+            edited(request_line=line("get")),
+            refuses("the method get, not GET", any_answer=True),
         ),
         Case(
             "http-1.0",
             "http",
             "an upgrade request in HTTP/1.0",
-            Level.MUST,
-            'RFC 9110 §7.8: "A server that receives an Upgrade header field in an HTTP/1.0 request '
-            'MUST ignore that Upgrade field."',
+            must(
+                'RFC 9110 §7.8: "A server that receives an Upgrade header field in an HTTP/1.0 '
+                'request MUST ignore that Upgrade field."'
+            ),
             ("any answer but a 101 (a refusal, or the resource over HTTP/1.0)",),
-            edited(request_line=b"GET / HTTP/1.0"),
-            refuses(any_answer=True),
+            edited(request_line=line(version="HTTP/1.0")),
+            refuses("an HTTP/1.0 request", any_answer=True),
+        ),
+        Case(
+            "http-1.2",
+            "http",
+            "HTTP/1.2 in the request line",
+            should(
+                'RFC 9110 §6.2: "A recipient that receives a message with a major version number '
+                "that it implements and a minor version number higher than what it implements "
+                "SHOULD process the message as if it were in the highest minor version within "
+                'that major version to which the recipient is conformant."'
+            ),
+            (OK_101 + ", with an HTTP/1.1 status line",),
+            edited(request_line=line(version="HTTP/1.2")),
+            accepts,
         ),
         Case(
             "http-no-host",
             "http",
             "no Host field",
-            Level.MUST,
-            R9112_HOST,
+            must(R9112_HOST),
             ("400",),
             edited({"Host": []}),
-            refuses(exactly=400),
+            refuses("a request without Host", statuses=(400,)),
         ),
         Case(
             "http-two-hosts",
             "http",
             "Host on two field lines",
-            Level.MUST,
-            R9112_HOST,
+            must(R9112_HOST),
             ("400",),
             edited({"Host": lambda ctx: [ctx.host, ctx.host]}),
-            refuses(exactly=400),
+            refuses("Host on two field lines", statuses=(400,)),
+        ),
+        Case(
+            "http-invalid-host",
+            "http",
+            "Host: wsnegotiate audit (a space: no uri-host)",
+            must(
+                R9112_HOST + '; RFC 9110 §7.2: Host = uri-host [ ":" port ], and a reg-name '
+                "has no space (RFC 3986 §3.2.2)"
+            ),
+            ("400",),
+            edited({"Host": ["wsnegotiate audit"]}),
+            refuses("the invalid Host: wsnegotiate audit", statuses=(400,)),
         ),
         Case(
             "http-space-before-colon",
             "http",
             "whitespace between a field name and its colon (X-Audit : 1)",
-            Level.MUST,
-            'RFC 9112 §5.1: "A server MUST reject, with a response status code of 400 (Bad '
-            "Request), any received request message that contains whitespace between a header "
-            'field name and colon."',
+            must(
+                'RFC 9112 §5.1: "A server MUST reject, with a response status code of 400 (Bad '
+                "Request), any received request message that contains whitespace between a "
+                'header field name and colon."'
+            ),
             ("400",),
             edited(lines=[b"X-Audit : 1"]),
-            refuses(exactly=400),
+            refuses("the field line X-Audit : 1 (a space before the colon)", statuses=(400,)),
         ),
         Case(
             "http-obs-fold",
             "http",
             "Connection folded over two lines (keep-alive,CRLF SP Upgrade)",
-            Level.MUST,
-            'RFC 9112 §5.2: a server that receives an obs-fold "MUST either reject the message by '
-            "sending a 400 (Bad Request) [...] or replace each received obs-fold with one or more "
-            'SP octets prior to interpreting the field value"',
+            must(
+                'RFC 9112 §5.2: a server that receives an obs-fold "MUST either reject the '
+                "message by sending a 400 (Bad Request) [...] or replace each received obs-fold "
+                'with one or more SP octets prior to interpreting the field value"'
+            ),
             ("400", "a 101 (the fold read as a space: Connection holds Upgrade)"),
             edited({"Connection": ["keep-alive,\r\n Upgrade"]}),
             _obs_fold,
@@ -902,9 +1400,10 @@ def _http() -> list[Case]:
             "http-bare-lf",
             "http",
             "every line ends with LF alone",
-            Level.MAY,
-            'RFC 9112 §2.2: "a recipient MAY recognize a single LF as a line terminator and '
-            'ignore any preceding CR."',
+            may(
+                'RFC 9112 §2.2: "a recipient MAY recognize a single LF as a line terminator and '
+                'ignore any preceding CR."'
+            ),
             (OK_101, "a 400"),
             edited(eol=b"\n"),
             any_allowed,
@@ -913,50 +1412,173 @@ def _http() -> list[Case]:
             "http-absolute-form",
             "http",
             "the target in absolute form (GET http://HOST:PORT/PATH)",
-            Level.MUST,
-            'RFC 9112 §3.2.2: "a server MUST accept the absolute-form in requests even though '
-            'HTTP/1.1 clients will only send them in requests to proxies."',
+            must(
+                'RFC 9112 §3.2.2: "a server MUST accept the absolute-form in requests even though '
+                'most HTTP/1.1 clients will only send the absolute-form to a proxy."'
+            ),
             (OK_101,),
-            _absolute_form,
-            accepts(Level.MUST),
+            edited(
+                request_line=lambda ctx: (
+                    f"GET {ctx.scheme}://{ctx.host}{ctx.path} HTTP/1.1".encode()
+                )
+            ),
+            accepts,
+        ),
+        Case(
+            "http-target-asterisk",
+            "http",
+            "GET * (the asterisk-form, for OPTIONS only)",
+            should(
+                R9112_REQUEST_LINE + '; §3.2.4: the asterisk-form "is only used for a server-wide '
+                'OPTIONS request"'
+            ),
+            ("400", "301"),
+            edited(request_line=line(target="*")),
+            refuses("the request-target *", statuses=(400, 301)),
+        ),
+        Case(
+            "http-target-fragment",
+            "http",
+            "a #fragment in the request-target",
+            should(
+                R9112_REQUEST_LINE + "; §3.2: no form of request-target has a fragment; RFC 6455 "
+                '§3: fragment identifiers "MUST NOT be used on these URIs"'
+            ),
+            ("400", "301"),
+            edited(request_line=lambda ctx: f"GET {ctx.path}#audit HTTP/1.1".encode()),
+            refuses("a request-target with #audit", statuses=(400, 301)),
+        ),
+        Case(
+            "http-long-target",
+            "http",
+            "a request-target of more than 8 KiB",
+            must(
+                'RFC 9112 §3: "A server that receives a request-target longer than any URI it '
+                'wishes to parse MUST respond with a 414 (URI Too Long) status code"; "It is '
+                "RECOMMENDED that all HTTP senders and recipients support, at a minimum, "
+                'request-line lengths of 8000 octets."'
+            ),
+            ("414", "431 or 400 (a line limit)", "a 101 (a server that parses longer targets)"),
+            edited(request_line=_long_target),
+            too_large("a request-target of 8,200 bytes", (414, 431, 400)),
+        ),
+        Case(
+            "http-large-head",
+            "http",
+            "a field section of 20 KiB (five fields of 4,000 bytes)",
+            must(
+                'RFC 9110 §5.4: "A server that receives a request header field line, field value, '
+                "or set of fields larger than it wishes to process MUST respond with an "
+                'appropriate 4xx (Client Error) status code."; RFC 6585 §5: 431 (Request Header '
+                "Fields Too Large)"
+            ),
+            ("431", "400", "a 101 (a server that takes larger heads)"),
+            edited(lines=[b"X-Audit-Pad-%d: " % n + b"a" * 4000 for n in range(5)]),
+            too_large("a field section of 20 KiB", (431, 400)),
         ),
         Case(
             "http-body",
             "http",
             "a GET with Content-Length: 5 and a body",
-            Level.MAY,
-            'RFC 9110 §9.3.1: content in a GET "has no generally defined semantics [...] and might '
-            "lead some implementations to reject the request and close the connection because of "
-            'its potential as a request smuggling attack"',
+            may(
+                'RFC 9110 §9.3.1: content in a GET "has no generally defined semantics [...] and '
+                "might lead some implementations to reject the request and close the connection "
+                'because of its potential as a request smuggling attack"'
+            ),
             ("a 400", "a 101 after reading the body as the request's content"),
             edited({"Content-Length": ["5"]}, body=b"hello"),
             told,
         ),
         Case(
+            "http-chunked",
+            "http",
+            "Transfer-Encoding: chunked on the handshake GET (an empty chunked body)",
+            should(
+                'RFC 9110 §9.3.1: content in a GET "might lead some implementations to reject the '
+                "request and close the connection because of its potential as a request smuggling "
+                'attack"; after a 101 the bytes that follow the head are frames (RFC 9110 §7.8), '
+                "and a chunked body has no agreed end before them: refused, judged a SHOULD"
+            ),
+            ("a 4xx (400, 411 or 501), never a 101",),
+            edited({"Transfer-Encoding": ["chunked"]}, body=b"0\r\n\r\n"),
+            refuses("a handshake with a chunked body"),
+        ),
+        Case(
+            "http-length-and-chunked",
+            "http",
+            "Content-Length and Transfer-Encoding: chunked, and a valid request behind it",
+            must(
+                'RFC 9112 §6.1: "A server MAY reject a request that contains both Content-Length '
+                "and Transfer-Encoding or process such a request in accordance with the "
+                "Transfer-Encoding alone. Regardless, the server MUST close the connection after "
+                'responding to such a request to avoid the potential attacks."'
+            ),
+            ("one answer (a 400), then the connection closed",),
+            edited(
+                {"Content-Length": ["5"], "Transfer-Encoding": ["chunked"]},
+                body=b"0\r\n\r\n",
+                after=_a_valid_request,
+            ),
+            one_answer(close=True, must_answer=False),
+            settle=0.5,
+        ),
+        Case(
             "http-bad-content-length",
             "http",
             "Content-Length: abc",
-            Level.MUST,
-            'RFC 9112 §6.3: for an invalid Content-Length in a request "the server MUST respond '
-            'with a 400 (Bad Request) status code and then close the connection."',
+            must(
+                'RFC 9112 §6.3: for an invalid Content-Length in a request "the server MUST '
+                'respond with a 400 (Bad Request) status code and then close the connection."'
+            ),
             ("400, then the connection closed",),
             edited({"Content-Length": ["abc"]}),
-            one_answer(close=True, verdict=Verdict.FAIL),
+            one_answer(close=True),
             settle=0.5,
+        ),
+        Case(
+            "http-tls-on-plain-port",
+            "http",
+            "a TLS ClientHello instead of a request (a client that took the port for TLS)",
+            should(
+                'RFC 9112 §2.2: a server that "receives a sequence of octets that does not match '
+                "the HTTP-message grammar [...] SHOULD respond with a 400 (Bad Request) response "
+                'and close the connection."'
+            ),
+            ("a 400, then the connection closed",),
+            _client_hello,
+            not_http,
+            settle=1.0,
+        ),
+        Case(
+            "http-close-after-refusal",
+            "http",
+            "is the connection closed after a refusal (version 14)?",
+            may(
+                "RFC 9112 §9.3: HTTP/1.1 connections persist by default, so a server may keep one "
+                'open after a 4xx; §9.6: "A server that sends a "close" connection option MUST '
+                "initiate closure of the connection [...] after it sends the response containing "
+                'the "close" connection option."'
+            ),
+            ("closed", "kept open, when the refusal has no Connection: close"),
+            valid("14"),
+            closes_after_refusal,
+            settle=2.0,
         ),
     ]
 
 
-def _absolute_form(ctx: Context) -> Sent:
-    line = f"GET http://{ctx.host}{ctx.path} HTTP/1.1".encode()
-    return edited(request_line=line)(ctx)
+def _long_target(ctx: Context) -> bytes:
+    joiner = "&" if "?" in ctx.path else "?"
+    return f"GET {ctx.path}{joiner}audit={'a' * 8200} HTTP/1.1".encode()
 
 
-def _obs_fold(ctx: Context, sent: Sent, answer: Answer) -> Judged:
+def _obs_fold(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
     final = answer.final
-    if final is not None and final.status not in (101, 400):
-        return Verdict.FAIL, f"{final.status_line}: neither a 400 nor the fold read as a space"
-    return any_allowed(ctx, sent, answer) if final else _no_answer(answer)
+    if final is None:
+        return broke(case.rule, said(answer))
+    if final.status not in (101, 400):
+        return broke(case.rule, f"{final.status_line}: neither a 400 nor the fold read as a space")
+    return any_allowed(case, ctx, sent, answer)
 
 
 def _upgrade() -> list[Case]:
@@ -974,103 +1596,99 @@ def _upgrade() -> list[Case]:
             "upgrade-missing",
             "upgrade",
             "no Upgrade field",
-            Level.MUST,
-            R6455_421 + '; item 3: "An |Upgrade| header field containing the value "websocket""',
+            must(
+                R6455_421 + '; item 3: "An |Upgrade| header field containing the value "websocket""'
+            ),
             (REFUSAL,),
             edited({"Upgrade": []}),
-            refuses(),
+            refuses("a request without Upgrade"),
         ),
         Case(
             "upgrade-other-protocol",
             "upgrade",
             "Upgrade: h2c instead of websocket",
-            Level.MUST,
-            'RFC 9110 §7.8: "A server MUST NOT switch to a protocol that was not indicated by the '
-            "client in the corresponding request's Upgrade header field.\"",
+            must(
+                'RFC 9110 §7.8: "A server MUST NOT switch to a protocol that was not indicated by '
+                "the client in the corresponding request's Upgrade header field.\""
+            ),
             ("any answer but a 101 to websocket",),
             edited({"Upgrade": ["h2c"]}),
-            refuses(any_answer=True),
+            refuses("Upgrade: h2c, no websocket", any_answer=True),
         ),
         Case(
             "upgrade-case",
             "upgrade",
             "Upgrade: WebSocket",
-            Level.MUST,
-            upgrade_list,
+            must(upgrade_list),
             (OK_101,),
             edited({"Upgrade": ["WebSocket"]}),
-            accepts(Level.MUST),
+            accepts,
         ),
         Case(
             "upgrade-list",
             "upgrade",
             "Upgrade: foo, websocket",
-            Level.SHOULD,
-            upgrade_list,
+            should(upgrade_list),
             (OK_101 + ", switching to websocket",),
             edited({"Upgrade": ["foo, websocket"]}),
-            accepts(Level.SHOULD),
+            accepts,
         ),
         Case(
             "upgrade-two-lines",
             "upgrade",
             "Upgrade: foo and Upgrade: websocket on two field lines",
-            Level.SHOULD,
-            upgrade_list + '; RFC 9110 §5.3: field lines of a list "combine"',
+            should(upgrade_list + '; RFC 9110 §5.3: field lines of a list "combine"'),
             (OK_101,),
             edited({"Upgrade": ["foo", "websocket"]}),
-            accepts(Level.SHOULD),
+            accepts,
         ),
         Case(
             "connection-missing",
             "upgrade",
             "no Connection field",
-            Level.MUST,
-            R6455_421 + "; " + connection_token,
+            must(R6455_421 + "; " + connection_token),
             (REFUSAL,),
             edited({"Connection": []}),
-            refuses(),
+            refuses("a request without Connection"),
         ),
         Case(
             "connection-no-upgrade",
             "upgrade",
             "Connection: keep-alive (no upgrade token)",
-            Level.MUST,
-            R6455_421 + "; " + connection_token,
+            must(R6455_421 + "; " + connection_token),
             (REFUSAL,),
             edited({"Connection": ["keep-alive"]}),
-            refuses(),
+            refuses("Connection: keep-alive, without the upgrade token"),
         ),
         Case(
             "connection-list",
             "upgrade",
             "Connection: keep-alive, Upgrade (as Firefox sends it)",
-            Level.MUST,
-            connection_token,
+            must(connection_token),
             (OK_101,),
             edited({"Connection": ["keep-alive, Upgrade"]}),
-            accepts(Level.MUST),
+            accepts,
         ),
         Case(
             "connection-lowercase",
             "upgrade",
             "Connection: upgrade",
-            Level.MUST,
-            connection_token,
+            must(connection_token),
             (OK_101,),
             edited({"Connection": ["upgrade"]}),
-            accepts(Level.MUST),
+            accepts,
         ),
         Case(
             "connection-empty-elements",
             "upgrade",
             "Connection: , Upgrade ,, (empty list elements)",
-            Level.MUST,
-            'RFC 9110 §5.6.1: "A recipient MUST parse and ignore a reasonable number of empty list '
-            'elements"',
+            must(
+                'RFC 9110 §5.6.1: "A recipient MUST parse and ignore a reasonable number of '
+                'empty list elements"'
+            ),
             (OK_101,),
             edited({"Connection": [", Upgrade ,,"]}),
-            accepts(Level.MUST),
+            accepts,
         ),
     ]
 
@@ -1097,8 +1715,7 @@ def _subprotocols() -> list[Case]:
             "subprotocol-supported",
             "subprotocols",
             "offers the subprotocol given with --subprotocol",
-            Level.SHOULD,
-            R6455_PROTOCOL,
+            should(R6455_PROTOCOL),
             ("a 101 selecting it",),
             offered,
             subprotocol(lambda ctx: ctx.subprotocol, "--subprotocol"),
@@ -1108,8 +1725,7 @@ def _subprotocols() -> list[Case]:
             "subprotocol-second",
             "subprotocols",
             f"offers {UNKNOWN_PROTOCOL}, then the one given with --subprotocol",
-            Level.SHOULD,
-            R6455_PROTOCOL,
+            should(R6455_PROTOCOL),
             ("a 101 selecting the second",),
             second,
             subprotocol(lambda ctx: ctx.subprotocol, UNKNOWN_PROTOCOL),
@@ -1119,11 +1735,31 @@ def _subprotocols() -> list[Case]:
             "subprotocol-unknown",
             "subprotocols",
             f"offers only {UNKNOWN_PROTOCOL}",
-            Level.MUST,
-            R6455_PROTOCOL,
+            must(R6455_PROTOCOL),
             ("a 101 without Sec-WebSocket-Protocol", "a refusal (a server that needs one)"),
             valid(subprotocols=[UNKNOWN_PROTOCOL]),
             subprotocol(lambda ctx: None, f"{UNKNOWN_PROTOCOL} was made up"),
+        ),
+        Case(
+            "subprotocol-malformed",
+            "subprotocols",
+            f"Sec-WebSocket-Protocol: {UNKNOWN_PROTOCOL} chat (a space where a comma belongs)",
+            must(R6455_LISTS),
+            ("a 4xx (400), never a 101",),
+            edited({"Sec-WebSocket-Protocol": [f"{UNKNOWN_PROTOCOL} chat"]}),
+            refuses(f"Sec-WebSocket-Protocol: {UNKNOWN_PROTOCOL} chat, which is no token list"),
+        ),
+        Case(
+            "subprotocol-empty",
+            "subprotocols",
+            "Sec-WebSocket-Protocol with an empty value",
+            must(
+                R6455_LISTS + '; RFC 9110 §5.6.1.2: "Empty elements do not contribute to the count'
+                ' of elements present."'
+            ),
+            ("a 4xx (400), never a 101",),
+            edited({"Sec-WebSocket-Protocol": [""]}),
+            refuses("an empty Sec-WebSocket-Protocol (1#token: one token at least)"),
         ),
     ]
 
@@ -1138,9 +1774,11 @@ def _extensions() -> list[Case]:
             "deflate-offer",
             "extensions",
             "permessage-deflate; client_max_window_bits (as browsers offer)",
-            Level.MUST,
-            "RFC 7692 §7: the server accepts the offer by answering with parameters it allows, "
-            "or declines it; " + R6455_101 + " the answer names an extension not offered",
+            must(
+                "RFC 7692 §7: the server accepts the offer by answering with parameters it "
+                "allows, or declines it; " + R6455_101 + " the answer names an extension not "
+                "offered"
+            ),
             ("a 101 with a valid permessage-deflate answer", "a 101 without it"),
             valid(deflate=True),
             extension_answer(must_decline=False),
@@ -1149,8 +1787,7 @@ def _extensions() -> list[Case]:
             "deflate-unknown-param",
             "extensions",
             "permessage-deflate; x-audit=1",
-            Level.MUST,
-            R7692_DECLINE,
+            must(R7692_DECLINE),
             declined,
             offer("permessage-deflate; x-audit=1"),
             extension_answer(must_decline=True),
@@ -1159,8 +1796,7 @@ def _extensions() -> list[Case]:
             "deflate-repeated-param",
             "extensions",
             "permessage-deflate; client_max_window_bits; client_max_window_bits",
-            Level.MUST,
-            R7692_DECLINE,
+            must(R7692_DECLINE),
             declined,
             offer("permessage-deflate; client_max_window_bits; client_max_window_bits"),
             extension_answer(must_decline=True),
@@ -1169,8 +1805,7 @@ def _extensions() -> list[Case]:
             "deflate-bad-value",
             "extensions",
             "permessage-deflate; server_max_window_bits=16",
-            Level.MUST,
-            R7692_DECLINE,
+            must(R7692_DECLINE),
             declined,
             offer("permessage-deflate; server_max_window_bits=16"),
             extension_answer(must_decline=True),
@@ -1179,9 +1814,10 @@ def _extensions() -> list[Case]:
             "deflate-window-8",
             "extensions",
             "permessage-deflate; server_max_window_bits=8",
-            Level.MAY,
-            "RFC 7692 §7.1.2.1: server_max_window_bits takes 8 to 15; a server that accepts the "
-            "offer answers with a value no larger than the one offered, or it declines",
+            must(
+                "RFC 7692 §7.1.2.1: server_max_window_bits takes 8 to 15; a server that accepts "
+                "the offer answers with a value no larger than the one offered, or it declines"
+            ),
             ("a 101 with server_max_window_bits=8", "a 101 without permessage-deflate"),
             offer("permessage-deflate; server_max_window_bits=8"),
             extension_answer(must_decline=False),
@@ -1190,8 +1826,7 @@ def _extensions() -> list[Case]:
             "deflate-second-offer",
             "extensions",
             "permessage-deflate; x-audit=1, permessage-deflate",
-            Level.MUST,
-            R7692_DECLINE + "; the next offer may be accepted",
+            must(R7692_DECLINE + "; the next offer may be accepted"),
             ("a 101 accepting the second offer", "a 101 without permessage-deflate"),
             offer("permessage-deflate; x-audit=1", "permessage-deflate"),
             extension_answer(must_decline=False),
@@ -1200,12 +1835,34 @@ def _extensions() -> list[Case]:
             "extension-unknown",
             "extensions",
             "Sec-WebSocket-Extensions: x-wsnegotiate-audit",
-            Level.MUST,
-            'RFC 6455 §9.1: the server answers with "the extensions it supports" among those '
-            "offered; no server supports a name made up for the audit",
+            must(
+                'RFC 6455 §9.1: the server answers with "the extensions it supports" among those '
+                "offered; no server supports a name made up for the audit"
+            ),
             ("a 101 without Sec-WebSocket-Extensions",),
             offer("x-wsnegotiate-audit"),
             extension_answer(must_decline=True),
+        ),
+        Case(
+            "extension-malformed",
+            "extensions",
+            "Sec-WebSocket-Extensions: permessage-deflate;; (an empty parameter)",
+            must(R6455_LISTS),
+            ("a 4xx (400), never a 101",),
+            edited({"Sec-WebSocket-Extensions": ["permessage-deflate;;"]}),
+            refuses("Sec-WebSocket-Extensions: permessage-deflate;;, an empty parameter"),
+        ),
+        Case(
+            "extension-empty",
+            "extensions",
+            "Sec-WebSocket-Extensions with an empty value",
+            must(
+                R6455_LISTS + '; RFC 9110 §5.6.1.2: "Empty elements do not contribute to the count'
+                ' of elements present."'
+            ),
+            ("a 4xx (400), never a 101",),
+            edited({"Sec-WebSocket-Extensions": [""]}),
+            refuses("an empty Sec-WebSocket-Extensions (1#extension: one at least)"),
         ),
     ]
 
@@ -1224,8 +1881,7 @@ def _origin() -> list[Case]:
             "origin-own",
             "origin",
             "Origin: the --origin value (default http://HOST:PORT)",
-            Level.MAY,
-            R6455_ORIGIN,
+            may(R6455_ORIGIN),
             (OK_101, "403 (the server refuses that origin)"),
             valid(),
             origin_judge(foreign=False),
@@ -1234,8 +1890,7 @@ def _origin() -> list[Case]:
             "origin-foreign",
             "origin",
             f"Origin: {FOREIGN_ORIGIN}",
-            Level.MAY,
-            R6455_ORIGIN,
+            may(R6455_ORIGIN),
             ("403 (an origin policy)", "a 101 (any origin accepted)"),
             valid(origin=FOREIGN_ORIGIN),
             origin_judge(foreign=True),
@@ -1244,8 +1899,7 @@ def _origin() -> list[Case]:
             "origin-null",
             "origin",
             "Origin: null (a sandboxed page, a file: URL)",
-            Level.MAY,
-            R6455_ORIGIN,
+            may(R6455_ORIGIN),
             ("403 (an origin policy)", "a 101 (any origin accepted)"),
             valid(origin="null"),
             origin_judge(foreign=True),
@@ -1254,9 +1908,10 @@ def _origin() -> list[Case]:
             "origin-missing",
             "origin",
             "no Origin (a client that is not a browser)",
-            Level.MAY,
-            'RFC 6455 §4.1: "The request MUST include a header field with the name |Origin| '
-            '[RFC6454] if the request is coming from a browser client."',
+            may(
+                'RFC 6455 §4.1: "The request MUST include a header field with the name |Origin| '
+                '[RFC6454] if the request is coming from a browser client."'
+            ),
             (OK_101, "a refusal (a server that serves browsers only)"),
             valid(origin=None),
             origin_judge(foreign=False),
@@ -1270,34 +1925,34 @@ def _pipelining() -> list[Case]:
             "pipeline-ping",
             "pipelining",
             "a masked Ping sent in the same write as the request",
-            Level.SHOULD,
-            R6455_PIPELINE + '; §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a '
-            'Pong frame in response"',
+            should(
+                R6455_PIPELINE + '; §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send '
+                'a Pong frame in response"'
+            ),
             ("a 101, then a Pong with the same payload",),
             valid(after=_masked(0x9, b"audit")),
             pipelined_frame(0xA, lambda payload: payload == b"audit", "Pong"),
-            frame=True,
+            frames=frozenset({0xA, 0x8}),
         ),
         Case(
             "pipeline-close",
             "pipelining",
             "a masked Close 1000 sent in the same write as the request",
-            Level.SHOULD,
-            R6455_PIPELINE + '; §5.5.1: "If an endpoint receives a Close frame and did not '
-            'previously send a Close frame, the endpoint MUST send a Close frame in response."',
+            should(
+                R6455_PIPELINE + '; §5.5.1: "If an endpoint receives a Close frame and did not '
+                "previously send a Close frame, the endpoint MUST send a Close frame in "
+                'response."'
+            ),
             ("a 101, then a Close",),
             valid(after=_masked(0x8, (1000).to_bytes(2, "big"))),
             pipelined_frame(0x8, lambda payload: True, "Close"),
-            frame=True,
+            frames=frozenset({0x8}),
         ),
         Case(
             "pipeline-http-after-101",
             "pipelining",
             "a second HTTP request sent in the same write as an accepted one",
-            Level.MUST,
-            "RFC 9110 §7.8: after a 101 the connection speaks the protocol switched to; the "
-            "bytes that follow the request are WebSocket frames (here invalid ones, RFC 6455 "
-            "§5.2), never a second HTTP request",
+            R_AFTER_101,
             ("a 101, and no HTTP answer after it",),
             edited(after=_a_valid_request),
             no_http_after_101,
@@ -1307,25 +1962,28 @@ def _pipelining() -> list[Case]:
             "pipeline-after-refused",
             "pipelining",
             "a valid request pipelined behind a refused one (version 14)",
-            Level.MAY,
-            'RFC 9110 §7.8: "A server MAY ignore a received Upgrade header field if it wishes to '
-            'continue using the current protocol on that connection."; answering the next request '
-            "is legal HTTP/1.1, but reads bytes a client sent in a WebSocket attempt as HTTP",
-            ("one answer (the refusal), then the connection closed or silent",),
+            may(
+                'RFC 9110 §7.8: "A server MAY ignore a received Upgrade header field if it wishes '
+                'to continue using the current protocol on that connection."; answering the next '
+                "request is legal HTTP/1.1, though the client broke RFC 6455 §4.1 by sending it "
+                "before any answer"
+            ),
+            ("one answer (the refusal), then the connection closed or silent", "two answers"),
             _refused_then_valid,
-            one_answer(close=False, verdict=Verdict.WARN),
+            one_answer(second_is_legal=True),
             settle=0.5,
         ),
         Case(
             "pipeline-after-bad-length",
             "pipelining",
             "a valid request pipelined behind one with Content-Length: abc",
-            Level.MUST,
-            'RFC 9112 §6.3: for an invalid Content-Length in a request "the server MUST respond '
-            'with a 400 (Bad Request) status code and then close the connection."',
+            must(
+                'RFC 9112 §6.3: for an invalid Content-Length in a request "the server MUST '
+                'respond with a 400 (Bad Request) status code and then close the connection."'
+            ),
             ("one 400, then the connection closed",),
             edited({"Content-Length": ["abc"]}, after=_a_valid_request),
-            one_answer(close=True, verdict=Verdict.FAIL),
+            one_answer(close=True),
             settle=0.5,
         ),
     ]
@@ -1336,18 +1994,80 @@ def _refused_then_valid(ctx: Context) -> Sent:
     return Sent(first.data + valid()(ctx).data, first.client)
 
 
+def _frames() -> list[Case]:
+    return [
+        Case(
+            "frame-ping",
+            "frames",
+            "a masked Ping after the 101",
+            must(
+                'RFC 6455 §5.5.2: "Upon receipt of a Ping frame, an endpoint MUST send a Pong '
+                'frame in response"; §5.5.3: "A Pong frame sent in response to a Ping frame must '
+                'have identical "Application data" as found in the message body of the Ping '
+                'frame being replied to."'
+            ),
+            ("a Pong with the Ping's payload, whatever else the application sends",),
+            valid(),
+            frame_reply(0xA, "Pong"),
+            then=_masked(0x9, b"audit"),
+            frames=frozenset({0xA, 0x8}),
+        ),
+        Case(
+            "frame-close",
+            "frames",
+            "a masked Close 1000 after the 101",
+            must(
+                'RFC 6455 §5.5.1: "If an endpoint receives a Close frame and did not previously '
+                'send a Close frame, the endpoint MUST send a Close frame in response."; "After '
+                "both sending and receiving a Close message, an endpoint considers the WebSocket "
+                'connection closed and MUST close the underlying TCP connection."'
+            ),
+            ("a Close, then the connection closed",),
+            valid(),
+            frame_reply(0x8, "Close", closes=True),
+            then=_masked(0x8, (1000).to_bytes(2, "big")),
+            frames=frozenset({0x8}),
+            settle=2.0,
+        ),
+        Case(
+            "frame-unmasked",
+            "frames",
+            "an unmasked Text frame after the 101",
+            must(
+                'RFC 6455 §5.1: "A server MUST close the connection upon receiving a frame that is '
+                "not masked. In this case, a server MAY send a Close frame with a status code of "
+                '1002 (protocol error)"'
+            ),
+            (
+                "a Close (1002), the connection closed then or once the client's Close comes",
+                "the connection closed without a Close",
+            ),
+            valid(),
+            fails_unmasked,
+            then=b"\x81\x05audit",
+            frames=frozenset({0x8}),
+            settle=1.0,
+        ),
+    ]
+
+
+GATE = "101-valid"
+
+
 def _the_101() -> list[Case]:
-    def case(suffix: str, title: str, rule: str, check: Judge, allowed: str = OK_101) -> Case:
-        request = valid(origin=None)
-        return Case(f"101-{suffix}", "101", title, Level.MUST, rule, (allowed,), request, check)
+    def case(suffix: str, title: str, rule: str, check: Judge, build: Build | None = None) -> Case:
+        request = build or valid(origin=None)
+        return Case(f"101-{suffix}", "101", title, must(rule), (OK_101,), request, check)
 
     return [
         case(
             "valid",
-            "a valid RFC 6455 request gets a 101 a client accepts",
+            "the plainest valid request (with the --origin and --subprotocol given) gets a 101 a "
+            "client accepts; run first: without it no other case runs",
             'RFC 6455 §4.2.2: "If the server chooses to accept the incoming connection, it MUST '
             'reply with a valid HTTP response"; the other cases assume this one passes',
-            accepts(Level.MUST),
+            accepts,
+            valid(),
         ),
         case(
             "accept",
@@ -1378,6 +2098,7 @@ def _the_101() -> list[Case]:
             R6455_101 + " the 101 names a subprotocol that was not present in the client's "
             "handshake",
             the_101(_absent("Sec-WebSocket-Protocol")),
+            valid(origin=None, subprotocols=()),
         ),
         case(
             "no-extensions",
@@ -1412,6 +2133,26 @@ def _the_101() -> list[Case]:
     ]
 
 
+def _slow() -> list[Case]:
+    return [
+        Case(
+            "slow-request",
+            "slow",
+            "a request head that never ends: a field line a second, up to --slow-timeout",
+            may(
+                'RFC 9110 §15.5.9: 408 (Request Timeout) "indicates that the server did not '
+                "receive a complete request message within the time that it was prepared to "
+                'wait"; RFC 9112 §9.5: servers "will usually have some timeout value"; no rule '
+                "sets one"
+            ),
+            ("a 408 or a close before --slow-timeout", "still waiting (a choice: info)"),
+            edited(ending=False),
+            times_out,
+            slow=True,
+        ),
+    ]
+
+
 CASES: tuple[Case, ...] = (
     *_versions(),
     *_keys(),
@@ -1421,9 +2162,12 @@ CASES: tuple[Case, ...] = (
     *_extensions(),
     *_origin(),
     *_pipelining(),
+    *_frames(),
     *_the_101(),
+    *_slow(),
 )
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(case.group for case in CASES))
 _ids = [case.id for case in CASES]
 assert len(_ids) == len(set(_ids)), "case ids are unique"
+assert GATE in _ids
 del _ids

@@ -64,17 +64,33 @@ class Target:
     host: str
     port: int
     path: str
+    #: A wss:// URL: TLS on the connection.
+    secure: bool = False
+
+    @property
+    def authority(self) -> str:
+        """HOST:PORT as a Host field and a URL carry it (an IPv6 address in brackets)."""
+        host = f"[{self.host}]" if ":" in self.host else self.host
+        return f"{host}:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"{'wss' if self.secure else 'ws'}://{self.authority}{self.path}"
 
 
-def parse_target(url: str) -> Target:
-    """``ws://HOST:PORT/PATH``; raises ``ValueError`` naming what is wrong."""
+def parse_target(url: str, *, tls: bool = False) -> Target:
+    """``ws://HOST:PORT/PATH`` (and ``wss://`` with ``tls``); raises ``ValueError``
+    naming what is wrong."""
     parts = urlsplit(url)
-    if parts.scheme != "ws":
+    if parts.scheme not in (("ws", "wss") if tls else ("ws",)):
+        if tls:
+            raise ValueError(f"{url!r}: not a ws:// or wss:// URL")
         raise ValueError(f"{url!r}: only ws:// URLs can be probed (no TLS here)")
     if not parts.hostname:
         raise ValueError(f"{url!r}: no host")
+    secure = parts.scheme == "wss"
     try:
-        port = parts.port or 80
+        port = parts.port or (443 if secure else 80)
     except ValueError as exc:  # not a number, or outside 0-65535
         raise ValueError(f"{url!r}: {exc}") from None
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
@@ -84,7 +100,7 @@ def parse_target(url: str) -> Target:
         raise ValueError(
             f"{url!r}: the path {path!r} cannot go in a request line (RFC 9112 §3.2)"
         ) from None
-    return Target(parts.hostname, port, path)
+    return Target(parts.hostname, port, path, secure)
 
 
 @dataclass(slots=True)
