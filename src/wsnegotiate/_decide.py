@@ -244,8 +244,9 @@ def _http_checks(
     if b"transfer-encoding" in fields or (
         b"content-length" in fields and fields[b"content-length"] != [b"0"]
     ):
-        reason = "Content-Length: the handshake request must not carry a body"
-        return failure(400, reason, "Content-Length", Fault.INVALID)
+        field = "Transfer-Encoding" if b"transfer-encoding" in fields else "Content-Length"
+        reason = f"{field}: the handshake request must not carry a body"
+        return failure(400, reason, field, Fault.INVALID)
     fault = _token_fault(fields, b"upgrade", b"websocket") or _token_fault(
         fields, b"connection", b"upgrade"
     )
