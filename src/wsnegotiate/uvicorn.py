@@ -26,11 +26,13 @@ time a frame begun has to complete, or 1008; ``--ws-per-message-deflate``:
 permessage-deflate, negotiated by wsnegotiate; ``--ws-max-queue`` is not used: one
 message at a time waits for the app); the rest from the environment, read when
 uvicorn imports this module at startup: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``;
-default ``13``), ``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated;
-others get a 403 before the app runs) and ``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` (the
-seconds the app has to accept or deny, default 10; then a 503). A bad value stops
-the server there, with one line naming the variable and its value, and uvicorn's
-exit status for a failed startup (3). Or a policy of your own through ``protocol()``.
+default ``13``), ``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated,
+as ``--origins`` takes them: ``https://*.example.com`` for subdomains, ``none``
+for a request without Origin; others get a 403 before the app runs) and
+``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` (the seconds the app has to accept or deny,
+default 10; then a 503). A bad value stops the server there, with one line naming
+the variable and its value, and uvicorn's exit status for a failed startup (3). Or
+a policy of your own through ``protocol()``.
 
 After the 101, reading pauses while a message waits for the app and while the
 client does not read what is written (the transport's high-water mark). A failed
@@ -67,6 +69,7 @@ from ._close import CloseCode
 from ._deflate import DeflateOptions
 from ._errors import LocalProtocolError
 from ._events import Accepted, Rejected, Request
+from ._origin import listed_origins
 from ._policy import Policy
 from ._server import ServerNegotiator, State
 from .wsproto import connection, required_reply
@@ -83,10 +86,6 @@ access = logging.getLogger("uvicorn.access")
 _CLOSE_TIMEOUT = 10.0
 _PER_CONFIG: dict[int, tuple[Config, Policy]] = {}
 _SOME_VERSIONS = "give some of 13, 8 and 7"
-# RFC 6454 §6.2: an origin is serialized as scheme "://" host [ ":" port ], or "null".
-_ORIGIN = re.compile(
-    r"null|[A-Za-z][A-Za-z0-9+.-]*://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+;=%-]+)(?::[0-9]+)?"
-)
 
 
 def _stop(name: str, value: str, fault: str) -> NoReturn:
@@ -95,8 +94,16 @@ def _stop(name: str, value: str, fault: str) -> NoReturn:
     raise SystemExit(STARTUP_FAILURE)
 
 
-def _environment() -> tuple[list[int], list[str] | None]:
-    """``WSNEGOTIATE_VERSIONS`` and ``WSNEGOTIATE_ORIGINS``, checked. Read when this
+def _checked(name: str, value: str, **settings: Any) -> None:
+    """Stop unless ``Policy`` takes ``settings``, with its own words for the fault."""
+    try:
+        Policy(**settings)
+    except LocalProtocolError as error:
+        _stop(name, value, str(error))
+
+
+def _versions() -> list[int]:
+    """``WSNEGOTIATE_VERSIONS``, checked. Read, as every variable here, when this
     module is imported, which uvicorn does at startup (``--ws``): a bad value stops
     the server there, instead of failing every WebSocket client."""
     name, value = "WSNEGOTIATE_VERSIONS", os.environ.get("WSNEGOTIATE_VERSIONS", "13")
@@ -107,21 +114,21 @@ def _environment() -> tuple[list[int], list[str] | None]:
         versions.append(int(item))
     if not versions:
         _stop(name, value, f"no version; {_SOME_VERSIONS}")
-    try:
-        Policy(versions)
-    except LocalProtocolError as error:
-        _stop(name, value, str(error))
-    allowed = os.environ.get("WSNEGOTIATE_ORIGINS")
-    if allowed is None:
-        return versions, None
-    name, value = "WSNEGOTIATE_ORIGINS", allowed
-    origins = list(filter(None, map(str.strip, value.split(","))))
-    for origin in origins:
-        if not _ORIGIN.fullmatch(origin):
-            _stop(name, value, f"{origin!r} is not an origin (scheme://host[:port], RFC 6454 §6.2)")
+    _checked(name, value, versions=versions)
+    return versions
+
+
+def _origins() -> list[str | None] | None:
+    """``WSNEGOTIATE_ORIGINS``, as ``--origins`` takes them (origins, patterns,
+    ``none``), checked by ``Policy``; ``None`` when unset (any origin)."""
+    name, value = "WSNEGOTIATE_ORIGINS", os.environ.get("WSNEGOTIATE_ORIGINS")
+    if value is None:
+        return None
+    origins = listed_origins(value)
     if not origins:
         _stop(name, value, "no origin; unset it to allow any origin")
-    return versions, origins
+    _checked(name, value, origins=origins)
+    return origins
 
 
 def _seconds(name: str, default: str) -> float:
@@ -136,7 +143,7 @@ def _seconds(name: str, default: str) -> float:
     return seconds
 
 
-_VERSIONS, _ORIGINS = _environment()
+_VERSIONS, _ORIGINS = _versions(), _origins()
 # How long the app has to accept or deny (the adapters' default deadline).
 _HANDSHAKE_TIMEOUT = _seconds("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "10")
 

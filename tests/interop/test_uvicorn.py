@@ -457,6 +457,27 @@ def test_versions_and_origins_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert KEY  # the requests carry the RFC 6455 sample key
 
 
+def status_line(port: int, *fields: tuple[str, str], target: str = "/echo") -> bytes:
+    """The status line uvicorn answers an RFC 6455 request with, with ``fields`` added."""
+    answer = raw_exchange(port, raw_request(rfc6455(extra=fields), target=target), head_only=True)
+    return answer.split(b"\r\n", 1)[0]
+
+
+def test_origin_patterns_and_none_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``WSNEGOTIATE_ORIGINS`` takes what ``--origins`` takes: subdomain patterns, and
+    ``none`` for a request without Origin."""
+    monkeypatch.setenv("WSNEGOTIATE_ORIGINS", "https://*.example.com, none")
+    with uvicorn("starlette_app:app") as (_, port):
+        answers = [
+            status_line(port, ("Origin", "https://a.b.example.com")),
+            status_line(port),
+            status_line(port, ("Origin", "https://example.com")),
+            status_line(port, ("Origin", "https://example.com.evil.net")),
+        ]
+    switching, forbidden = b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.1 403 Forbidden"
+    assert answers == [switching, switching, forbidden, forbidden]
+
+
 def test_a_quiet_client_is_pinged_then_closed_with_1011() -> None:
     async def scenario(port: int) -> list[object]:
         client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/echo")
@@ -618,12 +639,26 @@ BAD_ENVIRONMENT = [
     (
         "WSNEGOTIATE_ORIGINS",
         "https://app.example/",
-        "'https://app.example/' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
+        "origin 'https://app.example/' is not an origin: expected scheme://host[:port], no path,"
+        " no user information (RFC 6454 §7.1); write 'https://app.example'",
     ),
     (
         "WSNEGOTIATE_ORIGINS",
         "https://app.example,app.example",
-        "'app.example' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
+        "origin 'app.example' is not an origin: expected scheme://host[:port], no path,"
+        " no user information (RFC 6454 §7.1)",
+    ),
+    (
+        "WSNEGOTIATE_ORIGINS",
+        "null",
+        "origin 'null' cannot be listed: any page can send it (a sandboxed frame,"
+        " RFC 6454 §7.3); use check_origin to admit it knowingly",
+    ),
+    (
+        "WSNEGOTIATE_ORIGINS",
+        "https://*.*.example.com",
+        "origin pattern 'https://*.*.example.com' is not scheme://*.host[:port]"
+        " (one leading '*.' label, then an origin's host)",
     ),
     ("WSNEGOTIATE_ORIGINS", "", "no origin; unset it to allow any origin"),
     ("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "soon", "not a number of seconds above 0"),
