@@ -28,9 +28,13 @@ message at a time waits for the app); the rest from the environment, read when
 uvicorn imports this module at startup: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``;
 default ``13``), ``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated,
 as ``--origins`` takes them: ``https://*.example.com`` for subdomains, ``none``
-for a request without Origin; others get a 403 before the app runs) and
+for a request without Origin; others get a 403 before the app runs),
+``WSNEGOTIATE_SAME_ORIGIN`` (``1``: the request's own origin is admitted too),
+``WSNEGOTIATE_CREDENTIAL_PREFIX`` (subprotocol offers that carry a credential: taken
+out of ``subprotocols`` and ``headers``, never answered) and
 ``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` (the seconds the app has to accept or deny,
-default 10; then a 503). A bad value stops the server there, with one line naming
+default 10; then a 503). No health path: a plain GET is uvicorn's, for the HTTP
+app. A bad value stops the server there, with one line naming
 the variable and its value, and uvicorn's exit status for a failed startup (3). Or
 a policy of your own through ``protocol()``.
 
@@ -131,6 +135,24 @@ def _origins() -> list[str | None] | None:
     return origins
 
 
+def _same_origin() -> bool:
+    """``WSNEGOTIATE_SAME_ORIGIN``: ``1`` admits the request's own origin, ``0`` (or
+    unset) does not."""
+    name, value = "WSNEGOTIATE_SAME_ORIGIN", os.environ.get("WSNEGOTIATE_SAME_ORIGIN", "0")
+    if value not in ("0", "1"):
+        _stop(name, value, "expected 1 (on) or 0 (off)")
+    return value == "1"
+
+
+def _credential_prefix() -> str | None:
+    """``WSNEGOTIATE_CREDENTIAL_PREFIX``, checked by ``Policy``; ``None`` when unset."""
+    name = "WSNEGOTIATE_CREDENTIAL_PREFIX"
+    value = os.environ.get(name)
+    if value is not None:
+        _checked(name, value, credential_prefix=value)
+    return value
+
+
 def _seconds(name: str, default: str) -> float:
     """A number of seconds above 0 from the environment, checked as the others are."""
     value = os.environ.get(name, default)
@@ -143,20 +165,24 @@ def _seconds(name: str, default: str) -> float:
     return seconds
 
 
-_VERSIONS, _ORIGINS = _versions(), _origins()
+_VERSIONS, _ORIGINS, _SAME_ORIGIN = _versions(), _origins(), _same_origin()
+_CREDENTIAL_PREFIX = _credential_prefix()
 # How long the app has to accept or deny (the adapters' default deadline).
 _HANDSHAKE_TIMEOUT = _seconds("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "10")
 
 
 def policy_from(config: Config) -> Policy:
-    """The policy of a uvicorn server: versions and origins from the environment (as
-    read at import), permessage-deflate as ``--ws-per-message-deflate`` says."""
+    """The policy of a uvicorn server: versions, origins, same origin and the
+    credential prefix from the environment (as read at import), permessage-deflate
+    as ``--ws-per-message-deflate`` says."""
     known = _PER_CONFIG.get(id(config))
     if known is not None and known[0] is config:
         return known[1]
     policy = Policy(
         _VERSIONS,
         origins=_ORIGINS,
+        same_origin=_SAME_ORIGIN,
+        credential_prefix=_CREDENTIAL_PREFIX,
         deflate=DeflateOptions() if config.ws_per_message_deflate else None,
     )
     _PER_CONFIG[id(config)] = (config, policy)

@@ -463,6 +463,27 @@ def status_line(port: int, *fields: tuple[str, str], target: str = "/echo") -> b
     return answer.split(b"\r\n", 1)[0]
 
 
+def admission_seen(
+    port: int, *fields: tuple[str, str], host: str = "example.com", source: str = "127.0.0.1"
+) -> tuple[bytes, Any]:
+    """The status line of an RFC 6455 request to ``host`` with ``fields`` added, sent
+    from ``source``, and what the app saw of admission (asgi_apps' ``?admission``
+    report; ``None`` when the app did not run)."""
+    request = raw_request([("Host", host), *rfc6455(extra=fields)[1:]], target="/?admission")
+    with socket.create_connection(
+        ("127.0.0.1", port), timeout=10, source_address=(source, 0)
+    ) as sock:
+        sock.sendall(request)
+        answer = read_until(sock, b"\x88\x02\x03\xe8")  # the app's Close 1000, or the end
+    head, _, frames_back = answer.partition(b"\r\n\r\n")
+    if frames_back[:1] != b"\x81":
+        return head.split(b"\r\n")[0], None
+    length, start = frames_back[1], 2
+    if length == 126:  # RFC 6455 §5.2: a 16-bit length follows
+        length, start = int.from_bytes(frames_back[2:4], "big"), 4
+    return head.split(b"\r\n")[0], json.loads(frames_back[start : start + length])
+
+
 def test_origin_patterns_and_none_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     """``WSNEGOTIATE_ORIGINS`` takes what ``--origins`` takes: subdomain patterns, and
     ``none`` for a request without Origin."""
@@ -476,6 +497,31 @@ def test_origin_patterns_and_none_from_the_environment(monkeypatch: pytest.Monke
         ]
     switching, forbidden = b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.1 403 Forbidden"
     assert answers == [switching, switching, forbidden, forbidden]
+
+
+PREFIX = "base64url.bearer.authorization.k8s.io."  # Kubernetes' credential offers
+
+
+def test_same_origin_and_a_credential_prefix_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``WSNEGOTIATE_SAME_ORIGIN=1`` admits the request's own origin (``Host:
+    example.com``, no TLS: ``http://example.com``) and nothing else;
+    ``WSNEGOTIATE_CREDENTIAL_PREFIX`` takes the credential offer out of what the app
+    is offered, and out of the field it sees."""
+    monkeypatch.setenv("WSNEGOTIATE_SAME_ORIGIN", "1")
+    monkeypatch.setenv("WSNEGOTIATE_CREDENTIAL_PREFIX", PREFIX)
+    offer = ("Sec-WebSocket-Protocol", f"chat, {PREFIX}c2VjcmV0")
+    with bare_apps() as (_, port):
+        statuses = [
+            admission_seen(port, ("Origin", origin))[0] if origin else admission_seen(port)[0]
+            for origin in ("http://example.com", "https://example.com", "http://evil.example", "")
+        ]
+        seen = admission_seen(port, ("Origin", "http://example.com"), offer)
+    switching, forbidden = b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.1 403 Forbidden"
+    assert statuses == [switching, forbidden, forbidden, forbidden]
+    assert seen[0] == switching
+    assert (seen[1]["subprotocols"], seen[1]["sec-websocket-protocol"]) == (["chat"], ["chat"])
 
 
 def test_a_quiet_client_is_pinged_then_closed_with_1011() -> None:
@@ -661,6 +707,12 @@ BAD_ENVIRONMENT = [
         " (one leading '*.' label, then an origin's host)",
     ),
     ("WSNEGOTIATE_ORIGINS", "", "no origin; unset it to allow any origin"),
+    ("WSNEGOTIATE_SAME_ORIGIN", "yes", "expected 1 (on) or 0 (off)"),
+    (
+        "WSNEGOTIATE_CREDENTIAL_PREFIX",
+        "bearer token",
+        "credential_prefix 'bearer token' is not an RFC 9110 token",
+    ),
     ("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "soon", "not a number of seconds above 0"),
     ("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "0", "not a number of seconds above 0"),
 ]
