@@ -13,11 +13,13 @@ request the policy refuses (an unsupported or malformed version, a bad key, no
 Host, HTTP/1.0, a POST, a hixie-76 handshake, an origin not allowed) gets
 wsnegotiate's answer and the app is never called. The app sees the others, with
 ``scope["extensions"]["wsnegotiate"]``: ``version`` (a ``Version``),
-``raw_version`` and ``family``. Then the ASGI WebSocket protocol
-(spec 2.4) runs over wsproto frames: ``websocket.accept`` (subprotocol, headers),
-``receive``/``send`` of text and bytes, ``close`` with code and reason,
-``disconnect``, and the denial response (``websocket.http.response.start`` and
-``.body``) for an app that refuses with its own HTTP answer.
+``raw_version``, ``family`` and ``credential`` (the rest of the offer that starts
+with the credential prefix, or ``None``: a ``str`` whose ``repr`` hides it). Then
+the ASGI WebSocket protocol (spec 2.4) runs over wsproto frames:
+``websocket.accept`` (subprotocol, headers), ``receive``/``send`` of text and
+bytes, ``close`` with code and reason, ``disconnect``, and the denial response
+(``websocket.http.response.start`` and ``.body``) for an app that refuses with its
+own HTTP answer.
 
 Settings: uvicorn's own where they exist (``--ws-max-size``: a message past it
 fails the connection with 1009; ``--ws-ping-interval`` and ``--ws-ping-timeout``:
@@ -368,6 +370,7 @@ class WebSocketProtocol(asyncio.Protocol):
     def _start_app(self, request: Request) -> None:
         path, query = _path_and_query(request.target)
         root = self.config.root_path
+        secret = request.credential
         scope = {
             "type": "websocket",
             "asgi": {"version": self.config.asgi_version, "spec_version": "2.4"},
@@ -388,6 +391,7 @@ class WebSocketProtocol(asyncio.Protocol):
                     "version": request.version,
                     "raw_version": request.raw_version,
                     "family": request.family,
+                    "credential": None if secret is None else _Credential(secret),
                 },
             },
         }
@@ -711,6 +715,17 @@ class WebSocketProtocol(asyncio.Protocol):
         for timer in self.timers.values():
             timer.cancel()
         self.timers.clear()
+
+
+class _Credential(str):
+    """The credential of a subprotocol offer, for the app: a ``str`` whose ``repr``
+    never shows it, so a scope printed in a log line (``--log-level trace`` prints
+    each one) holds no secret."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<credential>"
 
 
 def _outgoing(message: Message) -> frames.Event:

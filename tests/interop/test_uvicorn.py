@@ -170,16 +170,16 @@ def raw_exchange(port: int, data: bytes, *, head_only: bool = False, wait: float
 
 @contextmanager
 def bare_apps(
-    *options: str, log: bytearray | None = None
+    *options: str, log: bytearray | None = None, stdout: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the process
-    and its port; ``log`` as ``uvicorn_process`` takes it."""
+    and its port; ``log`` and ``stdout`` as ``uvicorn_process`` takes them."""
     arguments = [
         "-m", "uvicorn", "asgi_apps:app", "--app-dir", str(Path(__file__).parent),
         "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
         *options,
     ]  # fmt: skip
-    with uvicorn_process(arguments, log=log) as running:
+    with uvicorn_process(arguments, log=log, stdout=stdout) as running:
         yield running
 
 
@@ -522,6 +522,23 @@ def test_same_origin_and_a_credential_prefix_from_the_environment(
     assert statuses == [switching, forbidden, forbidden, forbidden]
     assert seen[0] == switching
     assert (seen[1]["subprotocols"], seen[1]["sec-websocket-protocol"]) == (["chat"], ["chat"])
+
+
+def test_the_app_gets_the_credential_and_no_log_line_has_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The credential is the app's, in ``scope["extensions"]["wsnegotiate"]``; the
+    scopes uvicorn logs at ``--log-level trace`` and the access log hold none of it."""
+    monkeypatch.setenv("WSNEGOTIATE_CREDENTIAL_PREFIX", PREFIX)
+    secret = "c2VjcmV0LXRva2Vu"
+    stdout, log = tmp_path / "stdout", bytearray()
+    with bare_apps("--log-level", "trace", log=log, stdout=stdout) as (_, port):
+        status, seen = admission_seen(port, ("Sec-WebSocket-Protocol", f"{PREFIX}{secret}, chat"))
+    assert status == b"HTTP/1.1 101 Switching Protocols"
+    assert (seen["credential"], seen["subprotocols"]) == (secret, ["chat"])
+    logged = bytes(log) + stdout.read_bytes()
+    assert b"Started scope=" in logged and b"'wsnegotiate': {" in logged  # scopes were logged
+    assert secret.encode() not in logged, logged.decode()
 
 
 def test_a_quiet_client_is_pinged_then_closed_with_1011() -> None:
