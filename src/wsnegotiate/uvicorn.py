@@ -40,6 +40,16 @@ app. A bad value stops the server there, with one line naming
 the variable and its value, and uvicorn's exit status for a failed startup (3). Or
 a policy of your own through ``protocol()``.
 
+Proxies: the negotiator is told the connection's peer address and whether it is
+TLS, and trusts the proxies uvicorn trusts (``--forwarded-allow-ips``, or
+``$FORWARDED_ALLOW_IPS``, else 127.0.0.1 and ::1, while ``--proxy-headers`` is on;
+none when it is off), so the scope's ``scheme`` and ``client`` are the request as
+its client made it, and uvicorn's proxy middleware is not run over them. An address
+``Policy`` refuses (uvicorn takes it for a literal) stops the server when uvicorn
+imports this module by name as it loads its config; a class handed to
+``uvicorn.run()`` learns it at the first WebSocket, logs it once, and answers every
+WebSocket request with a 500.
+
 After the 101, reading pauses while a message waits for the app and while the
 client does not read what is written (the transport's high-water mark). A failed
 connection (RFC 6455 §7.1.7) gets our Close, then our end of TCP, and the client's
@@ -59,6 +69,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, NoReturn, cast
 from urllib.parse import unquote, urlsplit
 
@@ -66,6 +77,7 @@ import h11
 import uvicorn
 import wsproto.events as frames
 from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 from wsproto.connection import Connection, ConnectionState
@@ -83,6 +95,8 @@ from .wsproto import connection, required_reply
 __all__ = ["WebSocketProtocol", "policy_from", "protocol"]
 
 Message = dict[str, Any]
+#: A setting's name, its value and what is wrong with it.
+Fault = tuple[str, str, str]
 
 log = logging.getLogger("uvicorn.error")
 access = logging.getLogger("uvicorn.access")
@@ -90,7 +104,8 @@ access = logging.getLogger("uvicorn.access")
 # Seconds our Close waits for the client's, or our last bytes for the client to read
 # them, before TCP is dropped (uvicorn's own protocols wait 10 s for the Close).
 _CLOSE_TIMEOUT = 10.0
-_PER_CONFIG: dict[int, tuple[Config, Policy]] = {}
+# Each server's policy, and what is wrong with its proxy setting (see _built).
+_PER_CONFIG: dict[int, tuple[Config, Policy, Fault | None]] = {}
 _SOME_VERSIONS = "give some of 13, 8 and 7"
 
 
@@ -173,22 +188,73 @@ _CREDENTIAL_PREFIX = _credential_prefix()
 _HANDSHAKE_TIMEOUT = _seconds("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "10")
 
 
+def _proxies(config: Config) -> tuple[str, str | list[str]]:
+    """uvicorn's trusted proxies, and the name of the setting they come from:
+    ``--forwarded-allow-ips`` (or ``$FORWARDED_ALLOW_IPS``; uvicorn's default
+    ``127.0.0.1,::1``) while ``--proxy-headers`` is on, as it is by default; none
+    when it is off."""
+    value = config.forwarded_allow_ips if config.proxy_headers else ""
+    given = value if isinstance(value, str) else ",".join(value)
+    from_environment = given == os.environ.get("FORWARDED_ALLOW_IPS")
+    return ("FORWARDED_ALLOW_IPS" if from_environment else "--forwarded-allow-ips"), value
+
+
+def _built(config: Config) -> tuple[Policy, Fault | None]:
+    """The policy of a uvicorn server, and what is wrong with its proxy setting
+    (``None``: nothing; otherwise the policy trusts no proxy)."""
+    known = _PER_CONFIG.get(id(config))
+    if known is not None and known[0] is config:
+        return known[1], known[2]
+    settings: dict[str, Any] = {
+        "versions": _VERSIONS,
+        "origins": _ORIGINS,
+        "same_origin": _SAME_ORIGIN,
+        "credential_prefix": _CREDENTIAL_PREFIX,
+        "deflate": DeflateOptions() if config.ws_per_message_deflate else None,
+    }
+    name, trusted = _proxies(config)
+    fault = None
+    try:
+        policy = Policy(forwarded_allow_ips=trusted, **settings)
+    except LocalProtocolError as error:  # uvicorn takes a malformed address for a literal
+        shown = trusted if isinstance(trusted, str) else ",".join(trusted)
+        fault = name, shown, str(error).removeprefix("forwarded_allow_ips: ")
+        policy = Policy(**settings)
+    _PER_CONFIG[id(config)] = (config, policy, fault)
+    return policy, fault
+
+
 def policy_from(config: Config) -> Policy:
     """The policy of a uvicorn server: versions, origins, same origin and the
     credential prefix from the environment (as read at import), permessage-deflate
-    as ``--ws-per-message-deflate`` says."""
-    known = _PER_CONFIG.get(id(config))
-    if known is not None and known[0] is config:
-        return known[1]
-    policy = Policy(
-        _VERSIONS,
-        origins=_ORIGINS,
-        same_origin=_SAME_ORIGIN,
-        credential_prefix=_CREDENTIAL_PREFIX,
-        deflate=DeflateOptions() if config.ws_per_message_deflate else None,
-    )
-    _PER_CONFIG[id(config)] = (config, policy)
+    as ``--ws-per-message-deflate`` says, and the proxies uvicorn trusts
+    (``--forwarded-allow-ips`` while ``--proxy-headers`` is on). A proxy setting
+    that ``Policy`` refuses (``10.0.0.300``, which uvicorn takes for a literal such
+    as a UNIX socket's path) raises ``LocalProtocolError`` naming it."""
+    policy, fault = _built(config)
+    if fault is not None:
+        raise LocalProtocolError("{}={!r}: {}".format(*fault))
     return policy
+
+
+def _loading() -> Config | None:
+    """The uvicorn ``Config`` whose ``load()`` is importing this module, or ``None``.
+    uvicorn imports a ``--ws`` class given by name (``--ws
+    wsnegotiate.uvicorn:WebSocketProtocol``, ``uvicorn.run(ws="...")``) as it loads
+    its config, before it listens: the earliest point its settings can be checked.
+    A class handed over (``uvicorn.run(ws=WebSocketProtocol)``) was imported before
+    any config existed; its server's settings are checked at the first WebSocket."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is Config.load.__code__:
+            config = frame.f_locals.get("self")
+            return config if isinstance(config, Config) else None
+        frame = frame.f_back
+    return None
+
+
+if (_CONFIG := _loading()) is not None and (_FAULT := _built(_CONFIG)[1]) is not None:
+    _stop(*_FAULT)
 
 
 def _taken_back(http: object) -> tuple[bytes, bytes] | str:
@@ -218,7 +284,7 @@ def _taken_back(http: object) -> tuple[bytes, bytes] | str:
     return version.encode("ascii"), data[end:]
 
 
-_WARNED: set[str] = set()  # what could not be taken back, said once per process
+_WARNED: set[str] = set()  # what could not be taken back, or a bad setting: said once
 
 
 def protocol(policy: Policy) -> type[WebSocketProtocol]:
@@ -243,13 +309,20 @@ class WebSocketProtocol(asyncio.Protocol):
         if not config.loaded:
             config.load()
         self.config = config
-        self.app = cast(Callable[..., Any], config.loaded_app)
+        app = config.loaded_app
+        if isinstance(app, ProxyHeadersMiddleware):
+            # The scope's scheme and client are the negotiator's, which read the
+            # proxy's fields with uvicorn's trust (Forwarded too): the middleware
+            # would read X-Forwarded-* a second time, over them.
+            app = app.app
+        self.app = cast(Callable[..., Any], app)
         self.loop = _loop or asyncio.get_event_loop()
         self.app_state = app_state
         self.connections = cast(set[Any], server_state.connections)
         self.tasks = server_state.tasks
         self.default_headers = server_state.default_headers
-        self.negotiator = ServerNegotiator(self.policy or policy_from(config))
+        self.negotiator = cast(ServerNegotiator, None)  # made in connection_made
+        self.misconfigured = False  # uvicorn's proxy setting is refused: see connection_made
         self.transport: asyncio.Transport = cast(asyncio.Transport, None)
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
         self.frames: Connection | None = None
@@ -266,7 +339,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.message: list[str | bytes] = []
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.partial = False  # the peer's last bytes did not complete a frame
-        self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
+        self.client: tuple[str, int] | None = None  # the peer's address, for the logs
         self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
         self.request_line = b""  # for the access log
         # Each handshake gets a line in uvicorn's access log, as each HTTP request
@@ -279,6 +352,18 @@ class WebSocketProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.connections.add(self)
         self.client = get_remote_addr(self.transport)
+        policy, fault = (self.policy, None) if self.policy is not None else _built(self.config)
+        if fault is not None:
+            # Known only now (the module was imported before uvicorn loaded its config):
+            # said once, and every WebSocket request gets a 500 until it is fixed.
+            self.misconfigured = True
+            line = "{}={!r}: {}".format(*fault)
+            if line not in _WARNED:
+                _WARNED.add(line)
+                log.error("%s; every WebSocket request gets a 500", line)
+        # The peer and TLS make Request.scheme and .client, and say whether the peer
+        # is a trusted proxy (Policy.forwarded_allow_ips).
+        self.negotiator = ServerNegotiator(policy, peer=self.client, tls=is_ssl(self.transport))
         taken = _taken_back(transport.get_protocol())
         if isinstance(taken, tuple):
             self.handover = taken
@@ -368,6 +453,9 @@ class WebSocketProtocol(asyncio.Protocol):
         self._end()
 
     def _start_app(self, request: Request) -> None:
+        if self.misconfigured:
+            self._refuse(self.negotiator.reject(500, "Internal Server Error"))
+            return
         path, query = _path_and_query(request.target)
         root = self.config.root_path
         secret = request.credential
@@ -375,9 +463,10 @@ class WebSocketProtocol(asyncio.Protocol):
             "type": "websocket",
             "asgi": {"version": self.config.asgi_version, "spec_version": "2.4"},
             "http_version": request.http_version,
-            "scheme": "wss" if is_ssl(self.transport) else "ws",
+            # The request as its client made it: the connection's, or a trusted proxy's.
+            "scheme": "wss" if request.scheme == "https" else "ws",
             "server": get_local_addr(self.transport),
-            "client": self.client,
+            "client": request.client,
             "root_path": root,
             "path": root + unquote(path),
             "raw_path": root.encode("ascii") + path.encode("latin-1"),
