@@ -631,6 +631,28 @@ def self_signed(where: Path) -> tuple[Path, Path]:
     return cert, key
 
 
+def test_policy_from_trusts_the_proxies_uvicorn_trusts() -> None:
+    """``policy_from(config)``: uvicorn's ``forwarded_allow_ips`` while
+    ``proxy_headers`` is on, none when off; a setting ``Policy`` refuses raises,
+    naming it."""
+    from uvicorn.config import Config
+
+    import wsnegotiate.uvicorn as adapter
+
+    def trusted(**settings: Any) -> tuple[str, ...]:
+        return adapter.policy_from(Config("asgi_apps:app", **settings)).forwarded_allow_ips
+
+    assert trusted(forwarded_allow_ips="10.0.0.0/8, 127.0.0.1") == ("10.0.0.0/8", "127.0.0.1")
+    assert trusted(forwarded_allow_ips=["::1"]) == ("::1",)
+    assert trusted(proxy_headers=False, forwarded_allow_ips="10.0.0.0/8") == ()
+    with pytest.raises(ws.LocalProtocolError) as refused:
+        trusted(forwarded_allow_ips=["10.0.0.300"])
+    assert (
+        str(refused.value)
+        == "--forwarded-allow-ips='10.0.0.300': '10.0.0.300' is not an IP address"
+    )
+
+
 def test_over_tls_the_requests_own_origin_is_https(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
