@@ -53,6 +53,7 @@ __all__ = [
     "OriginRules",
     "Verdict",
     "judge",
+    "listed_origins",
     "parse_authority",
     "parse_origin",
     "serialize",
@@ -123,6 +124,15 @@ def parse_authority(value: str, scheme: str) -> Origin | None:
     field, RFC 9110 §7.2: ``uri-host [ ":" port ]``), or ``None``."""
     match = _authority_re.fullmatch(value)
     return None if match is None else _triple(scheme, match[1], match[2], False)
+
+
+def listed_origins(text: str) -> list[str | None]:
+    """A comma-separated list of origins and patterns as ``Policy(origins=...)``
+    takes them, the word ``none`` as ``None`` (a request without Origin): the
+    syntax of ``--origins`` and of uvicorn's ``WSNEGOTIATE_ORIGINS``. The entries
+    are checked where the policy is made (``OriginRules.build``)."""
+    entries = (entry.strip() for entry in text.split(","))
+    return [None if entry == "none" else entry for entry in entries if entry]
 
 
 def serialize(origin: Origin) -> str:

@@ -13,11 +13,13 @@ request the policy refuses (an unsupported or malformed version, a bad key, no
 Host, HTTP/1.0, a POST, a hixie-76 handshake, an origin not allowed) gets
 wsnegotiate's answer and the app is never called. The app sees the others, with
 ``scope["extensions"]["wsnegotiate"]``: ``version`` (a ``Version``),
-``raw_version`` and ``family``. Then the ASGI WebSocket protocol
-(spec 2.4) runs over wsproto frames: ``websocket.accept`` (subprotocol, headers),
-``receive``/``send`` of text and bytes, ``close`` with code and reason,
-``disconnect``, and the denial response (``websocket.http.response.start`` and
-``.body``) for an app that refuses with its own HTTP answer.
+``raw_version``, ``family`` and ``credential`` (the rest of the offer that starts
+with the credential prefix, or ``None``: a ``str`` whose ``repr`` hides it). Then
+the ASGI WebSocket protocol (spec 2.4) runs over wsproto frames:
+``websocket.accept`` (subprotocol, headers), ``receive``/``send`` of text and
+bytes, ``close`` with code and reason, ``disconnect``, and the denial response
+(``websocket.http.response.start`` and ``.body``) for an app that refuses with its
+own HTTP answer.
 
 Settings: uvicorn's own where they exist (``--ws-max-size``: a message past it
 fails the connection with 1009; ``--ws-ping-interval`` and ``--ws-ping-timeout``:
@@ -26,11 +28,27 @@ time a frame begun has to complete, or 1008; ``--ws-per-message-deflate``:
 permessage-deflate, negotiated by wsnegotiate; ``--ws-max-queue`` is not used: one
 message at a time waits for the app); the rest from the environment, read when
 uvicorn imports this module at startup: ``WSNEGOTIATE_VERSIONS`` (``13,8,7``;
-default ``13``), ``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated;
-others get a 403 before the app runs) and ``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` (the
-seconds the app has to accept or deny, default 10; then a 503). A bad value stops
-the server there, with one line naming the variable and its value, and uvicorn's
-exit status for a failed startup (3). Or a policy of your own through ``protocol()``.
+default ``13``), ``WSNEGOTIATE_ORIGINS`` (the allowed origins, comma-separated,
+as ``--origins`` takes them: ``https://*.example.com`` for subdomains, ``none``
+for a request without Origin; others get a 403 before the app runs),
+``WSNEGOTIATE_SAME_ORIGIN`` (``1``: the request's own origin is admitted too),
+``WSNEGOTIATE_CREDENTIAL_PREFIX`` (subprotocol offers that carry a credential: taken
+out of ``subprotocols`` and ``headers``, never answered) and
+``WSNEGOTIATE_HANDSHAKE_TIMEOUT`` (the seconds the app has to accept or deny,
+default 10; then a 503). No health path: a plain GET is uvicorn's, for the HTTP
+app. A bad value stops the server there, with one line naming
+the variable and its value, and uvicorn's exit status for a failed startup (3). Or
+a policy of your own through ``protocol()``.
+
+Proxies: the negotiator is told the connection's peer address and whether it is
+TLS, and trusts the proxies uvicorn trusts (``--forwarded-allow-ips``, or
+``$FORWARDED_ALLOW_IPS``, else 127.0.0.1 and ::1, while ``--proxy-headers`` is on;
+none when it is off), so the scope's ``scheme`` and ``client`` are the request as
+its client made it, and uvicorn's proxy middleware is not run over them. An address
+``Policy`` refuses (uvicorn takes it for a literal) stops the server when uvicorn
+imports this module by name as it loads its config; a class handed to
+``uvicorn.run()`` learns it at the first WebSocket, logs it once, and answers every
+WebSocket request with a 500.
 
 After the 101, reading pauses while a message waits for the app and while the
 client does not read what is written (the transport's high-water mark). A failed
@@ -51,6 +69,7 @@ import os
 import re
 import sys
 from collections.abc import Callable
+from types import FrameType
 from typing import Any, NoReturn, cast
 from urllib.parse import unquote, urlsplit
 
@@ -58,6 +77,7 @@ import h11
 import uvicorn
 import wsproto.events as frames
 from uvicorn.config import STARTUP_FAILURE, Config
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from uvicorn.protocols.utils import ClientDisconnected, get_local_addr, get_remote_addr, is_ssl
 from uvicorn.server import ServerState
 from wsproto.connection import Connection, ConnectionState
@@ -67,6 +87,7 @@ from ._close import CloseCode
 from ._deflate import DeflateOptions
 from ._errors import LocalProtocolError
 from ._events import Accepted, Rejected, Request
+from ._origin import listed_origins
 from ._policy import Policy
 from ._server import ServerNegotiator, State
 from .wsproto import connection, required_reply
@@ -74,6 +95,8 @@ from .wsproto import connection, required_reply
 __all__ = ["WebSocketProtocol", "policy_from", "protocol"]
 
 Message = dict[str, Any]
+#: A setting's name, its value and what is wrong with it.
+Fault = tuple[str, str, str]
 
 log = logging.getLogger("uvicorn.error")
 access = logging.getLogger("uvicorn.access")
@@ -81,12 +104,9 @@ access = logging.getLogger("uvicorn.access")
 # Seconds our Close waits for the client's, or our last bytes for the client to read
 # them, before TCP is dropped (uvicorn's own protocols wait 10 s for the Close).
 _CLOSE_TIMEOUT = 10.0
-_PER_CONFIG: dict[int, tuple[Config, Policy]] = {}
+# Each server's policy, and what is wrong with its proxy setting (see _built).
+_PER_CONFIG: dict[int, tuple[Config, Policy, Fault | None]] = {}
 _SOME_VERSIONS = "give some of 13, 8 and 7"
-# RFC 6454 §6.2: an origin is serialized as scheme "://" host [ ":" port ], or "null".
-_ORIGIN = re.compile(
-    r"null|[A-Za-z][A-Za-z0-9+.-]*://(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._~!$&'()*+;=%-]+)(?::[0-9]+)?"
-)
 
 
 def _stop(name: str, value: str, fault: str) -> NoReturn:
@@ -95,8 +115,16 @@ def _stop(name: str, value: str, fault: str) -> NoReturn:
     raise SystemExit(STARTUP_FAILURE)
 
 
-def _environment() -> tuple[list[int], list[str] | None]:
-    """``WSNEGOTIATE_VERSIONS`` and ``WSNEGOTIATE_ORIGINS``, checked. Read when this
+def _checked(name: str, value: str, **settings: Any) -> None:
+    """Stop unless ``Policy`` takes ``settings``, with its own words for the fault."""
+    try:
+        Policy(**settings)
+    except LocalProtocolError as error:
+        _stop(name, value, str(error))
+
+
+def _versions() -> list[int]:
+    """``WSNEGOTIATE_VERSIONS``, checked. Read, as every variable here, when this
     module is imported, which uvicorn does at startup (``--ws``): a bad value stops
     the server there, instead of failing every WebSocket client."""
     name, value = "WSNEGOTIATE_VERSIONS", os.environ.get("WSNEGOTIATE_VERSIONS", "13")
@@ -107,21 +135,39 @@ def _environment() -> tuple[list[int], list[str] | None]:
         versions.append(int(item))
     if not versions:
         _stop(name, value, f"no version; {_SOME_VERSIONS}")
-    try:
-        Policy(versions)
-    except LocalProtocolError as error:
-        _stop(name, value, str(error))
-    allowed = os.environ.get("WSNEGOTIATE_ORIGINS")
-    if allowed is None:
-        return versions, None
-    name, value = "WSNEGOTIATE_ORIGINS", allowed
-    origins = list(filter(None, map(str.strip, value.split(","))))
-    for origin in origins:
-        if not _ORIGIN.fullmatch(origin):
-            _stop(name, value, f"{origin!r} is not an origin (scheme://host[:port], RFC 6454 §6.2)")
+    _checked(name, value, versions=versions)
+    return versions
+
+
+def _origins() -> list[str | None] | None:
+    """``WSNEGOTIATE_ORIGINS``, as ``--origins`` takes them (origins, patterns,
+    ``none``), checked by ``Policy``; ``None`` when unset (any origin)."""
+    name, value = "WSNEGOTIATE_ORIGINS", os.environ.get("WSNEGOTIATE_ORIGINS")
+    if value is None:
+        return None
+    origins = listed_origins(value)
     if not origins:
         _stop(name, value, "no origin; unset it to allow any origin")
-    return versions, origins
+    _checked(name, value, origins=origins)
+    return origins
+
+
+def _same_origin() -> bool:
+    """``WSNEGOTIATE_SAME_ORIGIN``: ``1`` admits the request's own origin, ``0`` (or
+    unset) does not."""
+    name, value = "WSNEGOTIATE_SAME_ORIGIN", os.environ.get("WSNEGOTIATE_SAME_ORIGIN", "0")
+    if value not in ("0", "1"):
+        _stop(name, value, "expected 1 (on) or 0 (off)")
+    return value == "1"
+
+
+def _credential_prefix() -> str | None:
+    """``WSNEGOTIATE_CREDENTIAL_PREFIX``, checked by ``Policy``; ``None`` when unset."""
+    name = "WSNEGOTIATE_CREDENTIAL_PREFIX"
+    value = os.environ.get(name)
+    if value is not None:
+        _checked(name, value, credential_prefix=value)
+    return value
 
 
 def _seconds(name: str, default: str) -> float:
@@ -136,24 +182,79 @@ def _seconds(name: str, default: str) -> float:
     return seconds
 
 
-_VERSIONS, _ORIGINS = _environment()
+_VERSIONS, _ORIGINS, _SAME_ORIGIN = _versions(), _origins(), _same_origin()
+_CREDENTIAL_PREFIX = _credential_prefix()
 # How long the app has to accept or deny (the adapters' default deadline).
 _HANDSHAKE_TIMEOUT = _seconds("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "10")
 
 
-def policy_from(config: Config) -> Policy:
-    """The policy of a uvicorn server: versions and origins from the environment (as
-    read at import), permessage-deflate as ``--ws-per-message-deflate`` says."""
+def _proxies(config: Config) -> tuple[str, str | list[str]]:
+    """uvicorn's trusted proxies, and the name of the setting they come from:
+    ``--forwarded-allow-ips`` (or ``$FORWARDED_ALLOW_IPS``; uvicorn's default
+    ``127.0.0.1,::1``) while ``--proxy-headers`` is on, as it is by default; none
+    when it is off."""
+    value = config.forwarded_allow_ips if config.proxy_headers else ""
+    given = value if isinstance(value, str) else ",".join(value)
+    from_environment = given == os.environ.get("FORWARDED_ALLOW_IPS")
+    return ("FORWARDED_ALLOW_IPS" if from_environment else "--forwarded-allow-ips"), value
+
+
+def _built(config: Config) -> tuple[Policy, Fault | None]:
+    """The policy of a uvicorn server, and what is wrong with its proxy setting
+    (``None``: nothing; otherwise the policy trusts no proxy)."""
     known = _PER_CONFIG.get(id(config))
     if known is not None and known[0] is config:
-        return known[1]
-    policy = Policy(
-        _VERSIONS,
-        origins=_ORIGINS,
-        deflate=DeflateOptions() if config.ws_per_message_deflate else None,
-    )
-    _PER_CONFIG[id(config)] = (config, policy)
+        return known[1], known[2]
+    settings: dict[str, Any] = {
+        "versions": _VERSIONS,
+        "origins": _ORIGINS,
+        "same_origin": _SAME_ORIGIN,
+        "credential_prefix": _CREDENTIAL_PREFIX,
+        "deflate": DeflateOptions() if config.ws_per_message_deflate else None,
+    }
+    name, trusted = _proxies(config)
+    fault = None
+    try:
+        policy = Policy(forwarded_allow_ips=trusted, **settings)
+    except LocalProtocolError as error:  # uvicorn takes a malformed address for a literal
+        shown = trusted if isinstance(trusted, str) else ",".join(trusted)
+        fault = name, shown, str(error).removeprefix("forwarded_allow_ips: ")
+        policy = Policy(**settings)
+    _PER_CONFIG[id(config)] = (config, policy, fault)
+    return policy, fault
+
+
+def policy_from(config: Config) -> Policy:
+    """The policy of a uvicorn server: versions, origins, same origin and the
+    credential prefix from the environment (as read at import), permessage-deflate
+    as ``--ws-per-message-deflate`` says, and the proxies uvicorn trusts
+    (``--forwarded-allow-ips`` while ``--proxy-headers`` is on). A proxy setting
+    that ``Policy`` refuses (``10.0.0.300``, which uvicorn takes for a literal such
+    as a UNIX socket's path) raises ``LocalProtocolError`` naming it."""
+    policy, fault = _built(config)
+    if fault is not None:
+        raise LocalProtocolError("{}={!r}: {}".format(*fault))
     return policy
+
+
+def _loading() -> Config | None:
+    """The uvicorn ``Config`` whose ``load()`` is importing this module, or ``None``.
+    uvicorn imports a ``--ws`` class given by name (``--ws
+    wsnegotiate.uvicorn:WebSocketProtocol``, ``uvicorn.run(ws="...")``) as it loads
+    its config, before it listens: the earliest point its settings can be checked.
+    A class handed over (``uvicorn.run(ws=WebSocketProtocol)``) was imported before
+    any config existed; its server's settings are checked at the first WebSocket."""
+    frame: FrameType | None = sys._getframe(1)
+    while frame is not None:
+        if frame.f_code is Config.load.__code__:
+            config = frame.f_locals.get("self")
+            return config if isinstance(config, Config) else None
+        frame = frame.f_back
+    return None
+
+
+if (_CONFIG := _loading()) is not None and (_FAULT := _built(_CONFIG)[1]) is not None:
+    _stop(*_FAULT)
 
 
 def _taken_back(http: object) -> tuple[bytes, bytes] | str:
@@ -183,7 +284,7 @@ def _taken_back(http: object) -> tuple[bytes, bytes] | str:
     return version.encode("ascii"), data[end:]
 
 
-_WARNED: set[str] = set()  # what could not be taken back, said once per process
+_WARNED: set[str] = set()  # what could not be taken back, or a bad setting: said once
 
 
 def protocol(policy: Policy) -> type[WebSocketProtocol]:
@@ -208,13 +309,20 @@ class WebSocketProtocol(asyncio.Protocol):
         if not config.loaded:
             config.load()
         self.config = config
-        self.app = cast(Callable[..., Any], config.loaded_app)
+        app = config.loaded_app
+        if isinstance(app, ProxyHeadersMiddleware):
+            # The scope's scheme and client are the negotiator's, which read the
+            # proxy's fields with uvicorn's trust (Forwarded too): the middleware
+            # would read X-Forwarded-* a second time, over them.
+            app = app.app
+        self.app = cast(Callable[..., Any], app)
         self.loop = _loop or asyncio.get_event_loop()
         self.app_state = app_state
         self.connections = cast(set[Any], server_state.connections)
         self.tasks = server_state.tasks
         self.default_headers = server_state.default_headers
-        self.negotiator = ServerNegotiator(self.policy or policy_from(config))
+        self.negotiator = cast(ServerNegotiator, None)  # made in connection_made
+        self.misconfigured = False  # uvicorn's proxy setting is refused: see connection_made
         self.transport: asyncio.Transport = cast(asyncio.Transport, None)
         self.queue: asyncio.Queue[Message] = asyncio.Queue()
         self.frames: Connection | None = None
@@ -231,7 +339,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.message: list[str | bytes] = []
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.partial = False  # the peer's last bytes did not complete a frame
-        self.client: tuple[str, int] | None = None  # the peer's address, for the scope and logs
+        self.client: tuple[str, int] | None = None  # the peer's address, for the logs
         self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
         self.request_line = b""  # for the access log
         # Each handshake gets a line in uvicorn's access log, as each HTTP request
@@ -244,6 +352,18 @@ class WebSocketProtocol(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)
         self.connections.add(self)
         self.client = get_remote_addr(self.transport)
+        policy, fault = (self.policy, None) if self.policy is not None else _built(self.config)
+        if fault is not None:
+            # Known only now (the module was imported before uvicorn loaded its config):
+            # said once, and every WebSocket request gets a 500 until it is fixed.
+            self.misconfigured = True
+            line = "{}={!r}: {}".format(*fault)
+            if line not in _WARNED:
+                _WARNED.add(line)
+                log.error("%s; every WebSocket request gets a 500", line)
+        # The peer and TLS make Request.scheme and .client, and say whether the peer
+        # is a trusted proxy (Policy.forwarded_allow_ips).
+        self.negotiator = ServerNegotiator(policy, peer=self.client, tls=is_ssl(self.transport))
         taken = _taken_back(transport.get_protocol())
         if isinstance(taken, tuple):
             self.handover = taken
@@ -333,15 +453,20 @@ class WebSocketProtocol(asyncio.Protocol):
         self._end()
 
     def _start_app(self, request: Request) -> None:
+        if self.misconfigured:
+            self._refuse(self.negotiator.reject(500, "Internal Server Error"))
+            return
         path, query = _path_and_query(request.target)
         root = self.config.root_path
+        secret = request.credential
         scope = {
             "type": "websocket",
             "asgi": {"version": self.config.asgi_version, "spec_version": "2.4"},
             "http_version": request.http_version,
-            "scheme": "wss" if is_ssl(self.transport) else "ws",
+            # The request as its client made it: the connection's, or a trusted proxy's.
+            "scheme": "wss" if request.scheme == "https" else "ws",
             "server": get_local_addr(self.transport),
-            "client": self.client,
+            "client": request.client,
             "root_path": root,
             "path": root + unquote(path),
             "raw_path": root.encode("ascii") + path.encode("latin-1"),
@@ -355,6 +480,7 @@ class WebSocketProtocol(asyncio.Protocol):
                     "version": request.version,
                     "raw_version": request.raw_version,
                     "family": request.family,
+                    "credential": None if secret is None else _Credential(secret),
                 },
             },
         }
@@ -678,6 +804,17 @@ class WebSocketProtocol(asyncio.Protocol):
         for timer in self.timers.values():
             timer.cancel()
         self.timers.clear()
+
+
+class _Credential(str):
+    """The credential of a subprotocol offer, for the app: a ``str`` whose ``repr``
+    never shows it, so a scope printed in a log line (``--log-level trace`` prints
+    each one) holds no secret."""
+
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "<credential>"
 
 
 def _outgoing(message: Message) -> frames.Event:

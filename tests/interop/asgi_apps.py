@@ -12,7 +12,11 @@
   something else comes (a text), and closes with how many came and their bytes
   as the reason, ``"64 67108864"``;
 - any path with the query ``report``: accepts, sends its scope's ``path``,
-  ``raw_path`` and ``query_string`` as JSON, then closes.
+  ``raw_path`` and ``query_string`` as JSON, then closes;
+- any path with the query ``admission``: accepts, sends as JSON what its scope says
+  of admission: ``scheme``, ``client``, ``subprotocols``, the values of its
+  ``sec-websocket-protocol`` headers, and ``credential``, the wsnegotiate
+  extension's (``null`` when it has none), then closes.
 """
 
 from __future__ import annotations
@@ -35,6 +39,22 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 "path": scope["path"],
                 "raw_path": scope["raw_path"].decode("latin-1"),
                 "query_string": scope["query_string"].decode("latin-1"),
+            }
+        )
+        await send({"type": "websocket.send", "text": text})
+        await send({"type": "websocket.close", "code": 1000})
+    elif scope["query_string"] == b"admission":
+        await send({"type": "websocket.accept"})
+        offers = [
+            v.decode("latin-1") for n, v in scope["headers"] if n == b"sec-websocket-protocol"
+        ]
+        text = json.dumps(
+            {
+                "scheme": scope["scheme"],
+                "client": scope["client"],
+                "subprotocols": scope["subprotocols"],
+                "sec-websocket-protocol": offers,
+                "credential": scope["extensions"].get("wsnegotiate", {}).get("credential"),
             }
         )
         await send({"type": "websocket.send", "text": text})

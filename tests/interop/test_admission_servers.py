@@ -1,8 +1,9 @@
 """Who gets in: the origin variants of the README's admission table sent as raw
-bytes to `wsnegotiate serve` and to websockets, tornado and aiohttp, each with its
-recommended configuration, started here on 127.0.0.1 and always stopped. Our
-answers are asserted; the peers' are only recorded (printed with ``-s``, for the
-README), so a peer's change cannot turn this red. And Chromium: a page of another
+bytes to `wsnegotiate serve`, to uvicorn on our protocol, and to websockets, tornado
+and aiohttp, each with its recommended configuration, started here on 127.0.0.1 and
+always stopped. Our answers (serve's and uvicorn's) are asserted; the peers' are
+only recorded (printed with ``-s``, for the README), so a peer's change cannot turn
+this red. And Chromium: a page of another
 origin is refused, a page of the allowed origin gets its echo."""
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from factory import QuietHandler, http_server
 from test_browser import CHROMIUM, FLAGS
 from test_client_with_real_servers import aiohttp_server, tornado_server
 from test_serve import serve
+from test_uvicorn import bare_apps
 
 #: The site: pages of http://app.example open ws://app.example/; behind the proxy, pages
 #: of https://app.example reach the backend as Host: backend:8000.
@@ -78,9 +80,11 @@ VARIANTS: list[tuple[str, tuple[tuple[str, str], ...], str, str, int]] = [
 
 #: Each server's recommended configuration, as the table's header says it.
 OURS = ("--same-origin", "--forwarded-allow-ips", TRUSTED)
+UVICORN = ("--proxy-headers", "--forwarded-allow-ips", TRUSTED)  # and WSNEGOTIATE_SAME_ORIGIN=1
 SITE_ORIGINS = ["http://app.example", "https://app.example"]
 CONFIGURATIONS = {
     "wsnegotiate serve": f"`{' '.join(OURS)}`",
+    "uvicorn 0.55.0 + our protocol": f"`WSNEGOTIATE_SAME_ORIGIN=1`, `{' '.join(UVICORN)}`",
     "websockets 17.4": f"`origins={json.dumps(SITE_ORIGINS)}`",
     "tornado 6.6.1": "default `check_origin`",
     "aiohttp 3.14.5": "default (no origin check)",
@@ -158,16 +162,24 @@ def markdown(columns: dict[str, list[str]]) -> str:
     return "\n".join(lines)
 
 
-def test_who_gets_in_with_each_servers_recommended_configuration() -> None:
+def test_who_gets_in_with_each_servers_recommended_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     with serve(*OURS) as (_, port):
         ours = asyncio.run(asyncio.wait_for(statuses(port), 120))
-    columns = {"wsnegotiate serve": ours}
+    for name in ("WSNEGOTIATE_ORIGINS", "WSNEGOTIATE_CREDENTIAL_PREFIX", "FORWARDED_ALLOW_IPS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("WSNEGOTIATE_SAME_ORIGIN", "1")
+    with bare_apps(*UVICORN) as (_, port):
+        on_uvicorn = asyncio.run(asyncio.wait_for(statuses(port), 120))
+    columns = {"wsnegotiate serve": ours, "uvicorn 0.55.0 + our protocol": on_uvicorn}
     for name, server in PEERS.items():
         columns[name] = asyncio.run(peer_statuses(server))
     print("\n" + markdown(columns))  # the README's table: pytest -n 0 -s -k who_gets_in
     names = [variant for variant, *_ in VARIANTS]
-    expected = [str(ours_expected) for *_, ours_expected in VARIANTS]
-    assert dict(zip(names, ours, strict=True)) == dict(zip(names, expected, strict=True))
+    expected = dict(zip(names, [str(status) for *_, status in VARIANTS], strict=True))
+    assert dict(zip(names, ours, strict=True)) == expected
+    assert dict(zip(names, on_uvicorn, strict=True)) == expected
 
 
 # -- Chromium: a page of another origin is refused ---------------------------------------

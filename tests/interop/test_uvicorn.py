@@ -11,8 +11,10 @@ import json
 import os
 import re
 import selectors
+import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import time
@@ -67,7 +69,7 @@ def listening(process: subprocess.Popen[bytes]) -> tuple[bytes, int | None]:
             if not chunk:
                 return log, None
             log += chunk
-            found = re.search(rb"Uvicorn running on http://127\.0\.0\.1:(\d+)", log)
+            found = re.search(rb"Uvicorn running on https?://127\.0\.0\.1:(\d+)", log)
     assert found is not None, f"uvicorn printed no address: {log!r}"
     return log, int(found[1])
 
@@ -170,16 +172,16 @@ def raw_exchange(port: int, data: bytes, *, head_only: bool = False, wait: float
 
 @contextmanager
 def bare_apps(
-    *options: str, log: bytearray | None = None
+    *options: str, log: bytearray | None = None, stdout: Path | None = None
 ) -> Iterator[tuple[subprocess.Popen[bytes], int]]:
     """uvicorn serving tests/interop/asgi_apps.py on our protocol; yields the process
-    and its port; ``log`` as ``uvicorn_process`` takes it."""
+    and its port; ``log`` and ``stdout`` as ``uvicorn_process`` takes them."""
     arguments = [
         "-m", "uvicorn", "asgi_apps:app", "--app-dir", str(Path(__file__).parent),
         "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
         *options,
     ]  # fmt: skip
-    with uvicorn_process(arguments, log=log) as running:
+    with uvicorn_process(arguments, log=log, stdout=stdout) as running:
         yield running
 
 
@@ -457,6 +459,219 @@ def test_versions_and_origins_from_the_environment(monkeypatch: pytest.MonkeyPat
     assert KEY  # the requests carry the RFC 6455 sample key
 
 
+def status_line(port: int, *fields: tuple[str, str], target: str = "/echo") -> bytes:
+    """The status line uvicorn answers an RFC 6455 request with, with ``fields`` added."""
+    answer = raw_exchange(port, raw_request(rfc6455(extra=fields), target=target), head_only=True)
+    return answer.split(b"\r\n", 1)[0]
+
+
+def admission_seen(
+    port: int,
+    *fields: tuple[str, str],
+    host: str = "example.com",
+    source: str = "127.0.0.1",
+    tls: ssl.SSLContext | None = None,
+) -> tuple[bytes, Any]:
+    """The status line of an RFC 6455 request to ``host`` with ``fields`` added, sent
+    from ``source`` (over TLS with ``tls``), and what the app saw of admission
+    (asgi_apps' ``?admission`` report; ``None`` when the app did not run)."""
+    request = raw_request([("Host", host), *rfc6455(extra=fields)[1:]], target="/?admission")
+    with contextlib.ExitStack() as stack:
+        sock = stack.enter_context(
+            socket.create_connection(("127.0.0.1", port), timeout=10, source_address=(source, 0))
+        )
+        if tls is not None:
+            sock = stack.enter_context(tls.wrap_socket(sock, server_hostname="127.0.0.1"))
+        sock.sendall(request)
+        answer = read_until(sock, b"\x88\x02\x03\xe8")  # the app's Close 1000, or the end
+    head, _, frames_back = answer.partition(b"\r\n\r\n")
+    if frames_back[:1] != b"\x81":
+        return head.split(b"\r\n")[0], None
+    length, start = frames_back[1], 2
+    if length == 126:  # RFC 6455 §5.2: a 16-bit length follows
+        length, start = int.from_bytes(frames_back[2:4], "big"), 4
+    return head.split(b"\r\n")[0], json.loads(frames_back[start : start + length])
+
+
+def test_origin_patterns_and_none_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``WSNEGOTIATE_ORIGINS`` takes what ``--origins`` takes: subdomain patterns, and
+    ``none`` for a request without Origin."""
+    monkeypatch.setenv("WSNEGOTIATE_ORIGINS", "https://*.example.com, none")
+    with uvicorn("starlette_app:app") as (_, port):
+        answers = [
+            status_line(port, ("Origin", "https://a.b.example.com")),
+            status_line(port),
+            status_line(port, ("Origin", "https://example.com")),
+            status_line(port, ("Origin", "https://example.com.evil.net")),
+        ]
+    switching, forbidden = b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.1 403 Forbidden"
+    assert answers == [switching, switching, forbidden, forbidden]
+
+
+PREFIX = "base64url.bearer.authorization.k8s.io."  # Kubernetes' credential offers
+
+
+def test_same_origin_and_a_credential_prefix_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``WSNEGOTIATE_SAME_ORIGIN=1`` admits the request's own origin (``Host:
+    example.com``, no TLS: ``http://example.com``) and nothing else;
+    ``WSNEGOTIATE_CREDENTIAL_PREFIX`` takes the credential offer out of what the app
+    is offered, and out of the field it sees."""
+    monkeypatch.setenv("WSNEGOTIATE_SAME_ORIGIN", "1")
+    monkeypatch.setenv("WSNEGOTIATE_CREDENTIAL_PREFIX", PREFIX)
+    offer = ("Sec-WebSocket-Protocol", f"chat, {PREFIX}c2VjcmV0")
+    with bare_apps() as (_, port):
+        statuses = [
+            admission_seen(port, ("Origin", origin))[0] if origin else admission_seen(port)[0]
+            for origin in ("http://example.com", "https://example.com", "http://evil.example", "")
+        ]
+        seen = admission_seen(port, ("Origin", "http://example.com"), offer)
+    switching, forbidden = b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.1 403 Forbidden"
+    assert statuses == [switching, forbidden, forbidden, forbidden]
+    assert seen[0] == switching
+    assert (seen[1]["subprotocols"], seen[1]["sec-websocket-protocol"]) == (["chat"], ["chat"])
+
+
+def test_the_app_gets_the_credential_and_no_log_line_has_it(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The credential is the app's, in ``scope["extensions"]["wsnegotiate"]``; the
+    scopes uvicorn logs at ``--log-level trace`` and the access log hold none of it."""
+    monkeypatch.setenv("WSNEGOTIATE_CREDENTIAL_PREFIX", PREFIX)
+    secret = "c2VjcmV0LXRva2Vu"
+    stdout, log = tmp_path / "stdout", bytearray()
+    with bare_apps("--log-level", "trace", log=log, stdout=stdout) as (_, port):
+        status, seen = admission_seen(port, ("Sec-WebSocket-Protocol", f"{PREFIX}{secret}, chat"))
+    assert status == b"HTTP/1.1 101 Switching Protocols"
+    assert (seen["credential"], seen["subprotocols"]) == (secret, ["chat"])
+    logged = bytes(log) + stdout.read_bytes()
+    assert b"Started scope=" in logged and b"'wsnegotiate': {" in logged  # scopes were logged
+    assert secret.encode() not in logged, logged.decode()
+
+
+SWITCHING, FORBIDDEN = b"HTTP/1.1 101 Switching Protocols", b"HTTP/1.1 403 Forbidden"
+#: A page's origin, behind a proxy that ends TLS and rewrites Host.
+SECURE_PAGE = ("Origin", "https://app.example")
+BACKEND = "backend:8000"
+REWRITTEN: tuple[tuple[str, str], ...] = (
+    SECURE_PAGE,
+    ("X-Forwarded-For", "198.51.100.7"),
+    ("X-Forwarded-Proto", "https"),
+    ("X-Forwarded-Host", "app.example"),
+)
+
+
+def scheme_and_client(seen: tuple[bytes, Any]) -> tuple[bytes, Any]:
+    """The status line, and the scope's scheme and client (``None``: no app ran)."""
+    status, report = seen
+    return status, None if report is None else (report["scheme"], report["client"])
+
+
+def test_proxies_are_trusted_as_uvicorn_trusts_them(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under ``WSNEGOTIATE_SAME_ORIGIN=1``, a page behind a proxy that ends TLS and
+    rewrites Host is let in when the proxy is one uvicorn trusts (by default, with
+    ``--proxy-headers`` on: 127.0.0.1 and ::1; else ``--forwarded-allow-ips``), from
+    ``X-Forwarded-*`` or ``Forwarded``; from any other address, or with
+    ``--no-proxy-headers``, the fields are ignored and it is refused. The app's scope
+    says what the negotiator decided (``Request.scheme`` and ``.client``), even where
+    uvicorn's proxy middleware, which reads only ``X-Forwarded-*``, would not."""
+    monkeypatch.setenv("WSNEGOTIATE_SAME_ORIGIN", "1")
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    forwarded: list[tuple[str, str]] = [
+        SECURE_PAGE,
+        ("Forwarded", 'for=198.51.100.7;proto=https;host="app.example"'),
+    ]
+    # Two proxies, the nearer one speaking Forwarded: only Forwarded is read.
+    mixed: list[tuple[str, str]] = [
+        SECURE_PAGE,
+        ("Forwarded", 'for=127.0.0.1;proto=https;host="app.example"'),
+        ("X-Forwarded-Proto", "http"),
+    ]
+    with bare_apps() as (_, port):
+        seen = [
+            scheme_and_client(admission_seen(port, *REWRITTEN, host=BACKEND)),
+            scheme_and_client(admission_seen(port, *forwarded, host=BACKEND)),
+            scheme_and_client(admission_seen(port, *mixed, host=BACKEND)),
+            scheme_and_client(admission_seen(port, *REWRITTEN, host=BACKEND, source="127.0.0.2")),
+            scheme_and_client(admission_seen(port, ("Origin", "http://example.com"))),
+        ]
+    with bare_apps("--forwarded-allow-ips", "127.0.0.2") as (_, port):
+        named = [
+            admission_seen(port, *REWRITTEN, host=BACKEND, source="127.0.0.2")[0],
+            admission_seen(port, *REWRITTEN, host=BACKEND)[0],
+        ]
+    with bare_apps("--no-proxy-headers") as (_, port):
+        untrusting = admission_seen(port, *REWRITTEN, host=BACKEND)[0]
+    client = ["198.51.100.7", 0]  # no port in the fields
+    assert seen[:4] == [
+        (SWITCHING, ("wss", client)),
+        (SWITCHING, ("wss", client)),
+        (SWITCHING, ("wss", ["127.0.0.1", 0])),
+        (FORBIDDEN, None),
+    ]
+    direct = seen[4]
+    assert direct[0] == SWITCHING and direct[1] is not None
+    assert (direct[1][0], direct[1][1][0]) == ("ws", "127.0.0.1")  # the connection's own
+    assert named == [SWITCHING, FORBIDDEN]
+    assert untrusting == FORBIDDEN
+
+
+def self_signed(where: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by openssl in ``where``."""
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command makes the test certificate")
+    cert, key = where / "cert.pem", where / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
+         "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True, timeout=30,
+    )  # fmt: skip
+    return cert, key
+
+
+def test_policy_from_trusts_the_proxies_uvicorn_trusts() -> None:
+    """``policy_from(config)``: uvicorn's ``forwarded_allow_ips`` while
+    ``proxy_headers`` is on, none when off; a setting ``Policy`` refuses raises,
+    naming it."""
+    from uvicorn.config import Config
+
+    import wsnegotiate.uvicorn as adapter
+
+    def trusted(**settings: Any) -> tuple[str, ...]:
+        return adapter.policy_from(Config("asgi_apps:app", **settings)).forwarded_allow_ips
+
+    assert trusted(forwarded_allow_ips="10.0.0.0/8, 127.0.0.1") == ("10.0.0.0/8", "127.0.0.1")
+    assert trusted(forwarded_allow_ips=["::1"]) == ("::1",)
+    assert trusted(proxy_headers=False, forwarded_allow_ips="10.0.0.0/8") == ()
+    with pytest.raises(ws.LocalProtocolError) as refused:
+        trusted(forwarded_allow_ips=["10.0.0.300"])
+    assert (
+        str(refused.value)
+        == "--forwarded-allow-ips='10.0.0.300': '10.0.0.300' is not an IP address"
+    )
+
+
+def test_over_tls_the_requests_own_origin_is_https(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """uvicorn serving TLS (``--ssl-certfile``): the negotiator is told, so the
+    request's own origin is ``https://`` (and ``http://`` is a scheme swap), and the
+    scope says ``wss``."""
+    monkeypatch.setenv("WSNEGOTIATE_SAME_ORIGIN", "1")
+    cert, key = self_signed(tmp_path)
+    tls = ssl.create_default_context(cafile=str(cert))
+    files = ("--ssl-certfile", str(cert), "--ssl-keyfile", str(key))
+    with bare_apps(*files) as (_, port):
+        own = f"127.0.0.1:{port}"
+        secure = admission_seen(port, ("Origin", f"https://{own}"), host=own, tls=tls)
+        swapped = admission_seen(port, ("Origin", f"http://{own}"), host=own, tls=tls)
+    assert secure[0] == SWITCHING and secure[1] is not None
+    assert secure[1]["scheme"] == "wss"
+    assert swapped == (FORBIDDEN, None)
+
+
 def test_a_quiet_client_is_pinged_then_closed_with_1011() -> None:
     async def scenario(port: int) -> list[object]:
         client = ws.ClientNegotiator(f"127.0.0.1:{port}", "/echo")
@@ -618,17 +833,61 @@ BAD_ENVIRONMENT = [
     (
         "WSNEGOTIATE_ORIGINS",
         "https://app.example/",
-        "'https://app.example/' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
+        "origin 'https://app.example/' is not an origin: expected scheme://host[:port], no path,"
+        " no user information (RFC 6454 §7.1); write 'https://app.example'",
     ),
     (
         "WSNEGOTIATE_ORIGINS",
         "https://app.example,app.example",
-        "'app.example' is not an origin (scheme://host[:port], RFC 6454 §6.2)",
+        "origin 'app.example' is not an origin: expected scheme://host[:port], no path,"
+        " no user information (RFC 6454 §7.1)",
+    ),
+    (
+        "WSNEGOTIATE_ORIGINS",
+        "null",
+        "origin 'null' cannot be listed: any page can send it (a sandboxed frame,"
+        " RFC 6454 §7.3); use check_origin to admit it knowingly",
+    ),
+    (
+        "WSNEGOTIATE_ORIGINS",
+        "https://*.*.example.com",
+        "origin pattern 'https://*.*.example.com' is not scheme://*.host[:port]"
+        " (one leading '*.' label, then an origin's host)",
     ),
     ("WSNEGOTIATE_ORIGINS", "", "no origin; unset it to allow any origin"),
+    ("WSNEGOTIATE_SAME_ORIGIN", "yes", "expected 1 (on) or 0 (off)"),
+    (
+        "WSNEGOTIATE_CREDENTIAL_PREFIX",
+        "bearer token",
+        "credential_prefix 'bearer token' is not an RFC 9110 token",
+    ),
     ("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "soon", "not a number of seconds above 0"),
     ("WSNEGOTIATE_HANDSHAKE_TIMEOUT", "0", "not a number of seconds above 0"),
 ]
+
+
+def failed_startup(*options: str) -> tuple[int, str]:
+    """uvicorn on our protocol, with ``options``, expected to stop before it listens:
+    its exit status and the last line it printed (no traceback)."""
+    arguments = [
+        "-m", "uvicorn", "starlette_app:app", "--app-dir", str(EXAMPLES),
+        "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
+        *options,
+    ]  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    assert process.stderr is not None
+    try:
+        printed, port = listening(process)
+        assert port is None, f"uvicorn started: {printed!r}"
+        printed += process.stderr.read()
+        status = process.wait(10)
+    finally:
+        stop(process, signal.SIGINT, 10)
+        process.stderr.close()
+    assert b"Traceback" not in printed, printed.decode()
+    return status, printed.decode().splitlines()[-1]
 
 
 @pytest.mark.parametrize(("name", "value", "fault"), BAD_ENVIRONMENT)
@@ -638,31 +897,64 @@ def test_a_bad_environment_stops_uvicorn_at_startup(
     """One line naming the variable and its value, uvicorn's exit status for a failed
     startup (3), no traceback; not a server that fails every WebSocket client."""
     monkeypatch.setenv(name, value)
-    arguments = [
-        "-m", "uvicorn", "starlette_app:app", "--app-dir", str(EXAMPLES),
-        "--host", "127.0.0.1", "--port", "0", "--ws", "wsnegotiate.uvicorn:WebSocketProtocol",
-    ]  # fmt: skip
-    process = subprocess.Popen(
-        [sys.executable, *arguments], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-    )
-    assert process.stderr is not None
-    try:
-        printed, port = listening(process)
-        assert port is None, f"uvicorn started with {name}={value!r}: {printed!r}"
-        printed += process.stderr.read()
-        status = process.wait(10)
-    finally:
-        stop(process, signal.SIGINT, 10)
-        process.stderr.close()
-    assert b"Traceback" not in printed, printed.decode()
-    assert (status, printed.decode().splitlines()[-1]) == (
-        3,
-        f"ERROR:    {name}={value!r}: {fault}",
-    )
+    assert failed_startup() == (3, f"ERROR:    {name}={value!r}: {fault}")
     alone = subprocess.run(  # imported by a script of the user's (uvicorn.run(ws=...))
         [sys.executable, "-c", "import wsnegotiate.uvicorn"], capture_output=True, timeout=60
     )
     assert (alone.returncode, alone.stderr.decode()) == (3, f"{name}={value!r}: {fault}\n")
+
+
+@pytest.mark.parametrize(
+    ("options", "environment", "line"),
+    [
+        (
+            ("--forwarded-allow-ips", "127.0.0.1,10.0.0.300"),
+            {},
+            "--forwarded-allow-ips='127.0.0.1,10.0.0.300': '10.0.0.300' is not an IP address",
+        ),
+        (
+            (),
+            {"FORWARDED_ALLOW_IPS": "10.0.0.0/33"},
+            "FORWARDED_ALLOW_IPS='10.0.0.0/33': '10.0.0.0/33' is not a network"
+            " (address/prefix with no host bits set, e.g. 10.0.0.0/8)",
+        ),
+    ],
+)
+def test_a_proxy_setting_policy_refuses_stops_uvicorn_at_startup(
+    monkeypatch: pytest.MonkeyPatch,
+    options: tuple[str, ...],
+    environment: dict[str, str],
+    line: str,
+) -> None:
+    """uvicorn takes an address it cannot parse for a literal (a UNIX socket's path),
+    so a typo trusts nobody without a word; ``Policy`` refuses it. uvicorn imports our
+    class as it loads its config, before it listens: the server stops there, with one
+    line naming the setting (the option, or the variable uvicorn reads without it)."""
+    monkeypatch.delenv("FORWARDED_ALLOW_IPS", raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    assert failed_startup(*options) == (3, f"ERROR:    {line}")
+
+
+def test_a_proxy_setting_known_only_at_the_first_websocket_gets_it_a_500() -> None:
+    """Our class handed to ``uvicorn.run()`` was imported before uvicorn had a config:
+    its proxy setting is known at the first WebSocket request. One line in the log,
+    once; every WebSocket request gets a 500 and the app is not called."""
+    script = (
+        "import uvicorn, wsnegotiate.uvicorn\n"
+        f"uvicorn.run('asgi_apps:app', app_dir={str(Path(__file__).parent)!r},"
+        " host='127.0.0.1', port=0, ws=wsnegotiate.uvicorn.WebSocketProtocol,"
+        " forwarded_allow_ips='10.0.0.300')\n"
+    )
+    log = bytearray()
+    with uvicorn_process(["-c", script], log=log) as (_, port):
+        answers = [admission_seen(port) for _ in range(2)]
+    assert answers == [(b"HTTP/1.1 500 Internal Server Error", None)] * 2
+    assert [line for line in log.decode().splitlines() if "10.0.0.300" in line] == [
+        "ERROR:    --forwarded-allow-ips='10.0.0.300': '10.0.0.300' is not an IP address;"
+        " every WebSocket request gets a 500"
+    ]
+    assert "Traceback" not in log.decode()
 
 
 def access_lines(output: bytes) -> list[str]:

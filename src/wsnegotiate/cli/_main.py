@@ -27,6 +27,7 @@ from .._detect import Detection
 from .._errors import LocalProtocolError
 from .._events import Accepted, NeedData, Rejected, Request
 from .._headers import parse_advertised
+from .._origin import listed_origins
 from .._policy import Policy
 from .._server import ServerNegotiator, negotiate
 from .._version import Version
@@ -99,11 +100,6 @@ def _agreed(deflate: DeflateParams) -> dict[str, bool | int | None]:
 
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
-
-
-def _origins(text: str) -> list[str | None]:
-    """``--origins``: the entries as ``Policy`` takes them, ``none`` as ``None``."""
-    return [None if entry == "none" else entry for entry in _csv(text)]
 
 
 def _peer(text: str) -> tuple[str, int]:
@@ -341,7 +337,7 @@ def _add_policy_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--subprotocols", type=_csv, default=[], help="e.g. chat,superchat")
     parser.add_argument(
         "--origins",
-        type=_origins,
+        type=listed_origins,
         default=None,
         metavar="ORIGIN,...",
         help="the origins allowed, others get a 403: scheme://host[:port] (RFC 6454),"
