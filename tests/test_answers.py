@@ -441,7 +441,8 @@ def test_h11_status_hints_are_kept() -> None:
 def test_a_request_body_is_refused(body: tuple[str, str]) -> None:
     result = outcome(raw_request([*rfc6455(), body], body=b"hello"))
     assert_rejection(result, 400, f"{body[0]}: the handshake request must not carry a body")
-    assert result.error is not None and result.error.field == body[0]
+    assert isinstance(result, ws.Rejected) and result.error is not None
+    assert result.error.field == body[0]
 
 
 def test_content_length_zero_is_fine() -> None:
