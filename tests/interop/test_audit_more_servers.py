@@ -1,0 +1,233 @@
+"""`wsnegotiate audit` against four more real servers: wsproto's own handshake,
+autobahn, faye-websocket and websocket-driver, each started by the test on 127.0.0.1
+and a free port and always stopped. As in test_audit_servers.py, every known defect
+is read off the bytes the server sent, by hand, and the audit must fail exactly the
+ones still there: a peer that fixes one cannot turn a test red."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from pathlib import Path
+
+import pytest
+import wsproto.events
+from autobahn.asyncio.websocket import WebSocketServerFactory, WebSocketServerProtocol
+from peers import NODE_MODULES
+from test_audit_servers import (
+    ANY_ANSWER,
+    LISTS,
+    REFUSAL,
+    UNDERSTOOD_NOT,
+    VERSION_REFUSAL,
+    Defect,
+    assert_fails_as_measured,
+    head_content,
+    status_426_without_upgrade,
+    switched,
+)
+from wsproto import ConnectionType, WSConnection
+from wsproto.connection import ConnectionState
+from wsproto.utilities import LocalProtocolError, RemoteProtocolError
+
+
+@asynccontextmanager
+async def wsproto_server() -> AsyncIterator[int]:
+    """An echo server on wsproto's own handshake: it accepts every Request wsproto
+    hands it, and answers a request wsproto refuses with the refusal wsproto
+    suggests (the error's ``event_hint``)."""
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = WSConnection(ConnectionType.SERVER)
+        try:
+            while True:
+                data = await reader.read(65536)
+                try:
+                    peer.receive_data(data or None)
+                except RemoteProtocolError as error:
+                    if error.event_hint is not None:
+                        writer.write(peer.send(error.event_hint))
+                        await writer.drain()
+                    return
+                done = not data
+                for event in peer.events():
+                    if isinstance(event, wsproto.events.Request):
+                        writer.write(peer.send(wsproto.events.AcceptConnection()))
+                    elif isinstance(event, wsproto.events.Message):
+                        writer.write(peer.send(event))
+                    elif isinstance(event, wsproto.events.Ping):
+                        writer.write(peer.send(event.response()))
+                    elif isinstance(event, wsproto.events.CloseConnection):
+                        if peer.state in (ConnectionState.OPEN, ConnectionState.REMOTE_CLOSING):
+                            writer.write(peer.send(event.response()))
+                        done = True
+                await writer.drain()
+                if done:
+                    return
+        except (ConnectionError, LocalProtocolError):
+            return
+        finally:
+            writer.close()
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+class AutobahnEcho(WebSocketServerProtocol):
+    def onMessage(self, payload: bytes, isBinary: bool) -> None:
+        self.sendMessage(payload, isBinary)  # type: ignore[no-untyped-call]
+
+
+@asynccontextmanager
+async def autobahn_server() -> AsyncIterator[int]:
+    """autobahn's asyncio echo server, with its factory's defaults."""
+    factory = WebSocketServerFactory()  # type: ignore[no-untyped-call]
+    factory.protocol = AutobahnEcho
+    server = await asyncio.get_running_loop().create_server(factory, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        await server.wait_closed()
+
+
+def node_missing(package: str) -> str | None:
+    if shutil.which("node") is None or not (NODE_MODULES / package).is_dir():
+        return f"Node and its pinned {package} are needed (npm ci --prefix tests/interop)"
+    return None
+
+
+FAYE_MISSING = node_missing("faye-websocket")
+DRIVER_MISSING = node_missing("websocket-driver")
+
+
+@asynccontextmanager
+async def node_server(script: str) -> AsyncIterator[int]:
+    """A Node echo server of this folder, which prints ``listening PORT`` and ends
+    when its standard input does; yields the port."""
+    process = await asyncio.create_subprocess_exec(
+        "node",
+        str(Path(__file__).parent / script),
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    try:
+        assert process.stdout is not None
+        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        assert line.startswith("listening "), line
+        yield int(line.split()[1])
+    finally:
+        if process.stdin is not None:
+            process.stdin.close()
+        try:
+            await asyncio.wait_for(process.wait(), 5)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
+
+
+def faye_server() -> AbstractAsyncContextManager[int]:
+    return node_server("faye_server.js")
+
+
+def websocket_driver_server() -> AbstractAsyncContextManager[int]:
+    return node_server("websocket_driver_server.js")
+
+
+#: Every key of the wrong shape (RFC 6455 §4.2.1 item 5: base64 of 16 bytes) or repeated
+#: (§11.3.1: at most once in a request).
+KEYS = ("15-bytes", "17-bytes", "not-base64", "unpadded", "empty", "repeated")
+#: A version refused, the field repeated (RFC 6455 §11.3.5) or malformed (§4.3's ABNF).
+MALFORMED_OR_REPEATED = ("013", "plus-13", "13.0", "list", "1_3", "256", "non-ascii", "repeated")
+
+#: wsproto 1.3.2 (its own handshake, on h11): every version it does not take refused with a
+#: 426 that has no Upgrade (RFC 9110 §15.5.22), also with a request pipelined behind it; a
+#: 101 to two version lines, to a key of any shape or two keys, to HTTP/1.0 (RFC 9110 §7.8),
+#: to an invalid Host (RFC 9112 §3.2), to Content-Length with Transfer-Encoding, the
+#: connection kept (RFC 9112 §6.1), and to malformed or empty Sec-WebSocket-Protocol and
+#: -Extensions (RFC 6455 §4.2.1: any violation of the ABNF).
+WSPROTO: dict[str, Defect] = {
+    **{f"version-{v}": VERSION_REFUSAL for v in UNDERSTOOD_NOT},
+    **{f"version-{v}": REFUSAL for v in MALFORMED_OR_REPEATED},
+    **{f"key-{k}": REFUSAL for k in KEYS},
+    "http-1.0": ANY_ANSWER,
+    "http-invalid-host": REFUSAL,
+    "http-length-and-chunked": switched,
+    **dict.fromkeys(LISTS, REFUSAL),
+    "pipeline-after-refused": status_426_without_upgrade,
+}
+
+#: autobahn 26.11.1: a 101 to the versions 013, +13 and 1_3 (Python's int() reads each as
+#: 13; RFC 6455 §4.3: no leading zero, digits only); 405 without Allow to POST, HEAD and
+#: `get` (RFC 9110 §15.5.6); a 101 to an invalid Host, to Content-Length: abc (RFC 9112
+#: §6.3), also with a request behind it, and to Content-Length with Transfer-Encoding (it
+#: then reads the chunked body as a frame: RFC 9112 §6.1); malformed or empty
+#: Sec-WebSocket-Protocol and an empty Sec-WebSocket-Extensions taken.
+AUTOBAHN: dict[str, Defect] = {
+    **{f"version-{v}": REFUSAL for v in ("013", "plus-13", "1_3")},
+    "http-post": REFUSAL,
+    "http-head": REFUSAL,
+    "http-get-lowercase": ANY_ANSWER,
+    "http-invalid-host": REFUSAL,
+    "http-length-and-chunked": switched,
+    "http-bad-content-length": REFUSAL,
+    "pipeline-after-bad-length": REFUSAL,
+    "subprotocol-malformed": REFUSAL,
+    "subprotocol-empty": REFUSAL,
+    "extension-empty": REFUSAL,
+}
+
+#: faye-websocket 0.11.4 (websocket-driver 0.8.3 behind Node's http server): 400 without
+#: Sec-WebSocket-Version to every version it does not speak (RFC 6455 §4.2.2); a 101 to a
+#: key of any shape or two keys, to HTTP/1.0, without a Host, with two or an invalid one;
+#: content in its 400 to HEAD (RFC 9110 §9.3.2); malformed or empty Sec-WebSocket-Protocol
+#: and an empty Sec-WebSocket-Extensions taken.
+FAYE: dict[str, Defect] = {
+    **{f"version-{v}": VERSION_REFUSAL for v in UNDERSTOOD_NOT},
+    **{f"key-{k}": REFUSAL for k in KEYS},
+    "http-head-no-content": head_content,
+    "http-1.0": ANY_ANSWER,
+    **{f"http-{h}": REFUSAL for h in ("no-host", "two-hosts", "invalid-host")},
+    "subprotocol-malformed": REFUSAL,
+    "subprotocol-empty": REFUSAL,
+    "extension-empty": REFUSAL,
+}
+
+#: websocket-driver 0.8.3 on a bare TCP server (its own HTTP parser, http-parser-js): all
+#: of faye's, and a 101 to a space before a colon (RFC 9112 §5.1), to Content-Length: abc,
+#: also with a request behind it, and to Content-Length with Transfer-Encoding, the
+#: connection kept.
+WEBSOCKET_DRIVER: dict[str, Defect] = {
+    **FAYE,
+    "http-space-before-colon": REFUSAL,
+    "http-length-and-chunked": switched,
+    "http-bad-content-length": REFUSAL,
+    "pipeline-after-bad-length": REFUSAL,
+}
+
+
+def test_wsproto_server() -> None:
+    assert_fails_as_measured(wsproto_server, WSPROTO)
+
+
+def test_autobahn_server() -> None:
+    assert_fails_as_measured(autobahn_server, AUTOBAHN)
+
+
+@pytest.mark.skipif(FAYE_MISSING is not None, reason=FAYE_MISSING or "")
+def test_faye_websocket_server() -> None:
+    assert_fails_as_measured(faye_server, FAYE)
+
+
+@pytest.mark.skipif(DRIVER_MISSING is not None, reason=DRIVER_MISSING or "")
+def test_websocket_driver_server() -> None:
+    assert_fails_as_measured(websocket_driver_server, WEBSOCKET_DRIVER)
