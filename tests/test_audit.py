@@ -24,7 +24,7 @@ from wsnegotiate._answers import accept_token
 from wsnegotiate.cli import main
 from wsnegotiate.cli.audit import Report, as_html, as_json, as_junit, audit, table
 from wsnegotiate.cli.audit_answer import Ended, parse_frame, parse_responses
-from wsnegotiate.cli.audit_cases import CASES, GATE, GROUPS, Level, Verdict
+from wsnegotiate.cli.audit_cases import CASES, GATE, GROUPS, Level, Verdict, blame
 from wsnegotiate.cli.probe import Target
 from wsnegotiate.cli.serve import ServeOptions, echo_server
 
@@ -535,6 +535,18 @@ def test_a_refusal_is_blamed_on_what_the_server_names() -> None:
     assert stopped.stopped.why.endswith(
         "(a server that needs a subprotocol: give --subprotocol NAME); no other case was judged"
     )
+
+
+def test_a_refusal_of_the_http_version_is_not_blamed_on_the_websocket_version() -> None:
+    refused = parse_responses(
+        b'HTTP/1.1 505 Unsupported HTTP version "HTTP/1.2"\r\nContent-Length: 0\r\n\r\n'
+    ).final
+    assert refused is not None
+    assert blame(refused) == (None, "the answer does not say why")
+    named = parse_responses(
+        b"HTTP/1.1 400 Bad Request\r\nContent-Length: 27\r\n\r\nunsupported version: 013\n"
+    ).final
+    assert named is not None and blame(named)[0] == "Sec-WebSocket-Version"
 
 
 def test_answers_to_pipelined_bytes() -> None:

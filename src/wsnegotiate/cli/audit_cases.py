@@ -409,6 +409,9 @@ _CAUSES = (
 )
 
 
+_HTTP_VERSION = re.compile(r"http[ /-]?version|http/\d(?:\.\d)?")
+
+
 def blame(response: Response) -> tuple[str | None, str]:
     """What a refusal names as its cause, as the server put it (a reason phrase of
     its own, and the first line of its body): the field, and a phrase for a
@@ -420,6 +423,7 @@ def blame(response: Response) -> tuple[str | None, str]:
         if reason.lower() == http.HTTPStatus(response.status).phrase.lower():
             reason = ""
     words = f"{reason} {body.decode('latin-1')}".lower()
+    words = _HTTP_VERSION.sub("", words)  # "Unsupported HTTP version": not the WebSocket's
     shown = as_text(body[:80]) or reason
     for field, names in _CAUSES:
         if any(name in words for name in names):
