@@ -158,6 +158,59 @@ def test_local_errors(kwargs: dict[str, object], message: str) -> None:
         ws.ClientNegotiator("h", **kwargs)  # type: ignore[arg-type]
 
 
+_CONTROL = "no CR, LF, NUL or other control character (RFC 9110 §5.5)"
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"host": "h\x00"}, f"Host: value 'h\\x00' holds '\\x00' at 1: {_CONTROL}"),
+        ({"host": "h "}, "Host: value 'h ' has padding: whitespace at either end (RFC 9110 §5.5)"),
+        ({"origin": "http://café.example"}, "Origin: value 'http://caf\\xe9.example' is not ASCII"),
+        ({"headers": [("X", "a\r\nb")]}, f"X: value 'a\\r\\nb' holds '\\r' at 1: {_CONTROL}"),
+        # h11 writes these control characters; RFC 9110 §5.5 has no place for them
+        ({"headers": [("X", "a\x01b")]}, f"X: value 'a\\x01b' holds '\\x01' at 1: {_CONTROL}"),
+        (
+            {"origin": "http://h\x7f"},
+            f"Origin: value 'http://h\\x7f' holds '\\x7f' at 8: {_CONTROL}",
+        ),
+        ({"headers": [("X Y", "b")]}, "header name 'X Y' is not a token (RFC 9110 §5.1, §5.6.2)"),
+        ({"headers": [("HOST", "b")]}, "header HOST is written from host=; a request has exactly"),
+        # h11 rewrites or refuses these; the handshake's request has no body to frame
+        ({"headers": [("Content-Length", "0")]}, "header Content-Length would frame a body"),
+        ({"headers": [("transfer-encoding", "chunked")]}, "header transfer-encoding would frame"),
+        (
+            {"target": "/a b"},
+            "target '/a b' is not one or more visible ASCII characters (RFC 9112 §3.2)",
+        ),
+        ({"target": ""}, "target '' is not one or more visible ASCII characters"),
+        ({"extensions": ["x-a", "x-b\n"]}, "Sec-WebSocket-Extensions: value 'x-a, x-b\\n' holds"),
+        # refused at once, though hixie-76 does not send them: a retry() would
+        (
+            {"version": Version.Version0, "extensions": ["x "]},
+            "Sec-WebSocket-Extensions: value 'x ' has padding",
+        ),
+        (
+            {"version": "1\x0b3"},
+            f"Sec-WebSocket-Version: value '1\\x0b3' holds '\\x0b' at 1: {_CONTROL}",
+        ),
+        ({"version": "\ud800"}, "Sec-WebSocket-Version: value '\\ud800' has no UTF-8 form"),
+    ],
+)
+def test_local_errors_name_the_field(kwargs: dict[str, object], message: str) -> None:
+    """Every value the caller gives is checked before the request is written: a
+    field value by RFC 9110 §5.5 (ASCII, but for a raw version), a name as a token,
+    the target as visible ASCII; no Host of the caller's, nothing that frames a body."""
+    with pytest.raises(ws.LocalProtocolError) as info:
+        ws.ClientNegotiator(**{"host": "h", **kwargs})  # type: ignore[arg-type]
+    assert info.value.message.startswith(f"cannot write this request: {message}")
+
+
+def test_raw_versions_go_out_as_utf8() -> None:
+    sent = ws.ClientNegotiator("h", "/", "١٣", random=counter()).data_to_send()
+    assert b"\r\nSec-WebSocket-Version: \xd9\xa1\xd9\xa3\r\n" in sent
+
+
 # -- answers -----------------------------------------------------------------------
 
 

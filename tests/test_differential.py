@@ -1,4 +1,5 @@
-"""The one-pass readers of the common head (``_fasthead``) against h11.
+"""The one-pass readers of the common head (``_fasthead``), and the client's own
+request writer, against h11.
 
 Every request the suite knows (the bundled samples, the audit's requests, the
 factory's), hand-made edge cases, and 20,000 seeded mutations of five base
@@ -10,18 +11,32 @@ field, errors, response bytes, states, bytes held, trailing data
 (``fuzz/differential.py`` says what is compared, and fuzzes the same).
 Where the reader takes a head, what it read is also compared with h11's own
 reading of it, so a difference is caught even where the decision hides it.
+
+The client writes its request itself, and gives h11 the request only when h11
+reads the answer: its bytes are compared with what h11's client writer makes of
+the same request, for every version and option (``h11_written``, a reading of
+the drafts of its own), and every answer above is also read by clients that
+gave h11 the request as they were made, as the client did when h11 wrote it.
 """
 
 from __future__ import annotations
 
+import base64
+import functools
+import itertools
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 
+import h11
 import pytest
 from factory import KEY, h11_request, raw_request, rfc6455
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 from test_fuzz_harnesses import load
 
 import wsnegotiate as ws
+from wsnegotiate import DeflateOptions
+from wsnegotiate._hixie import make_key
 from wsnegotiate.cli.audit_cases import CASES, Context
 from wsnegotiate.cli.samples import SAMPLES, Sample
 
@@ -374,14 +389,25 @@ def test_seeded_mutations(base: str) -> None:
 CLIENTS = range(6)
 
 
+def h11_from_the_start(client: int, fast_path: bool) -> ws.ClientNegotiator:
+    """Client ``client`` as it was when h11 wrote its request: h11 made, and given
+    the request, as the client is made, whatever the answer turns out to be."""
+    negotiator: ws.ClientNegotiator = differential.make_client(client, fast_path)
+    negotiator._h11()
+    return negotiator
+
+
 def assert_same_client(client: int, chunks: list[bytes], eof: bool) -> None:
-    one_pass = differential.client_trace(
-        lambda: differential.make_client(client, True), chunks, eof
-    )
-    h11_only = differential.client_trace(
-        lambda: differential.make_client(client, False), chunks, eof
+    """The answer ``chunks`` to client ``client``, read in one pass where it can be
+    (and by h11 otherwise), and by h11 only; each with h11 given the request only
+    when it reads the answer, and as the client is made."""
+    one_pass, h11_only, *from_the_start = (
+        differential.client_trace(functools.partial(make, client, fast_path), chunks, eof)
+        for make in (differential.make_client, h11_from_the_start)
+        for fast_path in (True, False)
     )
     assert one_pass == h11_only, (client, chunks, eof)
+    assert from_the_start == [one_pass, h11_only], (client, chunks, eof)
 
 
 def _answer_edits(answer: bytes) -> list[bytes]:
@@ -479,3 +505,266 @@ def test_the_switch_is_off_by_policy(monkeypatch: pytest.MonkeyPatch) -> None:
     assert calls == []
     ws.negotiate(CHROME, POLICIES[0][0])
     assert calls == [CHROME]
+
+
+# -- the client's request -----------------------------------------------------------------
+
+V = ws.Version
+Random = Callable[[int], bytes]
+
+
+def counter() -> Random:
+    """A random source that gives the same bytes to two clients made alike."""
+    count = itertools.count()
+    return lambda n: bytes(next(count) % 256 for _ in range(n))
+
+
+def h11_written(
+    host: str,
+    target: str,
+    speak: V | str,
+    random: Random,
+    *,
+    origin: str | None = None,
+    subprotocols: Sequence[str] = (),
+    extensions: Sequence[str] = (),
+    deflate: DeflateOptions | bool = False,
+    headers: Sequence[tuple[str, str]] = (),
+    draft: int | None = None,
+) -> bytes:
+    """The reference: the request of a client made with these arguments, as h11's
+    client writer writes it, with the field lines each draft's handshake has (RFC
+    6455 §4.1 for 13; hybi-04..08, whose origin is ``Sec-WebSocket-Origin``, for 4
+    to 8; a raw value as version 13 sends it, in UTF-8; hixie-76 with its 8 key
+    bytes after the head; hixie-75), then the caller's. Raises what h11 raises
+    where it refuses to write it (or ``UnicodeEncodeError``, for a value that is
+    not ASCII)."""
+    fields: list[tuple[bytes, bytes]] = [(b"Host", host.encode("ascii"))]
+    after = b""
+    if speak not in (V.Version0, V.VersionUnknown):
+        key = base64.b64encode(random(16))
+        fields += [(b"Upgrade", b"websocket"), (b"Connection", b"Upgrade")]
+        fields.append((b"Sec-WebSocket-Key", key))
+        raw = speak if isinstance(speak, str) else str(speak.value)
+        if raw:
+            fields.append((b"Sec-WebSocket-Version", raw.encode()))
+        if origin is not None:
+            new = isinstance(speak, str) or speak is V.Version13
+            name = b"Origin" if new else b"Sec-WebSocket-Origin"
+            fields.append((name, origin.encode("ascii")))
+        if subprotocols:
+            fields.append((b"Sec-WebSocket-Protocol", ", ".join(subprotocols).encode("ascii")))
+        offers = list(extensions)
+        if deflate:
+            options = DeflateOptions.for_client() if deflate is True else deflate
+            offers.append(options.offer())
+        if offers:
+            fields.append((b"Sec-WebSocket-Extensions", ", ".join(offers).encode("ascii")))
+    else:
+        fields += [(b"Upgrade", b"WebSocket"), (b"Connection", b"Upgrade")]
+        if speak is V.Version0:
+            (key1, _), (key2, _) = make_key(random), make_key(random)
+            after = random(8)
+            if draft is not None:
+                fields.append((b"Sec-WebSocket-Draft", str(draft).encode("ascii")))
+            fields += [
+                (b"Sec-WebSocket-Key1", key1.encode()),
+                (b"Sec-WebSocket-Key2", key2.encode()),
+            ]
+        if origin is not None:
+            fields.append((b"Origin", origin.encode("ascii")))
+        if subprotocols:
+            name = b"Sec-WebSocket-Protocol" if speak is V.Version0 else b"WebSocket-Protocol"
+            fields.append((name, " ".join(subprotocols).encode("ascii")))
+    fields += [(name.encode("ascii"), value.encode("ascii")) for name, value in headers]
+    connection = h11.Connection(h11.CLIENT)
+    request = h11.Request(method="GET", target=target.encode("ascii"), headers=fields)
+    return (connection.send(request) or b"") + after
+
+
+def _speak(version: int | V | str) -> V | str:
+    return version if isinstance(version, str) else V(version)
+
+
+VERSIONS: tuple[int | V | str, ...] = (
+    13,
+    8,
+    7,
+    6,
+    5,
+    4,
+    V.Version0,
+    V.VersionUnknown,
+    "14",
+    "013",
+    "",
+    "١٣",
+    "1 3",
+)
+REQUEST_OPTIONS: dict[str, dict[str, object]] = {
+    "plain": {},
+    "subprotocols": {"subprotocols": ["chat", "superchat"]},
+    "extensions": {"extensions": ["x-webkit-deflate-frame", 'x-foo; a=1; b="x y"']},
+    "deflate": {"deflate": True},
+    "deflate options": {
+        "deflate": DeflateOptions(client_no_context_takeover=True, server_max_window_bits=10)
+    },
+    "extensions and deflate": {"extensions": ["x-foo"], "deflate": True},
+    "origin": {"origin": "http://o.example:8000"},
+    "headers": {
+        "headers": [
+            ("X-A", "b"),
+            ("cookie", "a=1; b=2"),
+            ("X-Empty", ""),
+            ("X-Tabs", "a \t b"),
+            ("Upgrade", "h2c"),  # the caller's, after the client's
+            ("Sec-WebSocket-Protocol", "extra"),
+        ]
+    },
+    "everything": {
+        "origin": "http://o.example",
+        "subprotocols": ["chat"],
+        "extensions": ["x-foo"],
+        "deflate": True,
+        "headers": [("Authorization", "Basic dXNlcjpwYXNz"), ("X-B", "!#$%&'*+-.^_`|~")],
+    },
+    "draft": {"draft": 2},
+    "draft and everything": {
+        "draft": 0,
+        "origin": "http://o.example",
+        "subprotocols": ["chat", "superchat"],
+        "headers": [("X-A", "b")],
+    },
+}
+PLACES = (
+    ("localhost:8765", "/chat"),
+    ("[::1]:443", "/a/b?c=d&e=%20&f=/g#h"),
+    ("example.com", "http://example.com/abs"),
+    ("", "*"),
+)
+
+
+@pytest.mark.parametrize("options", REQUEST_OPTIONS)
+@pytest.mark.parametrize("version", VERSIONS, ids=repr)
+def test_the_request_is_the_one_h11_writes(version: int | V | str, options: str) -> None:
+    """Every version the client speaks, with each option and all of them, in
+    several places: ``data_to_send()`` is, byte for byte, what h11 writes."""
+    kwargs = REQUEST_OPTIONS[options]
+    if "draft" in kwargs and version is not V.Version0:
+        return  # draft= goes with Version0 only (test_client's local errors)
+    for host, target in PLACES:
+        client = ws.ClientNegotiator(host, target, version, random=counter(), **kwargs)  # type: ignore[arg-type]
+        expected = h11_written(host, target, _speak(version), counter(), **kwargs)  # type: ignore[arg-type]
+        assert client.data_to_send() == expected, (version, options, host, target)
+
+
+def test_every_attempt_of_a_retry_chain_is_the_one_h11_writes() -> None:
+    random, reference = counter(), counter()
+    client = ws.ClientNegotiator(
+        "h", "/chat", 7, fallback=[13, 8, 4], origin="http://o", random=random
+    )
+    refusal = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"
+    for version in (7, 13, 8, 4):
+        sent = client.data_to_send()
+        assert sent == h11_written("h", "/chat", V(version), reference, origin="http://o")
+        client.receive_data(refusal)
+        assert isinstance(client.next_event(), ws.Refused)
+        if version != 4:
+            client = client.retry()
+
+
+def test_the_differential_clients_request_is_the_one_h11_writes() -> None:
+    """The requests of the clients every answer above is read by."""
+    for client in CLIENTS:
+        speak, options = differential._CLIENT_OPTIONS[client]
+        written = {k: v for k, v in options.items() if k not in ("fallback", "max_response_bytes")}
+        expected = h11_written(
+            "localhost:8765", "/chat", _speak(speak), differential._random, **written
+        )
+        for fast_path in (True, False):
+            assert differential.make_client(client, fast_path).data_to_send() == expected
+
+
+# The control characters h11 writes in a value, and RFC 9110 §5.5 does not admit.
+_LOOSE = "".join(map(chr, [*range(1, 9), *range(14, 32), 127]))
+# What goes into a value now and then: whitespace (padding at either end, allowed
+# inside), what h11 refuses (CR, LF, NUL, VT, FF, non-ASCII) and what it lets through.
+_ODD = (" ", "\t", "\r", "\n", "\r\n", "\x00", "\x0b", "\x0c", "é", "ـ", "\x01", "\x1f", "\x7f")
+
+
+@st.composite
+def _values(draw: st.DrawFn) -> str:
+    """Visible ASCII, and in one of five, an odd character somewhere in it."""
+    text = draw(st.text(st.sampled_from("aZ09-_.:;,=/*#\"'"), max_size=8))
+    if draw(st.integers(0, 4)) == 0:
+        at = draw(st.integers(0, len(text)))
+        text = text[:at] + draw(st.sampled_from(_ODD)) + text[at:]
+    return text
+
+
+_TEXT = _values()
+_TOKENS = st.lists(st.sampled_from(["chat", "superchat", "v1.x", "a+b"]), max_size=3, unique=True)
+_NAMES = st.sampled_from(["X-A", "cookie", "Host", "content-length", "Transfer-Encoding"]) | _TEXT
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    host=_TEXT,
+    target=_TEXT,
+    version=st.sampled_from(VERSIONS) | _TEXT,
+    origin=st.none() | _TEXT,
+    subprotocols=_TOKENS,
+    extensions=st.lists(_TEXT, max_size=2),
+    deflate=st.booleans(),
+    headers=st.lists(
+        st.tuples(_NAMES, _TEXT),
+        max_size=2,
+    ),
+)
+def test_any_request_is_h11s_or_refused_more_strictly(
+    host: str,
+    target: str,
+    version: int | V | str,
+    origin: str | None,
+    subprotocols: list[str],
+    extensions: list[str],
+    deflate: bool,
+    headers: list[tuple[str, str]],
+) -> None:
+    """Whatever the arguments, the client writes h11's bytes or refuses to write;
+    it refuses all h11 refuses, and beyond that only a value with a control
+    character h11 lets through, a field that frames a body (h11 rewrites them), or
+    extensions for a hixie version, which does not send them on this attempt."""
+    kwargs = {
+        "origin": origin,
+        "subprotocols": subprotocols,
+        "extensions": extensions,
+        "deflate": deflate,
+        "headers": headers,
+    }
+    ours: bytes | str
+    try:
+        client = ws.ClientNegotiator(host, target, version, random=counter(), **kwargs)  # type: ignore[arg-type]
+        ours = client.data_to_send()
+    except ws.LocalProtocolError as error:
+        ours = error.message
+    theirs: bytes | None
+    try:
+        theirs = h11_written(host, target, _speak(version), counter(), **kwargs)  # type: ignore[arg-type]
+    except (h11.LocalProtocolError, UnicodeEncodeError):
+        theirs = None
+    if isinstance(ours, bytes):
+        event("written as h11 writes it")
+        assert ours == theirs
+        return
+    assert ours.startswith("cannot write this request: "), ours
+    event("refused, as h11 refuses" if theirs is None else "refused, where h11 writes")
+    if theirs is not None:
+        values = [host, origin or "", ", ".join(extensions), *(value for _, value in headers)]
+        values.append(version if isinstance(version, str) else "")
+        loose = any(char in _LOOSE for value in values for char in value)
+        framing = any(
+            name.lower() in ("content-length", "transfer-encoding") for name, _ in headers
+        )
+        unsent = _speak(version) in (V.Version0, V.VersionUnknown) and bool(extensions)
+        assert loose or framing or unsent, (ours, kwargs)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import socket
 
+import h11
 import pytest
 
 import wsnegotiate as ws
@@ -231,3 +232,43 @@ def test_client_reads_chunks_received_before_next_event_in_one_pass(
     assert isinstance(event, ws.Connected)
     assert event.trailing_data == b"\x81\x00"
     assert calls == [SWITCH + b"\x81\x00"]
+
+
+REFUSAL = b"HTTP/1.1 426 Upgrade Required\r\nSec-WebSocket-Version: 13\r\nContent-Length: 0\r\n\r\n"
+
+
+@pytest.mark.parametrize(
+    ("fast_path", "parts", "made"),
+    [
+        (True, [SWITCH], 0),  # the common 101: read in one pass, h11 never made
+        (True, [REFUSAL], 1),  # any other answer: h11 reads it
+        (True, [SWITCH[:20], SWITCH[20:]], 1),  # not complete at the first look
+        (False, [SWITCH], 1),
+    ],
+)
+def test_h11_is_given_the_request_only_to_read_the_answer(
+    fast_path: bool, parts: list[bytes], made: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The client writes its request itself; an h11 connection is made, and given
+    the request, only where h11 reads the answer (it used to be made for every
+    client, and two thirds of a handshake were h11 writing the request)."""
+    connections: list[h11.Connection] = []
+    real = h11.Connection
+
+    def counting(*args: object) -> h11.Connection:
+        connections.append(real(*args))  # type: ignore[arg-type]
+        return connections[-1]
+
+    monkeypatch.setattr(h11, "Connection", counting)
+    client = _client(fast_path)
+    assert client.data_to_send().startswith(b"GET / HTTP/1.1\r\nHost: example.com\r\n")
+    event: object = None
+    for part in parts:
+        client.receive_data(part)
+        event = client.next_event()
+        if not isinstance(event, ws.NeedData):
+            break
+    assert isinstance(event, ws.Connected | ws.Refused)
+    assert len(connections) == made
+    if made:  # h11 was given the request: it expects the answer to it
+        assert connections[0].our_state is h11.SEND_BODY

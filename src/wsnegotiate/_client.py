@@ -1,8 +1,11 @@
 """``ClientNegotiator``: the client's handshake, sans-IO, for any protocol version.
 
-It writes the request through h11's client writer and reads the answer in one
-strict pass when it is a 101 of the common shape (``_fasthead``), with h11
-otherwise (``fast_path=False``: with h11 always). What it speaks:
+It writes the request's bytes itself, exactly as h11's client writer would
+(``_write_request``; every value the caller gives is checked first, as RFC 9110
+§5.5 and §5.6.2 draw it), and reads the answer in one strict pass when it is a
+101 of the common shape (``_fasthead``). Only for any other answer (or with
+``fast_path=False``) is h11 given the request, its bytes dropped, so that its
+state machine reads the response. What it speaks:
 
 - ``Version13``/``8``/``7``/``6``/``5``/``4``: ``Sec-WebSocket-Key`` (16 random
   bytes, base64) and ``Sec-WebSocket-Version``; ``Origin`` for 13,
@@ -28,8 +31,9 @@ from __future__ import annotations
 import base64
 import enum
 import os
+import re
 from collections.abc import Callable, Iterable
-from typing import NamedTuple
+from typing import NamedTuple, NoReturn
 
 import h11
 
@@ -39,9 +43,12 @@ from ._errors import Fault, InvalidResponse, LocalProtocolError, NoCommonVersion
 from ._events import Connected, NeedData, Refused
 from ._fasthead import read_switch
 from ._headers import (
+    FRAMING_FIELDS,
     Extension,
+    check_field_name,
     extension_name,
     field_lines,
+    field_value_fault,
     has_token,
     parse_advertised,
     parse_extensions,
@@ -77,6 +84,14 @@ _AWAITING = ClientState.AWAITING_RESPONSE
 # The fields a 101 must carry (RFC 6455 §4.1, the client's steps 2 and 3): name, key
 # in the lower-case field table, and the token the list must hold.
 _SWITCH_FIELDS = (("Upgrade", b"upgrade", b"websocket"), ("Connection", b"connection", b"upgrade"))
+
+# RFC 9110 §5.5: a field value is nothing, or field-vchar [ 1*( SP / HTAB /
+# field-vchar ) field-vchar ]; the caller's values go out as ASCII, so a field-vchar
+# is a VCHAR here. No control character (CR, LF, NUL, DEL...), no padding.
+_ASCII_VALUE = re.compile(r"(?:[!-~]+(?:[ \t]+[!-~]+)*)?\Z")
+# RFC 9112 §3.2: a request-target is one or more visible ASCII characters (which of
+# its four forms is the caller's choice; a server judges it).
+_TARGET = re.compile(r"[!-~]+\Z")
 
 
 class _Offer(NamedTuple):
@@ -129,6 +144,8 @@ class ClientNegotiator:
         fast_path: bool = True,
     ) -> None:
         speak = _speak(version)
+        if isinstance(speak, str):
+            _check_raw_version(speak)
         subprotocols = tuple(subprotocols)
         for name in subprotocols:
             if not name.isascii() or parse_token_list(name.encode()) != [name.encode()]:
@@ -142,6 +159,8 @@ class ClientNegotiator:
             if PERMESSAGE_DEFLATE in (extension_name(offer) for offer in offers):
                 raise LocalProtocolError("permessage-deflate: offer it with deflate=, not twice")
             offers += (options.offer(),)
+        extra = tuple(headers)
+        _check_request(host, target, origin, offers, extra)
         offer = _Offer(
             host,
             target,
@@ -149,7 +168,7 @@ class ClientNegotiator:
             subprotocols,
             offers,
             options,
-            tuple(headers),
+            extra,
             draft,
             random,
             max_response_bytes,
@@ -161,8 +180,7 @@ class ClientNegotiator:
     def _start(self, offer: _Offer, speak: Speak, tried: tuple[Speak, ...]) -> None:
         self._offer, self.speaking, self.tried = offer, speak, (*tried, speak)
         self.state = ClientState.AWAITING_RESPONSE
-        # max_incomplete_event_size, given by position: as a keyword it costs 1% of a handshake
-        self._http = h11.Connection(h11.CLIENT, offer.max_response_bytes)
+        self._http: h11.Connection | None = None  # made when the answer needs it (_h11)
         self._key = b""
         self._challenge = b""
         self._response: h11.Response | None = None
@@ -178,17 +196,8 @@ class ClientNegotiator:
         self._head: bytes | bytearray | None = b"" if offer.fast_path else None
         self._fast: tuple[list[tuple[bytes, bytes]], int] | None = None
         self.refused: Refused | None = None
-        try:
-            headers = self._request_headers(speak)
-            # The request has no body, and h11 reads the answer without being told so
-            # (sending its EndOfMessage would cost 8% of the handshake): h11's
-            # side of the connection stays in SEND_BODY, and is dropped after the answer.
-            request = self._http.send(
-                h11.Request(method="GET", target=offer.target, headers=headers)
-            )
-        except (h11.LocalProtocolError, UnicodeEncodeError) as exc:
-            raise LocalProtocolError(f"cannot write this request: {exc}") from None
-        self._to_send = (request or b"") + self._key3
+        self._lines = self._request_headers(speak)  # every value checked by __init__
+        self._to_send = _write_request(offer.target.encode("ascii"), self._lines) + self._key3
 
     @property
     def version(self) -> Version:
@@ -203,9 +212,9 @@ class ClientNegotiator:
     # -- the request -------------------------------------------------------------
 
     def _request_headers(self, speak: Speak) -> list[tuple[bytes, bytes]]:
-        """The request's header fields as bytes; ASCII only (``UnicodeEncodeError``
-        otherwise), but for a raw version value, which goes out as UTF-8 so that
-        "١٣" can be sent too."""
+        """The request's header fields as bytes, in the order they are written,
+        Host first; ASCII (``_check_request`` made sure of it), but for a raw
+        version value, which goes out as UTF-8 so that "١٣" can be sent too."""
         offer = self._offer
         self._key3 = b""
         headers = [(b"Host", offer.host.encode("ascii"))]
@@ -254,6 +263,21 @@ class ClientNegotiator:
         data, self._to_send = self._to_send, b""
         return data
 
+    def _h11(self) -> h11.Connection:
+        """h11's side of the connection, made the first time an answer needs it
+        (one the one-pass reader does not take, or ``fast_path=False``): it is
+        given the request, whose bytes ``_write_request`` wrote already and are
+        dropped here, so that its state machine expects the response (and the 101
+        of an Upgrade). The request has no body, and h11 reads the answer without
+        being told so (sending its EndOfMessage would cost 8% of the handshake):
+        h11's side stays in SEND_BODY, and is dropped after the answer."""
+        http = self._http
+        if http is None:
+            # max_incomplete_event_size, given by position: as a keyword it costs 1%
+            http = self._http = h11.Connection(h11.CLIENT, self._offer.max_response_bytes)
+            http.send(h11.Request(method="GET", target=self._offer.target, headers=self._lines))
+        return http
+
     # -- the answer --------------------------------------------------------------
 
     def receive_data(self, data: bytes | bytearray | memoryview) -> None:
@@ -268,11 +292,11 @@ class ClientNegotiator:
         data = bytes(data)
         head = self._head
         if head is None:
-            self._http.receive_data(data)
+            self._h11().receive_data(data)
             return
         if not data and self._fast is None:  # closed before the answer was read: h11 reads it
             self._to_h11()
-            self._http.receive_data(data)
+            self._h11().receive_data(data)
             return
         if head:
             if head.__class__ is bytes:
@@ -281,13 +305,13 @@ class ClientNegotiator:
         else:
             self._head = data
         if self._fast is not None:  # h11 keeps its rule on bytes after the end of file
-            self._http.receive_data(data)
+            self._h11().receive_data(data)
 
     def _to_h11(self) -> None:
         """The answer's bytes, kept so far for the one-pass reader, go to h11."""
         assert self._head is not None
         if self._head:  # h11 reads b"" as the end of the file
-            self._http.receive_data(bytes(self._head))
+            self._h11().receive_data(bytes(self._head))
         self._head = None
 
     def next_event(self) -> NeedData | Connected | Refused:
@@ -315,9 +339,10 @@ class ClientNegotiator:
                 lines, end = self._fast
                 return self._connected(b"1.1", lines, bytes(self._head[end:]))
             self._to_h11()  # any other answer (or none yet): h11's, from here on
+        http = self._h11()
         while self._switched is None:
             try:
-                event = self._http.next_event()
+                event = http.next_event()
             except h11.RemoteProtocolError as exc:
                 if self._eof and not self._received:
                     reason = "the server closed the connection without answering"
@@ -345,7 +370,7 @@ class ClientNegotiator:
                 raise InvalidResponse(reason, fault=Fault.INCOMPLETE)
         switched = self._switched
         return self._connected(
-            switched.http_version, switched.headers.raw_items(), self._http.trailing_data[0]
+            switched.http_version, switched.headers.raw_items(), http.trailing_data[0]
         )
 
     def _interim(self, status: int) -> None:
@@ -356,7 +381,7 @@ class ClientNegotiator:
         limit = self._offer.max_response_bytes
         if self._interims > _MAX_INTERIM:
             reason = f"more than {_MAX_INTERIM} interim (1xx) answers before the final one"
-        elif self._received - len(self._http.trailing_data[0]) > limit:
+        elif self._received - len(self._h11().trailing_data[0]) > limit:
             reason = f"interim (1xx) answers of more than {limit} bytes before the final one"
         else:
             return
@@ -498,6 +523,77 @@ class ClientNegotiator:
         else:
             what = f"the server advertised no versions; fallbacks left: none (tried {listed})"
         raise NoCommonVersion(f"no version to retry: {what}", advertised=advertised, tried=tried)
+
+
+def _check_request(
+    host: str,
+    target: str,
+    origin: str | None,
+    extensions: tuple[str, ...],
+    headers: tuple[tuple[str, str], ...],
+) -> None:
+    """Refuse, before anything is written, a value of the caller's that cannot go
+    out in the request (all of them, whichever version an attempt speaks)."""
+    if _TARGET.match(target) is None:
+        raise LocalProtocolError(
+            f"cannot write this request: target {target!a} is not one or more visible "
+            "ASCII characters (RFC 9112 §3.2)"
+        )
+    _check_value("Host", host)
+    if origin is not None:
+        _check_value("Origin", origin)
+    if extensions:
+        _check_value("Sec-WebSocket-Extensions", ", ".join(extensions))
+    for name, value in headers:
+        if not check_field_name(name):
+            raise LocalProtocolError(
+                f"cannot write this request: header name {name!a} is not a token "
+                "(RFC 9110 §5.1, §5.6.2)"
+            )
+        _check_value(name, value)
+        key = name.lower()
+        if key == "host":
+            raise LocalProtocolError(
+                f"cannot write this request: header {name} is written from host=; "
+                "a request has exactly one Host (RFC 9112 §3.2)"
+            )
+        if key in FRAMING_FIELDS:
+            raise LocalProtocolError(
+                f"cannot write this request: header {name} would frame a body, and the "
+                "handshake's request has none (RFC 9112 §6.1, RFC 6455 §4.1)"
+            )
+
+
+def _check_value(field: str, value: str) -> None:
+    if _ASCII_VALUE.match(value) is None:
+        _refuse_value(field, value)
+
+
+def _refuse_value(field: str, value: str, fault: str | None = None) -> NoReturn:
+    """A value the caller gave for ``field`` that is no field value (RFC 9110 §5.5)."""
+    if fault is None:
+        fault = field_value_fault(value) if value.isascii() else "is not ASCII"
+    raise LocalProtocolError(f"cannot write this request: {field}: value {value!a} {fault}")
+
+
+def _check_raw_version(raw: str) -> None:
+    """A raw ``Sec-WebSocket-Version`` goes out as UTF-8, so that "١٣" can be sent
+    too: its bytes, obs-text included, must make a field value (RFC 9110 §5.5)."""
+    try:
+        sent: str | None = raw.encode().decode("latin-1")
+    except UnicodeEncodeError:  # a lone surrogate
+        sent = None
+    fault = "has no UTF-8 form" if sent is None else field_value_fault(sent)
+    if fault is not None:
+        _refuse_value("Sec-WebSocket-Version", raw, fault)
+
+
+def _write_request(target: bytes, lines: list[tuple[bytes, bytes]]) -> bytes:
+    """The request's bytes, exactly as h11's client writer makes them (RFC 9112 §3,
+    §5): ``GET target HTTP/1.1``, each field line as ``name: value`` in the order
+    given (Host first, where ``_request_headers`` puts it, as h11 moves it), and the
+    blank line. The values were checked by ``_check_request``."""
+    return b"\r\n".join([b"GET " + target + b" HTTP/1.1", *map(b": ".join, lines), b"", b""])
 
 
 def _deflate_answer(answer: Extension, options: DeflateOptions) -> DeflateParams | str:
