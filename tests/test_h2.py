@@ -925,6 +925,17 @@ def test_a_setting_sent_later_enables_the_client() -> None:
     client.connect("example.com")
 
 
+def test_each_settings_frame_is_said_in_its_order() -> None:
+    """The setting sent as 1 then as 0 in the same bytes (which RFC 8441 §3
+    forbids): the client says both, in order, not only the last."""
+    raw = RawServer()
+    raw.h2.update_settings({h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 0})
+    client = wh.ClientConnection()
+    pump(client, raw)
+    assert drain(client) == [wh.ServerSettings(True), wh.ServerSettings(False)]
+    assert client.extended_connect is False
+
+
 def test_a_refused_version_is_retried_on_a_new_stream_of_the_same_connection() -> None:
     server, client = started(ws.Policy([8]))
     first = client.connect("example.com", "/chat", fallback=[8, 7])

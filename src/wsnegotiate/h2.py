@@ -966,7 +966,11 @@ class ClientConnection(_Side):
 
     def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
         super()._on_settings(event)
-        enabled = self._h2.remote_settings.enable_connect_protocol == 1
+        # The value this SETTINGS frame gave, not h2's current one: a later frame in
+        # the same bytes is applied already, and each change is said in its order.
+        code = h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL
+        changed = event.changed_settings.get(code)
+        enabled = changed.new_value == 1 if changed is not None else bool(self._extended_connect)
         if enabled != self._extended_connect:
             self._extended_connect = enabled
             self._events.append(ServerSettings(enabled))
