@@ -487,12 +487,16 @@ def test_wss_with_alpn_h2(tmp_path: Path) -> None:
             async with tls_server(our_server(), alpn) as target:
                 client = ssl.create_default_context(cafile=str(tmp_path / "ca.pem"))
                 reports.append(await audit(target, timeout=2, cases=H2_CASES, tls=client))
-                if len(reports) == 1:  # the same port as a ws:// URL
+                if len(reports) == 1:  # the same port as a ws:// URL; the command
                     plain = replace(target, secure=False)
                     reports.append(await audit(plain, timeout=2, cases=H2_CASES))
+                    argv = ["audit", target.url, "--http2", "--cafile", str(tmp_path / "ca.pem")]
+                    codes.append(await asyncio.to_thread(main, argv, io.StringIO()))
         return reports[0], reports[1], reports[2]
 
+    codes: list[int] = []
     h2_ok, plain, http11 = asyncio.run(run())
+    assert codes == [0]
     assert plain.stopped is not None
     assert (plain.stopped.code, plain.stopped.at_gate) == (2, True)
     assert plain.stopped.why.endswith(": the server speaks TLS on this port: audit " + h2_ok.server)
