@@ -925,6 +925,17 @@ def test_a_setting_sent_later_enables_the_client() -> None:
     client.connect("example.com")
 
 
+def test_each_settings_frame_is_said_in_its_order() -> None:
+    """The setting sent as 1 then as 0 in the same bytes (which RFC 8441 §3
+    forbids): the client says both, in order, not only the last."""
+    raw = RawServer()
+    raw.h2.update_settings({h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL: 0})
+    client = wh.ClientConnection()
+    pump(client, raw)
+    assert drain(client) == [wh.ServerSettings(True), wh.ServerSettings(False)]
+    assert client.extended_connect is False
+
+
 def test_a_refused_version_is_retried_on_a_new_stream_of_the_same_connection() -> None:
     server, client = started(ws.Policy([8]))
     first = client.connect("example.com", "/chat", fallback=[8, 7])
@@ -1096,3 +1107,85 @@ def test_the_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
         "[ServerSettings(extended_connect=True)]",
         "[TextMessage(data='hello over h2', frame_finished=True, message_finished=True)]",
     ]
+
+
+# -- a client for conformance tests: any block out, every answer as it came ------------------
+
+
+def test_send_request_sends_a_malformed_block_as_it_is() -> None:
+    """h2 checks nothing on a client made with check_headers=False: a CONNECT with
+    :protocol and no :path reaches the server, which refuses it as malformed; the
+    default client refuses to send it."""
+    block = connect_block(path=None)
+    checked = wh.ClientConnection()
+    pump(checked, wh.ServerConnection())
+    drain(checked)
+    with pytest.raises(ws.LocalProtocolError):
+        checked.send_request(block)
+    raw, server = wh.ClientConnection(check_headers=False), RawServer()
+    server.h2.config.validate_inbound_headers = False
+    pump(raw, server)
+    assert drain(raw) == [wh.ServerSettings(True)]
+    stream_id = raw.send_request(block, end_stream=True)
+    pump(raw, server)
+    [request] = [e for e in server.events if isinstance(e, h2.events.RequestReceived)]
+    assert (request.stream_id, request.headers) == (stream_id, block)
+    assert request.stream_ended is not None  # end_stream: this side is closed
+
+
+def test_every_answer_comes_as_it_came_then_the_stream_carries_data() -> None:
+    """An interim 101 and a 200 that carries connection-specific fields (both break
+    RFC 9113 §8.6 and §8.2.2): read as they came, not a connection failure; DATA
+    then flows both ways on the stream."""
+    server, client = RawServer(), wh.ClientConnection(check_headers=False)
+    pump(client, server)
+    drain(client)
+    stream_id = client.send_request(wh.connect_block(ws.ClientNegotiator("a.example"), "https"))
+    pump(client, server)
+    server.h2.config.validate_outbound_headers = False
+    server.h2.config.normalize_outbound_headers = False  # which drops connection fields
+    server.h2.send_headers(stream_id, [(b":status", b"101"), (b"upgrade", b"websocket")])
+    answer = [(b":status", b"200"), (b"connection", b"upgrade"), (b"upgrade", b"websocket")]
+    server.h2.send_headers(stream_id, answer)
+    server.h2.send_data(stream_id, b"\x8a\x00")
+    pump(client, server)
+    assert drain(client) == [
+        wh.StreamAnswer(stream_id, ((b":status", b"101"), (b"upgrade", b"websocket"))),
+        wh.StreamAnswer(stream_id, tuple(answer)),
+        wh.StreamData(stream_id, b"\x8a\x00"),
+    ]
+    client.send(stream_id, b"\x89\x80\x00\x00\x00\x00")
+    pump(client, server)
+    data = [e.data for e in server.events if isinstance(e, h2.events.DataReceived)]
+    assert data == [b"\x89\x80\x00\x00\x00\x00"]
+    server.h2.send_headers(stream_id, [(b"x-trailer", b"1")], end_stream=True)
+    pump(client, server)
+    assert drain(client) == [wh.StreamEnded(stream_id)]
+    # with h2's checks on, the same 200 fails the connection (RFC 9113 §8.2.2)
+    server, client = RawServer(), wh.ClientConnection()
+    pump(client, server)
+    drain(client)
+    stream_id = client.connect("a.example")
+    pump(client, server)
+    server.h2.config.validate_outbound_headers = False
+    server.h2.config.normalize_outbound_headers = False
+    server.h2.send_headers(stream_id, answer)
+    pump(client, server)
+    [failed] = drain(client)
+    assert isinstance(failed, wh.ConnectionFailed)
+
+
+def test_a_refusal_on_a_raw_stream_is_status_fields_body_and_end() -> None:
+    raw = wh.ClientConnection(check_headers=False)
+    server = wh.ServerConnection()
+    pump(raw, server)
+    drain(raw)
+    stream_id = raw.send_request(connect_block(protocol=b"web socket"))
+    pump(raw, server)
+    [answer, *rest] = drain(raw)
+    assert isinstance(answer, wh.StreamAnswer) and answer.stream_id == stream_id
+    assert answer.headers[0] == (b":status", b"400")
+    assert (b"content-type", b"text/plain; charset=utf-8") in answer.headers
+    body = b"".join(e.data for e in rest if isinstance(e, wh.StreamData))
+    assert body.startswith(b":protocol: invalid value 'web socket'; expected an upgrade token")
+    assert isinstance(rest[-1], wh.StreamEnded | wh.StreamReset)

@@ -37,6 +37,10 @@ ways, END_STREAM stands in for a TCP FIN and RST_STREAM for a TCP reset.
   success without any Accept (RFC 8441 §5); its subprotocol and extensions are
   checked as on HTTP/1.1; a refusal is ``StreamRefused``, and ``retry()`` opens
   the next version on a new stream of the same connection (RFC 6455 §4.4).
+- For conformance tests, a client made with ``check_headers=False`` sends any
+  header block with ``send_request()`` (h2 checks nothing it sends or reads,
+  RFC 9113 §8.2-8.3) and hands each answer's header block over as it came
+  (``StreamAnswer``); the stream's DATA then comes as ``StreamData``.
 - Flow control: received DATA is acknowledged as it is handed over (a stream
   that waits for a decision keeps its DATA unacknowledged, so a peer can send
   at most one window before it); bytes to send wait in ``pending()`` until the
@@ -86,6 +90,7 @@ __all__ = [
     "OtherRequest",
     "ServerConnection",
     "ServerSettings",
+    "StreamAnswer",
     "StreamConnected",
     "StreamData",
     "StreamEnded",
@@ -94,6 +99,7 @@ __all__ = [
     "StreamRejected",
     "StreamRequest",
     "StreamReset",
+    "connect_block",
 ]
 
 # -- events ---------------------------------------------------------------------
@@ -219,6 +225,17 @@ class StreamRefused:
 
 
 @dataclass(frozen=True, slots=True)
+class StreamAnswer:
+    """An answer's header block on a stream opened by ``send_request()``, as it
+    came: ``:status`` and every field, in order, names and values as bytes. An
+    interim answer (1xx) may come before the final one; after the final one the
+    stream's DATA comes as ``StreamData``, and ``send()`` writes on it."""
+
+    stream_id: int
+    headers: tuple[tuple[bytes, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class StreamFailed:
     """A 200 the client must not accept (a subprotocol or an extension it did not
     offer, RFC 6455 §4.1): the stream was reset with CANCEL."""
@@ -245,6 +262,7 @@ ClientEvent = (
     | StreamConnected
     | StreamRefused
     | StreamFailed
+    | StreamAnswer
     | StreamData
     | StreamEnded
     | StreamReset
@@ -268,6 +286,7 @@ class _Phase(enum.Enum):
     DECIDING = "deciding"  # server: a StreamRequest was returned, no answer yet
     ANSWERING = "answering"  # server: an OtherRequest was returned, no answer yet
     AWAITING = "awaiting"  # client: the CONNECT is sent, no answer yet
+    RAW = "raw"  # client: send_request()'s block is sent, no final answer yet
     REFUSING = "refusing"  # client: a refusal's body is coming
     OPEN = "open"  # a WebSocket: DATA carries its frames
     DONE = "done"  # answered with a refusal; its body may still be going out
@@ -357,8 +376,17 @@ class _FrameLengths:
 class _Side:
     """What both sides do: h2's bytes and events, flow control, ends and resets."""
 
-    def __init__(self, client: bool, settings: dict[int, int], header_limit: int) -> None:
-        config = h2.config.H2Configuration(client_side=client, header_encoding=None)
+    def __init__(
+        self, client: bool, settings: dict[int, int], header_limit: int, *, check: bool = True
+    ) -> None:
+        config = h2.config.H2Configuration(
+            client_side=client,
+            header_encoding=None,
+            validate_outbound_headers=check,
+            normalize_outbound_headers=check,
+            validate_inbound_headers=check,
+            normalize_inbound_headers=check,
+        )
         self._h2 = h2.connection.H2Connection(config)
         codes = h2.settings.SettingCodes
         initial = {codes.MAX_CONCURRENT_STREAMS: 100, codes.MAX_HEADER_LIST_SIZE: header_limit}
@@ -885,19 +913,46 @@ def _no_key(size: int) -> bytes:
     return bytes(size)
 
 
+def connect_block(negotiator: ClientNegotiator, scheme: str) -> list[tuple[bytes, bytes]]:
+    """The header block of the extended CONNECT (RFC 8441 §4-5) that carries
+    ``negotiator``'s request over HTTP/2 to ``scheme``: what ``connect()`` sends,
+    for a tool that edits it before ``send_request()``."""
+    offer = negotiator._offer
+    block = [
+        (b":method", b"CONNECT"),
+        (b":protocol", b"websocket"),
+        (b":scheme", scheme.encode("ascii")),
+        (b":path", offer.target.encode("ascii")),
+        (b":authority", offer.host.encode("ascii")),
+    ]
+    # The HTTP/1.1 request's fields, as ClientNegotiator writes them, less the
+    # ones HTTP/2 has no place for; names in lower case (RFC 9113 §8.2.1).
+    block += [
+        (name.lower(), value)
+        for name, value in negotiator._request_headers(negotiator.speaking)
+        if name.lower() not in _NOT_ON_HTTP2
+    ]
+    return block
+
+
 class ClientConnection(_Side):
     """The client side of one HTTP/2 connection: its preface and SETTINGS are in
     ``data_to_send()`` from the start. Wait for ``ServerSettings``, then open
     WebSockets with ``connect()``, several on one connection if you like.
 
-    ``max_response_bytes`` bounds the body of a refusal that is kept."""
+    ``max_response_bytes`` bounds the body of a refusal that is kept.
+    ``check_headers=False`` (for conformance tests only) turns off h2's checks of
+    the header blocks sent and received (RFC 9113 §8.2-8.3): ``send_request()``
+    then sends a malformed request as it is, and an answer that carries
+    ``connection`` or ``upgrade`` (§8.2.2) is read instead of failing the
+    connection."""
 
-    def __init__(self, *, max_response_bytes: int = 64 * 1024) -> None:
+    def __init__(self, *, max_response_bytes: int = 64 * 1024, check_headers: bool = True) -> None:
         self._max_response_bytes = max_response_bytes
         self._extended_connect: bool | None = None
         # what retry() needs of a refused stream, until it is called
         self._refusals: dict[int, tuple[ClientNegotiator, str]] = {}
-        super().__init__(True, {}, 64 * 1024)
+        super().__init__(True, {}, 64 * 1024, check=check_headers)
 
     @property
     def extended_connect(self) -> bool | None:
@@ -911,7 +966,11 @@ class ClientConnection(_Side):
 
     def _on_settings(self, event: h2.events.RemoteSettingsChanged) -> None:
         super()._on_settings(event)
-        enabled = self._h2.remote_settings.enable_connect_protocol == 1
+        # The value this SETTINGS frame gave, not h2's current one: a later frame in
+        # the same bytes is applied already, and each change is said in its order.
+        code = h2.settings.SettingCodes.ENABLE_CONNECT_PROTOCOL
+        changed = event.changed_settings.get(code)
+        enabled = changed.new_value == 1 if changed is not None else bool(self._extended_connect)
         if enabled != self._extended_connect:
             self._extended_connect = enabled
             self._events.append(ServerSettings(enabled))
@@ -966,31 +1025,34 @@ class ClientConnection(_Side):
         return self._open(negotiator, scheme)
 
     def _open(self, negotiator: ClientNegotiator, scheme: str) -> int:
-        if self._over:
-            raise LocalProtocolError("the connection is over (GOAWAY, a fault or end of file)")
-        offer = negotiator._offer
-        block = [
-            (b":method", b"CONNECT"),
-            (b":protocol", b"websocket"),
-            (b":scheme", scheme.encode("ascii")),
-            (b":path", offer.target.encode("ascii")),
-            (b":authority", offer.host.encode("ascii")),
-        ]
-        # The HTTP/1.1 request's fields, as ClientNegotiator writes them, less the
-        # ones HTTP/2 has no place for; names in lower case (RFC 9113 §8.2.1).
-        block += [
-            (name.lower(), value)
-            for name, value in negotiator._request_headers(negotiator.speaking)
-            if name.lower() not in _NOT_ON_HTTP2
-        ]
-        try:
-            stream_id = self._h2.get_next_available_stream_id()
-            self._h2.send_headers(stream_id, block)
-        except h2.exceptions.ProtocolError as error:  # no stream id left, too many open
-            raise LocalProtocolError(f"cannot open a stream: {error}") from None
+        stream_id = self._send_block(connect_block(negotiator, scheme), False)
         stream = self._streams[stream_id] = _Stream(_Phase.AWAITING)
         stream.negotiator = negotiator
         stream.scheme = scheme
+        return stream_id
+
+    def _send_block(self, block: list[tuple[bytes, bytes]], end_stream: bool) -> int:
+        if self._over:
+            raise LocalProtocolError("the connection is over (GOAWAY, a fault or end of file)")
+        try:
+            stream_id = self._h2.get_next_available_stream_id()
+            self._h2.send_headers(stream_id, block, end_stream=end_stream)
+        except h2.exceptions.ProtocolError as error:  # no stream id left, too many open
+            raise LocalProtocolError(f"cannot open a stream: {error}") from None
+        return stream_id
+
+    def send_request(
+        self, headers: Iterable[tuple[bytes, bytes]], *, end_stream: bool = False
+    ) -> int:
+        """Send ``headers`` (pseudo-header fields and fields, in order) as one header
+        block on a new stream, as they are: on a connection made with
+        ``check_headers=False``, nothing is checked, so a request can break RFC 9113
+        §8.2-8.3 or RFC 8441 on purpose. Returns the stream id. Each answer comes as
+        ``StreamAnswer``; the stream's DATA, its end and its reset as ``StreamData``,
+        ``StreamEnded`` and ``StreamReset``."""
+        stream_id = self._send_block(list(headers), end_stream)
+        stream = self._streams[stream_id] = _Stream(_Phase.RAW)
+        stream.local_ended = end_stream
         return stream_id
 
     def retry(self, stream_id: int) -> int:
@@ -1005,8 +1067,16 @@ class ClientConnection(_Side):
         return self._open(negotiator.retry(), scheme)
 
     def _on_other(self, event: h2.events.Event) -> None:
-        if isinstance(event, h2.events.ResponseReceived):
-            self._on_response(event.stream_id, event.headers or [])
+        answer = (h2.events.ResponseReceived, h2.events.InformationalResponseReceived)
+        if isinstance(event, answer):
+            stream = self._streams.get(event.stream_id)
+            if stream is not None and stream.phase is _Phase.RAW:
+                block = tuple(event.headers or ())
+                self._events.append(StreamAnswer(event.stream_id, block))
+                if isinstance(event, h2.events.ResponseReceived):  # final: DATA follows
+                    stream.phase = _Phase.OPEN
+            elif isinstance(event, h2.events.ResponseReceived):
+                self._on_response(event.stream_id, event.headers or [])
 
     def _on_response(self, stream_id: int, block: Iterable[tuple[bytes, bytes]]) -> None:
         stream = self._streams.get(stream_id)

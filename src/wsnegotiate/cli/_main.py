@@ -32,7 +32,7 @@ from .._policy import Policy
 from .._server import ServerNegotiator, negotiate
 from .._version import Version
 from .audit import Report, as_html, as_json, as_junit, audit, exit_code, reachable, table
-from .audit_cases import GROUPS
+from .audit_cases import CASES, GROUPS
 from .probe import Target, parse_target, probe, unreached
 from .probe import table as probe_table
 from .samples import SAMPLES
@@ -141,7 +141,9 @@ _EXIT_CODES = {
     "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments, cannot listen on "
     "the address (in use, unresolvable host), or --loop uvloop without uvloop installed",
     "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), or no 101 "
-    "to the plainest valid request (not a WebSocket server), 2 unreachable, no answer to the "
+    "to the plainest valid request (not a WebSocket server; with --http2: no HTTP/2, no "
+    "SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, or no 200 to the plainest extended CONNECT), "
+    "2 unreachable, no answer to the "
     "plainest valid request, TLS that fails or is on the wrong scheme, the server gone mid-run, "
     "not a ws:// or wss:// URL, a --subprotocol or --origin that cannot go in a request, or an "
     "unwritable report file, 130 interrupted (the reports hold the cases that finished)",
@@ -282,6 +284,11 @@ def _parser() -> argparse.ArgumentParser:
         "--only", type=_groups, default=None, metavar="GROUP,...", help=f"groups: {_GROUP_NAMES}"
     )
     audit.add_argument("--strict", action="store_true", help="a warning fails too")
+    audit.add_argument(
+        "--http2",
+        action="store_true",
+        help="the HTTP/2 group instead (RFC 8441): prior knowledge on ws://, ALPN h2 on wss://",
+    )
     serve = command("serve", "an asyncio echo server on the negotiator")
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on")
     serve.add_argument("--port", type=_port, default=8765, help="0 picks a free port")
@@ -598,6 +605,19 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
     if reports.count("-") > 1:
         print("wsnegotiate audit: only one report can go to standard output (-)", file=sys.stderr)
         return 2
+    cases = CASES
+    if args.http2:
+        if args.only is not None:
+            why = "--only picks among the HTTP/1.1 groups; --http2 runs the http2 group"
+            print(f"wsnegotiate audit: {why}", file=sys.stderr)
+            return 2
+        try:
+            from .audit_h2 import H2_CASES  # h2, only for an HTTP/2 audit
+        except ImportError:
+            why = "--http2 needs h2: pip install 'wsnegotiate[h2]'"
+            print(f"wsnegotiate audit: {why}", file=sys.stderr)
+            return 2
+        cases = H2_CASES
     fault = _offer_fault(args, target) or next(
         (error for path in reports if path and (error := _writable(path))), None
     )
@@ -630,6 +650,7 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
                     subprotocol=args.subprotocol,
                     origin=args.origin,
                     groups=args.only,
+                    cases=cases,
                     progress=keep,
                     seed=args.seed,
                     jobs=args.jobs,

@@ -2,22 +2,24 @@
 
 The plainest valid request (``101-valid``) goes first, alone: without a 101 to
 it the server is not one to audit (nothing else is judged), and without any
-answer within the deadline the run stops there. Then every other case goes on a
-fresh TCP (or TLS) connection of its own, at most ``jobs`` at a time, each within
-its own deadline, at most 64 KiB of any answer read; the slow, incomplete request
-goes last, alone. Results come in the table's order whatever order the cases
-end in. A server that never answers, closes early, resets or sends garbage is a
-result, never an error; a server that stops taking connections mid-run ends the
-run, the cases left marked "not run". Every random byte a case sends comes from
-a source seeded by the run's seed and the case id, so two runs with one seed
-send the same bytes. Reports: a terminal table by group, JSON, a self-contained
-HTML page and JUnit XML.
+answer within the deadline the run stops there. (An HTTP/2 audit, ``audit_h2``,
+has two such gates: the server's SETTINGS, then its plainest extended CONNECT.)
+Then every other case goes on a fresh TCP (or TLS) connection of its own, at
+most ``jobs`` at a time, each within its own deadline, at most 64 KiB of any
+answer read; the slow, incomplete request goes last, alone. Results come in the
+table's order whatever order the cases end in. A server that never answers,
+closes early, resets or sends garbage is a result, never an error; a server that
+stops taking connections mid-run ends the run, the cases left marked "not run".
+Every random byte a case sends comes from a source seeded by the run's seed and
+the case id, so two runs with one seed send the same bytes. Reports: a terminal
+table by group, JSON, a self-contained HTML page and JUnit XML.
 
 JSON schema (stable; README, "Audit a server"): ``server``, ``started``,
 ``timeout``, ``seed``, ``jobs``, ``slow_timeout``, ``incomplete``, ``stopped``,
 ``cases`` (each ``id``, ``group``, ``title``, ``rule``, ``level``, ``allowed``,
-``request``, ``got``, ``answer``, ``verdict``, ``finding``, ``broke``, ``ran``),
-and ``summary`` (counts by verdict, and ``not_run``).
+``request``, ``got`` (with ``http2``, stream by stream, for an HTTP/2 case),
+``answer``, ``verdict``, ``finding``, ``broke``, ``ran``), and ``summary``
+(counts by verdict, and ``not_run``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from typing import Any
 from .audit_answer import (
     Answer,
     Ended,
+    H2Answer,
     Parse,
     as_text,
     parse_frames,
@@ -47,7 +50,6 @@ from .audit_answer import (
 )
 from .audit_cases import (
     CASES,
-    GATE,
     Case,
     Context,
     Judged,
@@ -152,7 +154,27 @@ def _got(answer: Answer | None) -> dict[str, Any] | None:
         "ended": answer.ended.value,
         "seconds": None if answer.seconds is None else round(answer.seconds, 4),
         "bytes": answer.read,
-        "error": answer.error or answer.parse.error,
+        "error": answer.error or answer.parse.error or (answer.h2.failed if answer.h2 else None),
+        **({"http2": _got_h2(answer.h2)} if answer.h2 is not None else {}),
+    }
+
+
+def _got_h2(h2: H2Answer) -> dict[str, Any]:
+    """An HTTP/2 answer, stream by stream, every header block as it came."""
+    return {
+        "settings": [int(enabled) for enabled in h2.settings],
+        "alpn": h2.alpn,
+        "streams": [
+            {
+                "id": stream.stream_id,
+                "blocks": [[[as_text(n), as_text(v)] for n, v in block] for block in stream.blocks],
+                "data": as_text(stream.data[:_BODY_EXCERPT]),
+                "ended": stream.ended,
+                "reset": stream.reset,
+            }
+            for stream in h2.streams
+        ],
+        "goaway": list(h2.goaway[:2]) if h2.goaway else None,
     }
 
 
@@ -165,6 +187,11 @@ class Stop:
     code: int
     #: Stopped on the first case, before any other: said in one line, no table.
     at_gate: bool = False
+    #: The cases that still run: they judge what stopped the run (a CONNECT sent
+    #: to an HTTP/2 server that did not advertise extended CONNECT).
+    then: tuple[str, ...] = ()
+    #: Why the cases left did not run, as the table says it.
+    left: str = "the run stopped"
 
 
 @dataclass(frozen=True, slots=True)
@@ -449,6 +476,10 @@ async def run_case(
     sent = case.build(ctx)
     if case.slow:
         answer, written = await slow_exchange(target, sent, timeout, slow_timeout, tls)
+    elif case.http2:
+        from .audit_h2 import exchange_h2  # h2 is an optional dependency
+
+        answer, written = await exchange_h2(target, case, sent, timeout, tls)
     else:
         answer, written = await exchange(target, case, sent, timeout, tls)
     judged = case.judge(case, ctx, sent, answer)
@@ -467,8 +498,13 @@ _HINTS = {
 
 
 async def _gate(result: Result, target: Target, timeout: float) -> Stop | None:
-    """Why the run stops after the plainest valid request, if it does: no 101 to
-    it (not a WebSocket server, exit 1), or no answer, or no connection (exit 2)."""
+    """Why the run stops after a gate case, if it does. The plainest valid request:
+    no 101 to it (not a WebSocket server, exit 1), or no answer, or no connection
+    (exit 2); an HTTP/2 gate says its own (``audit_h2.gate``)."""
+    if result.case.http2:
+        from .audit_h2 import gate
+
+        return await gate(result, target, timeout)
     answer = result.answer
     assert answer is not None
     final = answer.final
@@ -480,6 +516,7 @@ async def _gate(result: Result, target: Target, timeout: float) -> Stop | None:
             f"not a WebSocket server at {target.url}: the plainest valid request got "
             f"{final.status_line}; {why}{_HINTS.get(field or '', '')}; no other case was judged",
             1,
+            left="not a WebSocket server",
         )
     if answer.ended is Ended.TIMEOUT:
         return Stop(
@@ -498,6 +535,7 @@ async def _gate(result: Result, target: Target, timeout: float) -> Stop | None:
         f"not a WebSocket server at {target.url}: the plainest valid request got "
         f"{said(answer)}; no other case was judged",
         1,
+        left="not a WebSocket server",
     )
 
 
@@ -520,11 +558,14 @@ async def audit(
     then the others ``jobs`` at a time, the slow one last. ``progress``, when
     given, gets the report so far (``incomplete``) as each case ends: what the
     caller still holds when the run is cut short. ``tls``: the context of a
-    wss:// target (the system's trust store when not given). Without ``gate``
-    the plainest request is a case like the others, and stops nothing (a test
-    of the judges against a server that answers every request alike)."""
+    wss:// target (the system's trust store when not given; for HTTP/2 cases
+    its ALPN is set to ``h2``). Without ``gate`` the gate cases (the plainest
+    request) are cases like the others, and stop nothing (a test of the judges
+    against a server that answers every request alike)."""
     if target.secure and tls is None:
         tls = ssl.create_default_context()
+    if tls is not None and any(case.http2 for case in cases):
+        tls.set_alpn_protocols(["h2"])  # RFC 9113 §3.2
     chosen = set(groups) if groups is not None else None
     planned = [case for case in cases if chosen is None or case.group in chosen]
     scheme = "https" if target.secure else "http"
@@ -565,15 +606,22 @@ async def audit(
         )
 
     stop: Stop | None = None
-    first_case = next((case for case in cases if case.id == GATE and gate), None)
-    if first_case is not None:
+    gates = [case for case in cases if case.gate and gate]
+    for first_case in gates:
         first = await run(first_case)
         stop = await _gate(first, target, timeout)
         if first_case in planned or stop is not None:
             results[first_case.id] = first
         last = first_case.id
         tell()
-    queue = deque(case for case in planned if case is not first_case and not case.slow)
+        if stop is not None:
+            break
+    for case in cases:
+        if stop is not None and case.id in stop.then and case.id not in results:
+            results[case.id] = await run(case)
+            last = case.id
+            tell()
+    queue = deque(case for case in planned if case not in gates and not case.slow)
 
     answered = last  # the last case whose connection brought any byte back
     silent: list[str] = []  # the cases since then whose connection ended without a byte
@@ -615,10 +663,9 @@ async def audit(
             results[case.id] = await run(case)
             last = case.id
             tell()
-    why = "not a WebSocket server" if stop and stop.code == 1 else "the run stopped"
     for case in planned:
         if case.id not in results:
-            results[case.id] = _not_run(case, why)
+            results[case.id] = _not_run(case, stop.left if stop else "the run stopped")
     return report(stop)
 
 

@@ -16,6 +16,11 @@ facts it relies on:
   any answer to HEAD has none.
 - RFC 9110 §15.2: a 1xx other than 101 is interim: the final answer follows it.
   After a 101 the bytes belong to the new protocol (RFC 9110 §7.8).
+
+An HTTP/2 case's answer (``H2Answer``) is what h2 read on its streams, each header
+block as it came; the first stream's final answer is also given the shape of a
+``Response`` (version ``2``, no reason phrase: RFC 9113 §8.3.2), so that what
+describes an HTTP/1.1 answer describes it too.
 """
 
 from __future__ import annotations
@@ -30,6 +35,8 @@ __all__ = [
     "Answer",
     "Ended",
     "Frame",
+    "H2Answer",
+    "H2Stream",
     "Parse",
     "Response",
     "as_text",
@@ -266,6 +273,74 @@ def mask(payload: bytes, key: bytes) -> bytes:
     return bytes(b ^ key[i % 4] for i, b in enumerate(payload))
 
 
+#: A header block as it came: (name, value) byte pairs, pseudo-header fields included.
+Block = tuple[tuple[bytes, bytes], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class H2Stream:
+    """One stream of an HTTP/2 case, as the server answered on it."""
+
+    stream_id: int
+    #: Every header block, in order: interim answers (1xx), then the final one.
+    blocks: tuple[Block, ...] = ()
+    #: Its DATA, as far as it was read (after a 200: the server's WebSocket frames).
+    data: bytes = b""
+    ended: bool = False  # END_STREAM came
+    reset: int | None = None  # the error code of the RST_STREAM that ended it
+
+    @property
+    def statuses(self) -> list[bytes]:
+        return [value for block in self.blocks for name, value in block if name == b":status"]
+
+    @property
+    def final(self) -> Block | None:
+        """The first block whose ``:status`` is not 1xx (RFC 9113 §8.1)."""
+        return next(
+            (
+                block
+                for block in self.blocks
+                if not dict(block).get(b":status", b"").startswith(b"1")
+            ),
+            None,
+        )
+
+    @property
+    def status(self) -> int | None:
+        value = dict(self.final or ()).get(b":status", b"")
+        return int(value) if len(value) == 3 and value.isdigit() else None
+
+    @property
+    def frames(self) -> list[Frame]:
+        """The complete frames of a WebSocket: the DATA after a 2xx."""
+        status = self.status
+        return parse_frames(self.data) if status is not None and 200 <= status < 300 else []
+
+
+@dataclass(frozen=True, slots=True)
+class H2Answer:
+    """Everything one HTTP/2 case's connection brought back."""
+
+    #: Each SETTINGS_ENABLE_CONNECT_PROTOCOL state the server's SETTINGS gave, in
+    #: order (True: 1); empty when no SETTINGS came.
+    settings: tuple[bool, ...] = ()
+    #: The streams the case opened, in the order it opened them.
+    streams: tuple[H2Stream, ...] = ()
+    #: The server's GOAWAY: its error code, last stream id and debug data.
+    goaway: tuple[int, int, bytes] | None = None
+    #: Why the server's bytes broke HTTP/2 (h2's account), when they did.
+    failed: str | None = None
+    #: The protocol TLS's ALPN chose (wss:// only).
+    alpn: str | None = None
+    #: The first bytes the server sent (what a server that is no HTTP/2 one said).
+    head: bytes = b""
+
+    @property
+    def advertised(self) -> bool:
+        """Did the server send SETTINGS_ENABLE_CONNECT_PROTOCOL = 1 (RFC 8441 §3)?"""
+        return bool(self.settings) and self.settings[0]
+
+
 @dataclass(frozen=True, slots=True)
 class Answer:
     """Everything one case's connection brought back."""
@@ -281,6 +356,8 @@ class Answer:
     size: int | None = None
     #: Seconds from the request to the end of reading (answer, close or deadline).
     lasted: float | None = None
+    #: An HTTP/2 case's answer, stream by stream (``raw`` is then its account in text).
+    h2: H2Answer | None = None
 
     @property
     def read(self) -> int:
@@ -297,7 +374,11 @@ class Answer:
             replace(r, head=r.head[:limit], body=r.body[:limit]) for r in self.parse.responses
         )
         parse = replace(self.parse, responses=responses, rest=self.parse.rest[:limit])
-        return replace(self, raw=self.raw[:limit], parse=parse, size=self.read)
+        h2 = self.h2
+        if h2 is not None:
+            streams = tuple(replace(stream, data=stream.data[:limit]) for stream in h2.streams)
+            h2 = replace(h2, streams=streams, head=h2.head[:limit])
+        return replace(self, raw=self.raw[:limit], parse=parse, size=self.read, h2=h2)
 
     @property
     def switched(self) -> Response | None:
@@ -306,5 +387,7 @@ class Answer:
 
     @property
     def frames(self) -> list[Frame]:
-        """The complete frames after a 101."""
+        """The complete frames after a 101 (HTTP/2: after the first stream's 2xx)."""
+        if self.h2 is not None:
+            return self.h2.streams[0].frames if self.h2.streams else []
         return parse_frames(self.parse.rest) if self.switched else []
