@@ -99,6 +99,9 @@ async def autobahn_server() -> AsyncIterator[int]:
         await server.wait_closed()
 
 
+HERE = Path(__file__).parent
+
+
 def node_missing(package: str) -> str | None:
     if shutil.which("node") is None or not (NODE_MODULES / package).is_dir():
         return f"Node and its pinned {package} are needed (npm ci --prefix tests/interop)"
@@ -110,21 +113,18 @@ DRIVER_MISSING = node_missing("websocket-driver")
 
 
 @asynccontextmanager
-async def node_server(script: str) -> AsyncIterator[int]:
-    """A Node echo server of this folder, which prints ``listening PORT`` and ends
-    when its standard input does; yields the port."""
+async def script_server(*command: str, env: dict[str, str]) -> AsyncIterator[list[str]]:
+    """A server script of this folder run as a process, which prints ``listening PORT``
+    (and maybe more words) and ends when its standard input does; yields those words
+    after ``listening``."""
     process = await asyncio.create_subprocess_exec(
-        "node",
-        str(Path(__file__).parent / script),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+        *command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
     )
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
         assert line.startswith("listening "), line
-        yield int(line.split()[1])
+        yield line.split()[1:]
     finally:
         if process.stdin is not None:
             process.stdin.close()
@@ -133,6 +133,14 @@ async def node_server(script: str) -> AsyncIterator[int]:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+@asynccontextmanager
+async def node_server(script: str) -> AsyncIterator[int]:
+    """A Node echo server of this folder; yields its port."""
+    env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
+    async with script_server("node", str(HERE / script), env=env) as words:
+        yield int(words[0])
 
 
 def faye_server() -> AbstractAsyncContextManager[int]:
