@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import wsproto.events
 from autobahn.asyncio.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from peers import NODE_MODULES
+from peers import NODE_MODULES, ROOT
 from test_audit_servers import (
     ANY_ANSWER,
     LISTS,
+    MALFORMED,
     REFUSAL,
     UNDERSTOOD_NOT,
     VERSION_REFUSAL,
@@ -29,6 +30,7 @@ from test_audit_servers import (
     head_content,
     status_426_without_upgrade,
     switched,
+    unmasked_kept,
 )
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
@@ -143,6 +145,29 @@ async def node_server(script: str) -> AsyncIterator[int]:
         yield int(words[0])
 
 
+#: tornado 6.5 cannot sit beside the dev extra's tornado 6.6.1: it has a virtual environment
+#: of its own, which .ci/run makes (or the Python named by WSNEGOTIATE_TORNADO65_PYTHON).
+TORNADO65_PYTHON = Path(
+    os.environ.get("WSNEGOTIATE_TORNADO65_PYTHON", ROOT / ".cache" / "tornado65" / "bin" / "python")
+)
+TORNADO65_MISSING = (
+    None
+    if TORNADO65_PYTHON.exists()
+    else "tornado 6.5 in a virtual environment of its own is needed: python3 -m venv "
+    ".cache/tornado65 && .cache/tornado65/bin/pip install tornado==6.5.10 (.ci/run makes it)"
+)
+
+
+@asynccontextmanager
+async def tornado65_server() -> AsyncIterator[int]:
+    """tornado_server.py on tornado 6.5's own Python, isolated (-I: no PYTHONPATH, so
+    the tornado it imports is that environment's); yields its port."""
+    command = (str(TORNADO65_PYTHON), "-I", str(HERE / "tornado_server.py"))
+    async with script_server(*command, env=dict(os.environ)) as (port, version):
+        assert version.startswith("6.5."), f"{TORNADO65_PYTHON} runs tornado {version}"
+        yield int(port)
+
+
 def faye_server() -> AbstractAsyncContextManager[int]:
     return node_server("faye_server.js")
 
@@ -223,6 +248,26 @@ WEBSOCKET_DRIVER: dict[str, Defect] = {
 }
 
 
+#: tornado 6.5.10: tornado 6.6.1's defects (test_audit_servers.py), but it speaks versions 7
+#: and 8 as well as 13 (and lists the three): no check of the key beyond its presence
+#: (RFC 6455 §4.2.1 item 5), a 101 to HTTP/1.0, 405 without Allow, the absolute-form target
+#: routed as a path (404; RFC 9112 §3.2.2), every version refusal a 426 without Upgrade
+#: (RFC 9110 §15.5.22), malformed and empty Sec-WebSocket-Protocol and -Extensions taken, an
+#: unmasked frame read as data (RFC 6455 §5.1).
+TORNADO65: dict[str, Defect] = {
+    **{f"version-{v}": VERSION_REFUSAL for v in UNDERSTOOD_NOT if v not in ("7", "8")},
+    **{f"version-{v}": REFUSAL for v in (*MALFORMED, "hixie-75", "hixie-76", "hybi-00")},
+    **{f"key-{k}": REFUSAL for k in KEYS},
+    "http-1.0": ANY_ANSWER,
+    "http-post": REFUSAL,
+    "http-head": REFUSAL,
+    "http-get-lowercase": ANY_ANSWER,
+    "http-absolute-form": lambda raw: raw.status != 101,
+    **dict.fromkeys(LISTS, REFUSAL),
+    "frame-unmasked": unmasked_kept,
+}
+
+
 def test_wsproto_server() -> None:
     assert_fails_as_measured(wsproto_server, WSPROTO)
 
@@ -239,3 +284,8 @@ def test_faye_websocket_server() -> None:
 @pytest.mark.skipif(DRIVER_MISSING is not None, reason=DRIVER_MISSING or "")
 def test_websocket_driver_server() -> None:
     assert_fails_as_measured(websocket_driver_server, WEBSOCKET_DRIVER)
+
+
+@pytest.mark.skipif(TORNADO65_MISSING is not None, reason=TORNADO65_MISSING or "")
+def test_tornado65_server() -> None:
+    assert_fails_as_measured(tornado65_server, TORNADO65)
