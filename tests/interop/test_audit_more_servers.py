@@ -17,10 +17,11 @@ from pathlib import Path
 import pytest
 import wsproto.events
 from autobahn.asyncio.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from peers import NODE_MODULES
+from peers import NODE_MODULES, ROOT
 from test_audit_servers import (
     ANY_ANSWER,
     LISTS,
+    MALFORMED,
     REFUSAL,
     UNDERSTOOD_NOT,
     VERSION_REFUSAL,
@@ -29,6 +30,7 @@ from test_audit_servers import (
     head_content,
     status_426_without_upgrade,
     switched,
+    unmasked_kept,
 )
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
@@ -99,6 +101,9 @@ async def autobahn_server() -> AsyncIterator[int]:
         await server.wait_closed()
 
 
+HERE = Path(__file__).parent
+
+
 def node_missing(package: str) -> str | None:
     if shutil.which("node") is None or not (NODE_MODULES / package).is_dir():
         return f"Node and its pinned {package} are needed (npm ci --prefix tests/interop)"
@@ -110,21 +115,18 @@ DRIVER_MISSING = node_missing("websocket-driver")
 
 
 @asynccontextmanager
-async def node_server(script: str) -> AsyncIterator[int]:
-    """A Node echo server of this folder, which prints ``listening PORT`` and ends
-    when its standard input does; yields the port."""
+async def script_server(*command: str, env: dict[str, str]) -> AsyncIterator[list[str]]:
+    """A server script of this folder run as a process, which prints ``listening PORT``
+    (and maybe more words) and ends when its standard input does; yields those words
+    after ``listening``."""
     process = await asyncio.create_subprocess_exec(
-        "node",
-        str(Path(__file__).parent / script),
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+        *command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
     )
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
         assert line.startswith("listening "), line
-        yield int(line.split()[1])
+        yield line.split()[1:]
     finally:
         if process.stdin is not None:
             process.stdin.close()
@@ -133,6 +135,37 @@ async def node_server(script: str) -> AsyncIterator[int]:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+@asynccontextmanager
+async def node_server(script: str) -> AsyncIterator[int]:
+    """A Node echo server of this folder; yields its port."""
+    env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
+    async with script_server("node", str(HERE / script), env=env) as words:
+        yield int(words[0])
+
+
+#: tornado 6.5 cannot sit beside the dev extra's tornado 6.6.1: it has a virtual environment
+#: of its own, which .ci/run makes (or the Python named by WSNEGOTIATE_TORNADO65_PYTHON).
+TORNADO65_PYTHON = Path(
+    os.environ.get("WSNEGOTIATE_TORNADO65_PYTHON", ROOT / ".cache" / "tornado65" / "bin" / "python")
+)
+TORNADO65_MISSING = (
+    None
+    if TORNADO65_PYTHON.exists()
+    else "tornado 6.5 in a virtual environment of its own is needed: python3 -m venv "
+    ".cache/tornado65 && .cache/tornado65/bin/pip install tornado==6.5.10 (.ci/run makes it)"
+)
+
+
+@asynccontextmanager
+async def tornado65_server() -> AsyncIterator[int]:
+    """tornado_server.py on tornado 6.5's own Python, isolated (-I: no PYTHONPATH, so
+    the tornado it imports is that environment's); yields its port."""
+    command = (str(TORNADO65_PYTHON), "-I", str(HERE / "tornado_server.py"))
+    async with script_server(*command, env=dict(os.environ)) as (port, version):
+        assert version.startswith("6.5."), f"{TORNADO65_PYTHON} runs tornado {version}"
+        yield int(port)
 
 
 def faye_server() -> AbstractAsyncContextManager[int]:
@@ -215,6 +248,26 @@ WEBSOCKET_DRIVER: dict[str, Defect] = {
 }
 
 
+#: tornado 6.5.10: tornado 6.6.1's defects (test_audit_servers.py), but it speaks versions 7
+#: and 8 as well as 13 (and lists the three): no check of the key beyond its presence
+#: (RFC 6455 §4.2.1 item 5), a 101 to HTTP/1.0, 405 without Allow, the absolute-form target
+#: routed as a path (404; RFC 9112 §3.2.2), every version refusal a 426 without Upgrade
+#: (RFC 9110 §15.5.22), malformed and empty Sec-WebSocket-Protocol and -Extensions taken, an
+#: unmasked frame read as data (RFC 6455 §5.1).
+TORNADO65: dict[str, Defect] = {
+    **{f"version-{v}": VERSION_REFUSAL for v in UNDERSTOOD_NOT if v not in ("7", "8")},
+    **{f"version-{v}": REFUSAL for v in (*MALFORMED, "hixie-75", "hixie-76", "hybi-00")},
+    **{f"key-{k}": REFUSAL for k in KEYS},
+    "http-1.0": ANY_ANSWER,
+    "http-post": REFUSAL,
+    "http-head": REFUSAL,
+    "http-get-lowercase": ANY_ANSWER,
+    "http-absolute-form": lambda raw: raw.status != 101,
+    **dict.fromkeys(LISTS, REFUSAL),
+    "frame-unmasked": unmasked_kept,
+}
+
+
 def test_wsproto_server() -> None:
     assert_fails_as_measured(wsproto_server, WSPROTO)
 
@@ -231,3 +284,8 @@ def test_faye_websocket_server() -> None:
 @pytest.mark.skipif(DRIVER_MISSING is not None, reason=DRIVER_MISSING or "")
 def test_websocket_driver_server() -> None:
     assert_fails_as_measured(websocket_driver_server, WEBSOCKET_DRIVER)
+
+
+@pytest.mark.skipif(TORNADO65_MISSING is not None, reason=TORNADO65_MISSING or "")
+def test_tornado65_server() -> None:
+    assert_fails_as_measured(tornado65_server, TORNADO65)
