@@ -56,6 +56,7 @@ from .audit_cases import (
     Verdict,
     blame,
     noted,
+    review,
     said,
 )
 from .probe import Target, cause
@@ -455,6 +456,15 @@ async def run_case(
     return Result(case, written, answer.trimmed(_ANSWER_EXCERPT), judged)
 
 
+def _reviewed(results: tuple[Result, ...]) -> tuple[Result, ...]:
+    """The results with the verdicts that rest on other cases' answers too (``review``)."""
+    changed = review([(result.case, result.judged) for result in results if result.ran])
+    return tuple(
+        replace(result, judged=changed[result.case.id]) if result.case.id in changed else result
+        for result in results
+    )
+
+
 def _not_run(case: Case, why: str) -> Result:
     return Result(case, b"", None, noted(f"not run: {why}"), ran=False)
 
@@ -515,6 +525,7 @@ async def audit(
     slow_timeout: float = 15.0,
     tls: ssl.SSLContext | None = None,
     gate: bool = True,
+    from_proxy: bool = False,
 ) -> Report:
     """Every case (of ``groups``, when given): the plainest valid request first,
     then the others ``jobs`` at a time, the slow one last. ``progress``, when
@@ -522,7 +533,8 @@ async def audit(
     caller still holds when the run is cut short. ``tls``: the context of a
     wss:// target (the system's trust store when not given). Without ``gate``
     the plainest request is a case like the others, and stops nothing (a test
-    of the judges against a server that answers every request alike)."""
+    of the judges against a server that answers every request alike).
+    ``from_proxy``: the audit runs from an address the server trusts as its proxy."""
     if target.secure and tls is None:
         tls = ssl.create_default_context()
     chosen = set(groups) if groups is not None else None
@@ -534,6 +546,7 @@ async def audit(
         origin or f"{scheme}://{target.authority}",
         subprotocol,
         scheme=scheme,
+        from_proxy=from_proxy,
     )
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     results: dict[str, Result] = {}
@@ -545,7 +558,7 @@ async def audit(
             target.url,
             started,
             timeout,
-            tuple(results[case.id] for case in cases if case.id in results),
+            _reviewed(tuple(results[case.id] for case in cases if case.id in results)),
             seed,
             jobs,
             slow_timeout,
