@@ -334,21 +334,24 @@ def _fields(head: bytes) -> dict[str, str]:
     }
 
 
+FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+
+
 def admitting(
     admits: Callable[[dict[str, str]], bool],
     *,
     echo: bool = False,
-    refusal: Callable[[dict[str, str]], bytes] = lambda fields: b"HTTP/1.1 403 Forbidden\r\n",
+    refusal: Callable[[dict[str, str]], bytes] = lambda fields: FORBIDDEN,
 ) -> Handler:
     """A server that switches for a request whose fields ``admits`` takes (with ``echo``,
     selecting the first subprotocol offered, whatever it is), and answers any other with
-    ``refusal``'s status line and fields, then an empty body."""
+    ``refusal``'s bytes."""
 
     async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         head = await _head(reader)
         fields = _fields(head)
         if not admits(fields):
-            writer.write(refusal(fields) + b"Content-Length: 0\r\n\r\n")
+            writer.write(refusal(fields))
             await writer.drain()
             return
         offered = fields.get("sec-websocket-protocol", "").split(",")[0].strip()
@@ -497,7 +500,7 @@ def test_a_credential_offered_never_comes_back() -> None:
 
     def naming(fields: dict[str, str]) -> bytes:
         offered = fields.get("sec-websocket-protocol", "").encode()
-        return b"HTTP/1.1 400 Bad Request\r\nX-Refused-Protocol: " + offered + b"\r\n"
+        return b"HTTP/1.1 400 Bad Request\r\nX-Refused-Protocol: %s\r\n\r\n" % offered
 
     def wants_chat_only(fields: dict[str, str]) -> bool:
         return fields.get("sec-websocket-protocol") == "chat"
@@ -508,10 +511,35 @@ def test_a_credential_offered_never_comes_back() -> None:
 
     def in_reason(fields: dict[str, str]) -> bytes:
         offered = fields.get("sec-websocket-protocol", "").encode()
-        return b"HTTP/1.1 400 unsupported " + offered + b"\r\n"
+        return b"HTTP/1.1 400 unsupported %s\r\nContent-Length: 0\r\n\r\n" % offered
 
     _, got, said = security(admitting(wants_chat_only, refusal=in_reason), subprotocol="chat")
     assert said["credential-offer"].endswith(" in its status line")
+
+    def in_body(fields: dict[str, str]) -> bytes:
+        body = b"unsupported subprotocols: %s\n" % fields["sec-websocket-protocol"].encode()
+        return b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    _, got, said = security(admitting(wants_chat_only, refusal=in_body), subprotocol="chat")
+    assert (got["credential-offer"], said["credential-offer"]) == (
+        Verdict.WARN,
+        "echoed the credential offered in Sec-WebSocket-Protocol in the body of its 400",
+    )
+    # a 101 that echoes it and that a client must reject: both said, the MUST decides
+    echoed = f"Sec-WebSocket-Protocol: {CREDENTIAL_PREFIX}{FAKE_TOKEN}\r\n".encode()
+    broken = audit_with(
+        switching(
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n" + echoed
+        ),
+        1.0,
+        ["security"],
+    )
+    assert verdicts(broken)["credential-offer"] is Verdict.FAIL
+    assert findings(broken)["credential-offer"].startswith("a 101 a client must reject: ")
+    assert findings(broken)["credential-offer"].endswith(
+        "; echoed the credential offered in Sec-WebSocket-Protocol as its subprotocol "
+        "(Sec-WebSocket-Protocol)"
+    )
     # refused without it: nothing leaked
     _, got, said = security(admitting(wants_chat_only), subprotocol="chat")
     assert (got["credential-offer"], said["credential-offer"]) == (

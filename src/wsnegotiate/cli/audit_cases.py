@@ -2104,33 +2104,43 @@ def _credential_offer(ctx: Context) -> Sent:
     return valid(subprotocols=[CREDENTIAL, *([ctx.subprotocol] if ctx.subprotocol else [])])(ctx)
 
 
+def _credential_in(answer: Answer) -> str | None:
+    """Where the fake token came back in the answer, if it did."""
+    if FAKE_TOKEN.encode() not in answer.raw:
+        return None
+    final = answer.final
+    if final is not None:
+        if final.status == 101 and any(
+            FAKE_TOKEN in value for value in final.values("Sec-WebSocket-Protocol")
+        ):
+            return "as its subprotocol (Sec-WebSocket-Protocol)"
+        named = [name for name, value in final.headers if FAKE_TOKEN in value]
+        if named:
+            return f"in {', '.join(dict.fromkeys(named))}"
+        if FAKE_TOKEN in final.reason:
+            return "in its status line"
+        if FAKE_TOKEN.encode() in final.body:
+            return f"in the body of its {final.status}"
+    return "in the bytes that came back"
+
+
 def keeps_credential(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
     """A credential offered as a subprotocol never comes back, wherever in the answer."""
-    token = FAKE_TOKEN.encode()
     final = answer.final
-    if token in answer.raw:
-        if final is None or final.head not in answer.raw:
-            where = "in the bytes that came back"
-        elif final.status == 101 and any(
-            FAKE_TOKEN in v for v in final.values("Sec-WebSocket-Protocol")
-        ):
-            where = "as its subprotocol (Sec-WebSocket-Protocol)"
-        elif token in final.head:
-            named = [name for name, value in final.headers if FAKE_TOKEN in value]
-            where = f"in {', '.join(named)}" if named else "in its status line"
-        elif token in final.body:
-            where = f"in the body of its {final.status}"
-        else:
-            where = "after its 101, in the new protocol's bytes"
-        return broke(case.rule, f"echoed the credential offered in Sec-WebSocket-Protocol {where}")
+    switched = final is not None and final.status == 101
+    bad = broken_101(sent, answer) if switched else None
+    where = _credential_in(answer)
+    if where is not None:
+        leaked = broke(
+            case.rule, f"echoed the credential offered in Sec-WebSocket-Protocol {where}"
+        )
+        return worst([bad, leaked]) if bad else leaked
     if final is None:
         return noted(f"not applicable: {said(answer)}")
-    if final.status != 101:
+    if not switched:
         return passed(f"refused: {final.status_line}, the credential not in it")
-    if (bad := broken_101(sent, answer)) is not None:
-        return bad
     selected = response_protocol(final)
-    return passed(f"101, selected {selected!r}" if selected else "101, selected none")
+    return bad or passed(f"101, selected {selected!r}" if selected else "101, selected none")
 
 
 def _security() -> list[Case]:
