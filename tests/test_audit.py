@@ -460,6 +460,24 @@ def test_variants_of_an_origin_given_with_origin() -> None:
     assert [i for i, v in got.items() if v in (Verdict.FAIL, Verdict.WARN)] == []
 
 
+def test_variants_of_a_host_without_a_dot_or_of_no_origin() -> None:
+    """No dot to read as a wildcard: that case does not apply. An --origin that is no
+    origin (null): the variants are the target's own."""
+    report, got, said = security(SWITCH, origin="http://localhost:8000")
+    assert got["origin-dot-wildcard"] is Verdict.INFO
+    assert (
+        said["origin-dot-wildcard"]
+        == "not applicable: the host of http://localhost:8000 has no dot"
+    )
+    sent = {result.case.id: result.request for result in report.results}
+    assert b"\r\nOrigin: http://localhost.evil.example:8000\r\n" in sent["origin-suffix"]
+    report, _, _ = security(SWITCH, origin="null")
+    sent = {result.case.id: result.request for result in report.results}
+    port = report.server.rsplit(":", 1)[1].rstrip("/")
+    suffix = f"\r\nOrigin: http://127.0.0.1.evil.example:{port}\r\n".encode()
+    assert suffix in sent["origin-suffix"]
+
+
 def test_forwarded_fields_believed_from_anyone() -> None:
     """A same-origin check that takes X-Forwarded-Host from any peer: the foreign origin
     gets in by claiming it; from the server's own proxy (--from-proxy) that is right."""
