@@ -24,7 +24,18 @@ from wsnegotiate._answers import accept_token
 from wsnegotiate.cli import main
 from wsnegotiate.cli.audit import Report, as_html, as_json, as_junit, audit, table
 from wsnegotiate.cli.audit_answer import Ended, parse_frame, parse_responses
-from wsnegotiate.cli.audit_cases import CASES, GATE, GROUPS, Level, Verdict, blame
+from wsnegotiate.cli.audit_cases import (
+    CASES,
+    CREDENTIAL_PREFIX,
+    CROSS_ORIGIN,
+    FAKE_TOKEN,
+    GATE,
+    GROUP_ALIASES,
+    GROUPS,
+    Level,
+    Verdict,
+    blame,
+)
 from wsnegotiate.cli.probe import Target
 from wsnegotiate.cli.serve import ServeOptions, echo_server
 
@@ -254,9 +265,9 @@ def _switch(head: bytes) -> bytes:
     )
 
 
-def in_process_serve(*runs: dict[str, Any]) -> list[Report]:
-    """Audits of our own echo server (subprotocol chat, handshake timeout 1 s), one
-    per ``runs`` entry (the audit's options), against one server."""
+def in_process_serve(*runs: dict[str, Any], policy: ws.Policy | None = None) -> list[Report]:
+    """Audits of our own echo server (``policy``, by default subprotocol chat; handshake
+    timeout 1 s), one per ``runs`` entry (the audit's options), against one server."""
 
     async def run() -> list[Report]:
         stop = asyncio.Event()
@@ -265,7 +276,7 @@ def in_process_serve(*runs: dict[str, Any]) -> list[Report]:
             echo_server(
                 "127.0.0.1",
                 0,
-                ws.Policy(subprotocols=["chat"]),
+                policy or ws.Policy(subprotocols=["chat"]),
                 ServeOptions(handshake_timeout=1.0),
                 ready=lambda h, p: ready.set_result(p),
                 stop=stop,
@@ -295,11 +306,12 @@ def test_our_own_server_in_this_process_fails_nothing() -> None:
     assert len(got) == len(CASES)
     assert [i for i, v in got.items() if v is Verdict.FAIL] == []
     assert [i for i, v in got.items() if v is Verdict.WARN] == []
-    assert sorted(i for i, v in got.items() if v is Verdict.INFO) == [
-        "http-body",
-        "origin-foreign",
-        "origin-null",
-    ]
+    # any origin admitted (the default policy): said once, each variant a note of it
+    infos = {i for i, v in got.items() if v is Verdict.INFO}
+    assert infos == {"http-body", "origin-fetch-cross-site", *CROSS_ORIGIN}
+    assert {i for i in infos if findings(report)[i].endswith("(origin-foreign)")} == (
+        CROSS_ORIGIN - {"origin-foreign"}
+    )
     said = findings(report)
     assert said["subprotocol-second"] == "selected 'chat'"
     assert said["pipeline-ping"] == "101, then the Pong"
@@ -308,6 +320,274 @@ def test_our_own_server_in_this_process_fails_nothing() -> None:
     assert said["frame-close"] == "101, then a Close 1000"
     assert said["slow-request"].startswith("HTTP/1.1 408 Request Timeout after 1.")
     assert report.seed == 0 and json.loads(data)["seed"] == 0
+
+
+# -- security: who gets in, and what comes back ---------------------------------------------
+
+
+def _fields(head: bytes) -> dict[str, str]:
+    """A request head's fields by lower-case name (the last line of each), as UTF-8."""
+    lines = head.decode("utf-8", "replace").split("\r\n")[1:]
+    return {
+        name.strip().lower(): value.strip()
+        for name, _, value in (line.partition(":") for line in lines if ":" in line)
+    }
+
+
+FORBIDDEN = b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\n\r\n"
+
+
+def admitting(
+    admits: Callable[[dict[str, str]], bool],
+    *,
+    echo: bool = False,
+    refusal: Callable[[dict[str, str]], bytes] = lambda fields: FORBIDDEN,
+) -> Handler:
+    """A server that switches for a request whose fields ``admits`` takes (with ``echo``,
+    selecting the first subprotocol offered, whatever it is), and answers any other with
+    ``refusal``'s bytes."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        head = await _head(reader)
+        fields = _fields(head)
+        if not admits(fields):
+            writer.write(refusal(fields))
+            await writer.drain()
+            return
+        offered = fields.get("sec-websocket-protocol", "").split(",")[0].strip()
+        selected = f"Sec-WebSocket-Protocol: {offered}\r\n".encode() if echo and offered else b""
+        writer.write(_switch(head).replace(b"\r\n\r\n", b"\r\n" + selected + b"\r\n", 1))
+        await writer.drain()
+        await reader.read()
+
+    return handler
+
+
+def own_origin(fields: dict[str, str]) -> str:
+    return f"http://{fields.get('host', '')}"
+
+
+def security(handler: Handler, **options: Any) -> tuple[Report, dict[str, Verdict], dict[str, str]]:
+    report = audit_with(handler, 1.0, ["security"], gate=True, **options)
+    assert report.stopped is None, report.stopped
+    return report, verdicts(report), findings(report)
+
+
+def test_a_server_that_admits_only_its_origin() -> None:
+    """Compared as a string: every variant refused, and the upper-case spelling of the
+    same origin too (a note, not a fault); no credential comes back."""
+    _, got, said = security(admitting(lambda fields: fields.get("origin") == own_origin(fields)))
+    assert [i for i, v in got.items() if v in (Verdict.FAIL, Verdict.WARN)] == []
+    assert {i for i in CROSS_ORIGIN if got[i] is Verdict.PASS} == CROSS_ORIGIN
+    assert said["origin-suffix"] == "HTTP/1.1 403 Forbidden"
+    assert got["origin-own"] is Verdict.PASS
+    assert got["origin-upper-case"] is Verdict.INFO
+    assert said["origin-upper-case"].startswith("refused: HTTP/1.1 403 Forbidden;")
+    assert said["origin-fetch-cross-site"].startswith("admitted: Sec-Fetch-Site not read")
+    assert got["origin-missing"] is Verdict.INFO  # refused: a server for browsers only
+    assert (got["credential-offer"], said["credential-offer"]) == (
+        Verdict.PASS,
+        "101, selected none",
+    )
+
+
+def test_a_server_that_admits_any_origin_is_told_once() -> None:
+    report, got, said = security(SWITCH)
+    assert {i for i in CROSS_ORIGIN if got[i] is Verdict.INFO} == CROSS_ORIGIN
+    assert said["origin-foreign"].startswith(
+        "admitted a foreign origin: the server checks no origin, so any page can open a socket"
+    )
+    for case_id in CROSS_ORIGIN - {"origin-foreign"}:
+        assert said[case_id] == "admitted too: the server checks no origin (origin-foreign)"
+    assert report.summary()["warn"] == report.summary()["fail"] == 0
+    # the JSON says the same as the table
+    cases = {case["id"]: case for case in json.loads(as_json(report))["cases"]}
+    assert cases["origin-suffix"]["verdict"] == "info"
+    assert cases["origin-suffix"]["finding"] == said["origin-suffix"]
+
+
+def test_a_prefix_check_lets_the_tricks_in_and_says_which() -> None:
+    """A check that the Origin starts with http://HOST (a regex without its end): the
+    suffix, the backtick and the trailing slash get in, each a warning that names it."""
+    report, got, said = security(
+        admitting(lambda fields: fields.get("origin", "").startswith("http://127.0.0.1"))
+    )
+    port = report.server.rsplit(":", 1)[1].rstrip("/")
+    assert {i for i, v in got.items() if v is Verdict.WARN} == {
+        "origin-suffix",
+        "origin-backtick",
+        "origin-trailing-slash",
+    }
+    assert said["origin-suffix"] == (
+        f"admitted a name that only starts with the host: http://127.0.0.1.evil.example:{port}"
+    )
+    assert said["origin-backtick"].endswith(f": http://127.0.0.1`.evil.example:{port}")
+    assert said["origin-trailing-slash"] == (
+        f"admitted a URL that is no origin: http://127.0.0.1:{port}/"
+    )
+    rows = {result.case.id: result for result in report.results}
+    assert rows["origin-suffix"].level is Level.SHOULD
+    assert "RFC 6455 §10.2" in rows["origin-suffix"].rule
+    assert got["origin-foreign"] is got["origin-prefix"] is got["origin-idn"] is Verdict.PASS
+
+
+def test_variants_of_an_origin_given_with_origin() -> None:
+    """--origin with a name and the default port: every variant is built from it, bytes
+    fixed (the Unicode one in UTF-8)."""
+    report, got, _ = security(
+        admitting(lambda fields: fields.get("origin") == "https://app.example"),
+        origin="https://app.example",
+    )
+    sent = {result.case.id: result.request for result in report.results}
+    expected = {
+        "origin-scheme": b"http://app.example",
+        "origin-suffix": b"https://app.example.evil.example",
+        "origin-prefix": b"https://evil-app.example",
+        "origin-subdomain": b"https://evil.app.example",
+        "origin-dot-wildcard": b"https://appxexample",
+        "origin-backtick": b"https://app.example`.evil.example",
+        "origin-upper-case": b"HTTPS://APP.EXAMPLE",
+        "origin-trailing-slash": b"https://app.example/",
+        "origin-idn": "https://\uff41pp.example".encode(),
+        "origin-null": b"null",
+        "origin-foreign": b"http://wsnegotiate-audit.invalid",
+    }
+    for case_id, origin in expected.items():
+        assert b"\r\nOrigin: " + origin + b"\r\n" in sent[case_id], case_id
+    assert b"\r\nSec-Fetch-Site: cross-site\r\n" in sent["origin-fetch-cross-site"]
+    assert b"\r\nOrigin: https://app.example\r\n" in sent["origin-fetch-cross-site"]
+    assert b"\r\nOrigin:" not in sent["origin-missing"]
+    assert [i for i, v in got.items() if v in (Verdict.FAIL, Verdict.WARN)] == []
+
+
+def test_variants_of_a_host_without_a_dot_or_of_no_origin() -> None:
+    """No dot to read as a wildcard: that case does not apply. An --origin that is no
+    origin (null): the variants are the target's own."""
+    report, got, said = security(SWITCH, origin="http://localhost:8000")
+    assert got["origin-dot-wildcard"] is Verdict.INFO
+    assert (
+        said["origin-dot-wildcard"]
+        == "not applicable: the host of http://localhost:8000 has no dot"
+    )
+    sent = {result.case.id: result.request for result in report.results}
+    assert b"\r\nOrigin: http://localhost.evil.example:8000\r\n" in sent["origin-suffix"]
+    report, _, _ = security(SWITCH, origin="null")
+    sent = {result.case.id: result.request for result in report.results}
+    port = report.server.rsplit(":", 1)[1].rstrip("/")
+    suffix = f"\r\nOrigin: http://127.0.0.1.evil.example:{port}\r\n".encode()
+    assert suffix in sent["origin-suffix"]
+
+
+def test_forwarded_fields_believed_from_anyone() -> None:
+    """A same-origin check that takes X-Forwarded-Host from any peer: the foreign origin
+    gets in by claiming it; from the server's own proxy (--from-proxy) that is right."""
+
+    def same_origin(fields: dict[str, str]) -> bool:
+        host = fields.get("x-forwarded-host") or fields.get("host", "")
+        return fields.get("origin") == f"http://{host}"
+
+    _, got, said = security(admitting(same_origin))
+    assert {i for i, v in got.items() if v is Verdict.WARN} == {"forwarded-x"}
+    assert said["forwarded-x"] == (
+        "admitted the foreign origin http://wsnegotiate-audit.invalid, claimed as the request's "
+        "own by X-Forwarded-Proto and -Host from this address (if the server trusts it as its "
+        "proxy: --from-proxy)"
+    )
+    assert got["forwarded"] is Verdict.PASS  # Forwarded is not read at all
+    _, got, said = security(admitting(same_origin), from_proxy=True)
+    assert said["forwarded-x"] == "101: the proxy's X-Forwarded-Proto and -Host believed"
+    assert got["forwarded-x"] is Verdict.PASS
+    assert got["forwarded"] is Verdict.INFO
+    assert said["forwarded"].startswith("refused: HTTP/1.1 403 Forbidden: the server does not")
+
+
+def test_a_credential_offered_never_comes_back() -> None:
+    """The token offered in Sec-WebSocket-Protocol, echoed as the subprotocol, named in
+    a field of a refusal, or in its reason: a warning that says where."""
+    offer = f"Sec-WebSocket-Protocol: {CREDENTIAL_PREFIX}{FAKE_TOKEN}, chat\r\n".encode()
+    report, got, said = security(admitting(lambda fields: True, echo=True), subprotocol="chat")
+    rows = {result.case.id: result for result in report.results}
+    assert offer in rows["credential-offer"].request
+    assert got["credential-offer"] is Verdict.WARN
+    assert said["credential-offer"] == (
+        "echoed the credential offered in Sec-WebSocket-Protocol as its subprotocol "
+        "(Sec-WebSocket-Protocol)"
+    )
+    assert rows["credential-offer"].level is Level.SHOULD
+    assert "RFC 6750 §5.3" in rows["credential-offer"].rule
+
+    def naming(fields: dict[str, str]) -> bytes:
+        offered = fields.get("sec-websocket-protocol", "").encode()
+        return b"HTTP/1.1 400 Bad Request\r\nX-Refused-Protocol: %s\r\n\r\n" % offered
+
+    def wants_chat_only(fields: dict[str, str]) -> bool:
+        return fields.get("sec-websocket-protocol") == "chat"
+
+    _, got, said = security(admitting(wants_chat_only, refusal=naming), subprotocol="chat")
+    assert got["credential-offer"] is Verdict.WARN
+    assert said["credential-offer"].endswith(" in X-Refused-Protocol")
+
+    def in_reason(fields: dict[str, str]) -> bytes:
+        offered = fields.get("sec-websocket-protocol", "").encode()
+        return b"HTTP/1.1 400 unsupported %s\r\nContent-Length: 0\r\n\r\n" % offered
+
+    _, got, said = security(admitting(wants_chat_only, refusal=in_reason), subprotocol="chat")
+    assert said["credential-offer"].endswith(" in its status line")
+
+    def in_body(fields: dict[str, str]) -> bytes:
+        body = b"unsupported subprotocols: %s\n" % fields["sec-websocket-protocol"].encode()
+        return b"HTTP/1.1 400 Bad Request\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body)
+
+    _, got, said = security(admitting(wants_chat_only, refusal=in_body), subprotocol="chat")
+    assert (got["credential-offer"], said["credential-offer"]) == (
+        Verdict.WARN,
+        "echoed the credential offered in Sec-WebSocket-Protocol in the body of its 400",
+    )
+    # a 101 that echoes it and that a client must reject: both said, the MUST decides
+    echoed = f"Sec-WebSocket-Protocol: {CREDENTIAL_PREFIX}{FAKE_TOKEN}\r\n".encode()
+    broken = audit_with(
+        switching(
+            b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: x\r\n" + echoed
+        ),
+        1.0,
+        ["security"],
+    )
+    assert verdicts(broken)["credential-offer"] is Verdict.FAIL
+    assert findings(broken)["credential-offer"].startswith("a 101 a client must reject: ")
+    assert findings(broken)["credential-offer"].endswith(
+        "; echoed the credential offered in Sec-WebSocket-Protocol as its subprotocol "
+        "(Sec-WebSocket-Protocol)"
+    )
+    # refused without it: nothing leaked
+    _, got, said = security(admitting(wants_chat_only), subprotocol="chat")
+    assert (got["credential-offer"], said["credential-offer"]) == (
+        Verdict.PASS,
+        "refused: HTTP/1.1 403 Forbidden, the credential not in it",
+    )
+
+
+def test_our_own_server_admitting_its_own_origin_or_a_list() -> None:
+    """serve --same-origin, and serve --origins with the audit's --origin: nothing fails
+    or warns in the security group; the credential is taken out before a subprotocol is
+    selected."""
+    same = ws.Policy(subprotocols=["chat"], same_origin=True, credential_prefix=CREDENTIAL_PREFIX)
+    listed = ws.Policy(subprotocols=["chat"], origins=["http://app.example"])
+    for policy, origin, fetch in (
+        (same, None, Verdict.PASS),  # refused: Fetch Metadata read
+        (listed, "http://app.example", Verdict.INFO),  # a listed page, whatever its site
+    ):
+        [report] = in_process_serve(
+            {"subprotocol": "chat", "groups": ["security"], "origin": origin}, policy=policy
+        )
+        assert_one_rule(report)
+        assert report.stopped is None
+        got, said = verdicts(report), findings(report)
+        assert [i for i, v in got.items() if v in (Verdict.FAIL, Verdict.WARN)] == []
+        assert {i for i in CROSS_ORIGIN if got[i] is Verdict.PASS} == CROSS_ORIGIN
+        assert said["origin-upper-case"] == "101"  # the same origin (RFC 6454 §4)
+        assert said["credential-offer"] == "101, selected 'chat'"
+        assert got["origin-fetch-cross-site"] is fetch
+        assert got["origin-missing"] is Verdict.INFO  # refused: not in the list
 
 
 def test_two_runs_send_the_same_bytes_and_agree() -> None:
@@ -1151,7 +1431,7 @@ def test_wss_with_a_self_signed_certificate(
 
 
 def test_case_table() -> None:
-    assert 80 <= len(CASES) <= 110
+    assert 80 <= len(CASES) <= 130
     assert GROUPS == (
         "versions",
         "keys",
@@ -1159,7 +1439,7 @@ def test_case_table() -> None:
         "upgrade",
         "subprotocols",
         "extensions",
-        "origin",
+        "security",
         "pipelining",
         "frames",
         "101",
@@ -1169,3 +1449,4 @@ def test_case_table() -> None:
         assert "RFC " in case.rule.text and "§" in case.rule.text, case.id
         assert case.allowed, case.id
     assert [case.id for case in CASES if case.slow] == ["slow-request"]
+    assert GROUP_ALIASES == {"origin": "security"}  # --only origin: the group's old name

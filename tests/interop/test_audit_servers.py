@@ -1,6 +1,6 @@
 """`wsnegotiate audit` against real servers on 127.0.0.1, each started by the test
-and always stopped, with the verdicts measured and explained; and the HTML report
-in headless Chromium."""
+and always stopped, with the verdicts measured and explained; the security group
+against the peers and our own serve; and the HTML report in headless Chromium."""
 
 from __future__ import annotations
 
@@ -9,12 +9,14 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable
-from contextlib import AbstractAsyncContextManager
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
+import websockets
 from peers import needs_node, node_ws_server
 from test_browser import CHROMIUM, FLAGS
 from test_client_with_real_servers import aiohttp_server, tornado_server, websockets_server
@@ -23,7 +25,13 @@ from test_uvicorn import uvicorn
 
 from wsnegotiate.cli.audit import Report, as_html, audit
 from wsnegotiate.cli.audit_answer import Ended
-from wsnegotiate.cli.audit_cases import CASES, Verdict
+from wsnegotiate.cli.audit_cases import (
+    CASES,
+    CREDENTIAL_PREFIX,
+    CROSS_ORIGIN,
+    FAKE_TOKEN,
+    Verdict,
+)
 from wsnegotiate.cli.probe import Target
 
 TIMEOUT = 2.0
@@ -345,3 +353,125 @@ def test_the_html_report_in_chromium(tmp_path: Path) -> None:
     assert visible and not closed and opened  # the wire on demand
     assert requests == [page_file.as_uri()]  # self-contained: nothing else was fetched
     assert screenshot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+# -- the security group: who gets in, read off the status line the peer sent ---------------
+
+#: websockets with its recommended configuration: the origins listed (both schemes, for
+#: the pages behind a TLS proxy), as the admission table measures it.
+SITE = "http://app.example"
+
+
+@asynccontextmanager
+async def websockets_listing() -> AsyncIterator[int]:
+    async def echo(connection: websockets.ServerConnection) -> None:
+        async for message in connection:
+            await connection.send(message)
+
+    origins = [websockets.Origin(SITE), websockets.Origin("https://app.example")]
+    async with websockets.serve(echo, "127.0.0.1", 0, origins=origins) as server:
+        yield server.sockets[0].getsockname()[1]
+
+
+def security_of(
+    server: Callable[[], AbstractAsyncContextManager[int]], origin: str | None = None
+) -> Report:
+    async def run() -> Report:
+        async with server() as port:
+            target = Target("127.0.0.1", port, "/")
+            return await audit(target, timeout=TIMEOUT, groups=["security"], origin=origin)
+
+    return asyncio.run(asyncio.wait_for(run(), 60))
+
+
+def assert_security_as_sent(report: Report) -> dict[str, Verdict]:
+    """Each variant's verdict from the status line the peer sent back: a 101 to a
+    cross-origin variant warns, unless the foreign origin got one too (then each is
+    a note of that); a refusal passes. The credential warns exactly when its token's
+    bytes came back."""
+    assert report.stopped is None, report.stopped
+    answers = {r.case.id: r.answer.raw if r.answer else b"" for r in report.results}
+    got = {r.case.id: r.verdict for r in report.results}
+    admitted = {case_id for case_id, raw in answers.items() if raw.startswith(b"HTTP/1.1 101 ")}
+    any_origin = "origin-foreign" in admitted
+    for case_id in CROSS_ORIGIN:
+        if case_id not in admitted:
+            expected = Verdict.PASS
+        else:
+            expected = Verdict.INFO if any_origin else Verdict.WARN
+        assert got[case_id] is expected, (case_id, answers[case_id][:200])
+    leaked = FAKE_TOKEN.encode() in answers["credential-offer"]
+    assert (got["credential-offer"] is Verdict.WARN) is leaked
+    assert not any(verdict is Verdict.FAIL for verdict in got.values())
+    return got
+
+
+@pytest.mark.parametrize(
+    ("server", "origin"),
+    [
+        (websockets_listing, SITE),
+        (aiohttp_server, None),
+        (tornado_server, None),
+        pytest.param(node_ws_server, None, marks=needs_node),
+    ],
+    ids=["websockets-origins", "aiohttp", "tornado", "node-ws"],
+)
+def test_security_group_against_peers(
+    server: Callable[[], AbstractAsyncContextManager[int]], origin: str | None
+) -> None:
+    assert_security_as_sent(security_of(server, origin))
+
+
+def _audit_serve(tmp_path: Path, serve_options: list[str], *options: str) -> tuple[int, Any]:
+    with serve("--subprotocols", "chat", *serve_options) as (_, port):
+        url = f"ws://127.0.0.1:{port}/"
+        report = tmp_path / "security.json"
+        command = [sys.executable, "-m", "wsnegotiate", "audit", url, "--only", "origin"]
+        options += ("--strict", "--timeout", str(TIMEOUT), "--subprotocol", "chat")
+        done = subprocess.run(
+            [*command, *options, "--json", str(report)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    return done.returncode, json.loads(report.read_text())
+
+
+def test_our_own_serve_admitting_its_own_origin(tmp_path: Path) -> None:
+    """serve --same-origin (with a credential prefix), and serve --origins with the audit's
+    --origin: nothing fails or warns (--strict), every variant refused; through the
+    group's old name, --only origin."""
+    runs = [
+        (["--same-origin", "--credential-prefix", CREDENTIAL_PREFIX], []),
+        (["--origins", SITE], ["--origin", SITE]),
+    ]
+    for serve_options, options in runs:
+        code, report = _audit_serve(tmp_path, serve_options, *options)
+        got = {case["id"]: case["verdict"] for case in report["cases"]}
+        assert code == 0, report["summary"]
+        assert {case["group"] for case in report["cases"]} == {"security"}
+        assert {case_id for case_id in CROSS_ORIGIN if got[case_id] == "pass"} == CROSS_ORIGIN
+        assert got["origin-upper-case"] == got["credential-offer"] == "pass"
+
+
+def test_our_own_serve_behind_a_proxy(tmp_path: Path) -> None:
+    """serve --same-origin trusting 127.0.0.1 as its proxy: from there, the forwarded
+    fields are believed, rightly (--from-proxy); said without it, the audit warns, and
+    the finding says which fields let the foreign origin in and what to give."""
+    proxied = ["--same-origin", "--forwarded-allow-ips", "127.0.0.1"]
+    code, report = _audit_serve(tmp_path, proxied, "--from-proxy")
+    cases = {case["id"]: case for case in report["cases"]}
+    assert code == 0, report["summary"]
+    assert cases["forwarded"]["finding"] == "101: the proxy's Forwarded believed"
+    code, report = _audit_serve(tmp_path, proxied)
+    cases = {case["id"]: case for case in report["cases"]}
+    assert code == 1
+    assert {i for i, case in cases.items() if case["verdict"] == "warn"} == {
+        "forwarded",
+        "forwarded-x",
+    }
+    assert cases["forwarded-x"]["finding"].endswith(
+        "by X-Forwarded-Proto and -Host from this address (if the server trusts it as its "
+        "proxy: --from-proxy)"
+    )

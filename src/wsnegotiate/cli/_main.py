@@ -32,7 +32,7 @@ from .._policy import Policy
 from .._server import ServerNegotiator, negotiate
 from .._version import Version
 from .audit import Report, as_html, as_json, as_junit, audit, exit_code, reachable, table
-from .audit_cases import CASES, GROUPS
+from .audit_cases import CASES, GROUP_ALIASES, GROUPS
 from .probe import Target, parse_target, probe, unreached
 from .probe import table as probe_table
 from .samples import SAMPLES
@@ -178,7 +178,8 @@ _GROUP_NAMES = ",".join(GROUPS)
 
 
 def _groups(text: str) -> list[str]:
-    groups = _csv(text)
+    """Group names; an old name (``origin``) stands for the group it became."""
+    groups = [GROUP_ALIASES.get(group, group) for group in _csv(text)]
     unknown = [group for group in groups if group not in GROUPS]
     if unknown or not groups:
         raise argparse.ArgumentTypeError(f"not a list of groups ({_GROUP_NAMES}): {text!r}")
@@ -279,7 +280,14 @@ def _parser() -> argparse.ArgumentParser:
         "--junit", metavar="FILE", help="write the report as JUnit XML (- for stdout)"
     )
     audit.add_argument("--subprotocol", metavar="NAME", help="a subprotocol the server speaks")
-    audit.add_argument("--origin", metavar="URL", help="the Origin to send (http://HOST:PORT)")
+    audit.add_argument(
+        "--origin", metavar="URL", help="the Origin the server admits (http://HOST:PORT)"
+    )
+    audit.add_argument(
+        "--from-proxy",
+        action="store_true",
+        help="the server trusts this machine as its proxy: it should believe X-Forwarded-*",
+    )
     audit.add_argument(
         "--only", type=_groups, default=None, metavar="GROUP,...", help=f"groups: {_GROUP_NAMES}"
     )
@@ -656,6 +664,7 @@ def _audit(args: argparse.Namespace, out: TextIO) -> int:
                     jobs=args.jobs,
                     slow_timeout=args.slow_timeout,
                     tls=tls,
+                    from_proxy=args.from_proxy,
                 )
             )
         finally:

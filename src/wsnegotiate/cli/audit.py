@@ -58,6 +58,7 @@ from .audit_cases import (
     Verdict,
     blame,
     noted,
+    review,
     said,
 )
 from .probe import Target, cause
@@ -486,6 +487,15 @@ async def run_case(
     return Result(case, written, answer.trimmed(_ANSWER_EXCERPT), judged)
 
 
+def _reviewed(results: tuple[Result, ...]) -> tuple[Result, ...]:
+    """The results with the verdicts that rest on other cases' answers too (``review``)."""
+    changed = review([(result.case, result.judged) for result in results if result.ran])
+    return tuple(
+        replace(result, judged=changed[result.case.id]) if result.case.id in changed else result
+        for result in results
+    )
+
+
 def _not_run(case: Case, why: str) -> Result:
     return Result(case, b"", None, noted(f"not run: {why}"), ran=False)
 
@@ -553,6 +563,7 @@ async def audit(
     slow_timeout: float = 15.0,
     tls: ssl.SSLContext | None = None,
     gate: bool = True,
+    from_proxy: bool = False,
 ) -> Report:
     """Every case (of ``groups``, when given): the plainest valid request first,
     then the others ``jobs`` at a time, the slow one last. ``progress``, when
@@ -561,7 +572,8 @@ async def audit(
     wss:// target (the system's trust store when not given; for HTTP/2 cases
     its ALPN is set to ``h2``). Without ``gate`` the gate cases (the plainest
     request) are cases like the others, and stop nothing (a test of the judges
-    against a server that answers every request alike)."""
+    against a server that answers every request alike).
+    ``from_proxy``: the audit runs from an address the server trusts as its proxy."""
     if target.secure and tls is None:
         tls = ssl.create_default_context()
     if tls is not None and any(case.http2 for case in cases):
@@ -575,6 +587,7 @@ async def audit(
         origin or f"{scheme}://{target.authority}",
         subprotocol,
         scheme=scheme,
+        from_proxy=from_proxy,
     )
     started = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
     results: dict[str, Result] = {}
@@ -586,7 +599,7 @@ async def audit(
             target.url,
             started,
             timeout,
-            tuple(results[case.id] for case in cases if case.id in results),
+            _reviewed(tuple(results[case.id] for case in cases if case.id in results)),
             seed,
             jobs,
             slow_timeout,

@@ -36,6 +36,7 @@ from .._deflate import PERMESSAGE_DEFLATE, DeflateOptions, _read_params, answer_
 from .._errors import InvalidResponse
 from .._events import NeedData, Refused
 from .._headers import Extension, parse_advertised, parse_extensions, parse_version_value
+from .._origin import DEFAULT_PORTS, parse_authority, parse_origin
 from .._version import Version
 from .audit_answer import Answer, Ended, Frame, Response, as_text, mask, parse_frame
 
@@ -43,6 +44,7 @@ __all__ = [
     "CASES",
     "GATE",
     "GROUPS",
+    "GROUP_ALIASES",
     "Case",
     "Context",
     "Judged",
@@ -50,6 +52,7 @@ __all__ = [
     "Rule",
     "Sent",
     "Verdict",
+    "review",
 ]
 
 
@@ -122,6 +125,8 @@ class Context:
     #: The case's source of random bytes (the runner seeds one per case).
     random: Callable[[int], bytes] = os.urandom
     scheme: str = "http"  # the absolute-form's: http, or https for a wss:// URL
+    #: The audit runs from an address the server trusts as its proxy (``--from-proxy``).
+    from_proxy: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -882,27 +887,6 @@ def no_http_after_101(case: Case, ctx: Context, sent: Sent, answer: Answer) -> J
     if close is not None:
         return passed(f"101, then Close {_close_code(close)}")
     return passed(f"101, no HTTP answer ({said_end(answer)})")
-
-
-def origin_judge(foreign: bool) -> Judge:
-    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
-        final = answer.final
-        if final is None:
-            return broke(R_EXPLAIN, said(answer))
-        if final.status == 101:
-            if (bad := broken_101(sent, answer)) is not None:
-                return bad
-            if foreign:
-                return noted(
-                    "accepted a foreign origin: if the server trusts cookies, any page can "
-                    "open an authenticated socket (RFC 6455 §10.2)"
-                )
-            return passed("101")
-        if foreign:
-            return worst([passed(f"refused: {final.status_line}"), *_refusal_notes(final, sent)])
-        return noted(f"refused: {final.status_line}; {blame(final)[1]}")
-
-    return judge
 
 
 def head_content(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
@@ -1882,56 +1866,419 @@ def _extensions() -> list[Case]:
     ]
 
 
-FOREIGN_ORIGIN = "http://wsnegotiate-audit.invalid"
-R6455_ORIGIN = (
-    'RFC 6455 §4.2.2 item 4: "If the server does not wish to accept this connection, it MUST '
-    "return an appropriate HTTP error code (e.g., 403 Forbidden) and abort the WebSocket "
-    'handshake"; §10.2: servers meant for certain sites only "SHOULD verify the |Origin| field"'
+# -- security: who gets in, and what comes back -----------------------------------------------
+#
+# The server is taken to admit one origin, O (--origin, by default its own), and every
+# variant is judged by what a server that admits only O must do. A server that admits a
+# plainly foreign origin checks none worth the name (a server not meant for browsers may);
+# ``review`` then says so once and the other variants' admissions become notes of it.
+
+FOREIGN_HOST = "wsnegotiate-audit.invalid"  # RFC 6761 §6.4: .invalid never resolves
+FOREIGN_ORIGIN = f"http://{FOREIGN_HOST}"
+#: The Kubernetes prefix of a bearer token offered as a subprotocol, and a token that is no
+#: one's: base64url of "wsnegotiate-audit-not-a-real-token", no padding (a token, RFC 9110
+#: §5.6.2, as Sec-WebSocket-Protocol's elements must be).
+CREDENTIAL_PREFIX = "base64url.bearer.authorization.k8s.io."
+FAKE_TOKEN = "d3NuZWdvdGlhdGUtYXVkaXQtbm90LWEtcmVhbC10b2tlbg"
+CREDENTIAL = CREDENTIAL_PREFIX + FAKE_TOKEN
+#: What ``--only`` also takes: the group's name before it grew.
+GROUP_ALIASES = {"origin": "security"}
+
+R6455_10_2 = (
+    'RFC 6455 §10.2: "Servers that are not intended to process input from any web page but only '
+    "for certain sites SHOULD verify the |Origin| field is an origin they expect. If the origin "
+    "indicated is unacceptable to the server, then it SHOULD respond to the WebSocket handshake "
+    'with a reply containing HTTP 403 Forbidden status code."'
+)
+R6454_SAME = (
+    'RFC 6454 §5: two origins are "the same" "if, and only if, they are identical" (scheme, '
+    "host and port, §4), never by a prefix, a suffix or a pattern of the host"
+)
+R6454_FIELD = (
+    'RFC 6454 §7.1: the Origin field is "null" or serialized origins, scheme "://" host '
+    '[ ":" port ] (RFC 3986 §3.2.2 host): no path, no character outside a host'
+)
+R7239_TRUST = (
+    'RFC 7239 §8.1: the Forwarded field "cannot be relied upon to be correct, as it may be '
+    "modified, whether mistakenly or for malicious reasons, by every node on the way to the "
+    'server, including the client making the request"; X-Forwarded-Host and -Proto no less: '
+    "believed from a proxy the server trusts only"
+)
+R_CREDENTIAL = should(
+    'RFC 6749 §10.3: access token credentials "MUST be kept confidential in transit and '
+    "storage, and only shared among the authorization server, the resource servers the access "
+    'token is valid for, and the client to whom the access token is issued"; RFC 6750 §5.3: '
+    '"Safeguard bearer tokens". An answer that carries the credential back hands it to every '
+    "intermediary and log that keeps answers, and, as the selected subprotocol, to every script "
+    "of the page (WebSocket.protocol); no sentence binds the server itself: judged a SHOULD"
 )
 
 
-def _origin() -> list[Case]:
-    return [
+def _own(ctx: Context) -> tuple[str, str, str]:
+    """O as parts: its scheme, its host and ``:port`` (empty for the scheme's default);
+    the target's own when ``--origin`` is no origin (``null``, a path)."""
+    parsed = parse_origin(ctx.origin) or parse_authority(ctx.host, ctx.scheme)
+    if parsed is None:
+        return ctx.scheme, ctx.host, ""
+    scheme, host, port = parsed
+    return scheme, host, "" if port is None or port == DEFAULT_PORTS.get(scheme) else f":{port}"
+
+
+Variant = Callable[[str, str, str], str | None]
+
+
+def _fullwidth(host: str) -> str:
+    """The host with its first character in its fullwidth form (U+FF01..U+FF5E), which
+    IDNA's mapping (NFKC) turns back into the ASCII one."""
+    return chr(ord(host[0]) + 0xFEE0) + host[1:] if "!" <= host[:1] <= "~" else "\uff41" + host
+
+
+#: (id, title, the Origin sent from O's scheme, host and :port, what it is in a finding,
+#: the rule beyond RFC 6455 §10.2's)
+_VARIANTS: tuple[tuple[str, str, Variant, str, str], ...] = (
+    (
+        "origin-scheme",
+        "Origin: the --origin with the other scheme (https://HOST:PORT for http, and back)",
+        lambda s, h, p: f"{'http' if s == 'https' else 'https'}://{h}{p}",
+        "the other scheme",
+        R6454_SAME,
+    ),
+    (
+        "origin-null",
+        "Origin: null (a sandboxed frame, a file, a data: URL: any page can make one)",
+        lambda s, h, p: "null",
+        "the opaque origin",
+        'RFC 6454 §7.3: a user agent sends "null" from a privacy-sensitive context; any page '
+        "can make one, so no server admits it as its own",
+    ),
+    (
+        "origin-foreign",
+        f"Origin: {FOREIGN_ORIGIN} (another site)",
+        lambda s, h, p: FOREIGN_ORIGIN,
+        "a foreign origin",
+        R6454_SAME,
+    ),
+    (
+        "origin-suffix",
+        "Origin: the --origin's host with .evil.example after it (http://HOST.evil.example:PORT)",
+        lambda s, h, p: f"{s}://{h}.evil.example{p}",
+        "a name that only starts with the host",
+        R6454_SAME,
+    ),
+    (
+        "origin-prefix",
+        "Origin: the --origin's host with evil- before it (http://evil-HOST:PORT)",
+        lambda s, h, p: f"{s}://evil-{h}{p}",
+        "a name that only ends with the host",
+        R6454_SAME,
+    ),
+    (
+        "origin-subdomain",
+        "Origin: a subdomain of the --origin's host (http://evil.HOST:PORT)",
+        lambda s, h, p: f"{s}://evil.{h}{p}",
+        "a subdomain (another origin, and maybe another owner)",
+        R6454_SAME,
+    ),
+    (
+        "origin-dot-wildcard",
+        "Origin: the --origin's host with its first dot made an x (a dot read as a regex's any)",
+        lambda s, h, p: f"{s}://{h.replace('.', 'x', 1)}{p}" if "." in h else None,
+        "a name that an unescaped dot in a pattern matches",
+        R6454_SAME,
+    ),
+    (
+        "origin-backtick",
+        "Origin: the --origin's host, then `.evil.example (http://HOST`.evil.example:PORT)",
+        lambda s, h, p: f"{s}://{h}`.evil.example{p}",
+        "a host with a backtick, another site's to a browser that allows one",
+        R6454_FIELD,
+    ),
+    (
+        "origin-trailing-slash",
+        "Origin: the --origin with a trailing slash (a URL, not an origin)",
+        lambda s, h, p: f"{s}://{h}{p}/",
+        "a URL that is no origin",
+        R6454_FIELD,
+    ),
+    (
+        "origin-idn",
+        "Origin: the --origin's host in Unicode, its first character fullwidth (IDNA maps it to "
+        "the host)",
+        lambda s, h, p: f"{s}://{_fullwidth(h)}{p}",
+        "a Unicode host that IDNA maps onto the host",
+        "RFC 6454 §4: the host is compared in A-labels, converted by the user agent (RFC 5890), "
+        "so an Origin in Unicode is no browser's; mapping it onto an expected name lets in a "
+        "look-alike",
+    ),
+)
+#: The Forwarded element and the X-Forwarded-* fields of a proxy that says the request
+#: came for the foreign origin's authority.
+_FORWARDED = (
+    (
+        "forwarded-x",
+        "X-Forwarded-Proto and -Host",
+        {"X-Forwarded-Proto": ["http"], "X-Forwarded-Host": [FOREIGN_HOST]},
+    ),
+    (
+        "forwarded",
+        "Forwarded",
+        {"Forwarded": [f"for=192.0.2.60;proto=http;host={FOREIGN_HOST}"]},
+    ),
+)
+#: The cases whose 101 lets a page of another origin in: moot once the foreign one is.
+CROSS_ORIGIN = frozenset(
+    [*(case_id for case_id, *_ in _VARIANTS), *(case_id for case_id, *_ in _FORWARDED)]
+)
+
+
+def _variant(variant: Variant) -> Callable[[Context], str | None]:
+    return lambda ctx: variant(*_own(ctx))
+
+
+def _sending(value: Callable[[Context], str | None]) -> Build:
+    """A valid request with ``value`` as its Origin (O when it has none)."""
+
+    def build(ctx: Context) -> Sent:
+        origin = value(ctx)
+        return valid()(ctx) if origin is None else edited({"Origin": [origin]})(ctx)
+
+    return build
+
+
+def admits_only_own(value: Callable[[Context], str | None], what: str) -> Judge:
+    """A variant of O that a server admitting only O refuses; the finding names the
+    variant that got in."""
+
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+        origin = value(ctx)
+        if origin is None:
+            return noted(f"not applicable: the host of {ctx.origin} has no dot")
+        final = answer.final
+        if final is None:
+            return broke(R_EXPLAIN, said(answer))
+        if final.status != 101:
+            return _refused(final, sent)
+        return broken_101(sent, answer) or broke(case.rule, f"admitted {what}: {origin}")
+
+    return judge
+
+
+def may_refuse(admitted: str | None, refused: str | None) -> Judge:
+    """A request the server may admit or refuse: a 101 passes, or is a note of
+    ``admitted``; a refusal passes, or is a note of ``refused``."""
+
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+        final = answer.final
+        if final is None:
+            return broke(R_EXPLAIN, said(answer))
+        if final.status == 101:
+            bad = broken_101(sent, answer)
+            return bad or (noted(admitted) if admitted else passed("101"))
+        if refused:
+            return noted(f"refused: {final.status_line}; {blame(final)[1]} ({refused})")
+        return _refused(final, sent)
+
+    return judge
+
+
+def forwarded_claim(fields: str) -> Judge:
+    """The foreign origin, claimed as the request's own by a proxy's ``fields``: from
+    an address the server does not trust, never believed; with ``--from-proxy`` (the
+    audit runs from the server's proxy), believed by a server that admits its own
+    origin, and refused by one that lists origins."""
+
+    def judge(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+        final = answer.final
+        if final is None:
+            return broke(R_EXPLAIN, said(answer))
+        if final.status != 101:
+            if ctx.from_proxy:
+                return noted(
+                    f"refused: {final.status_line}: the server does not take {fields} from its "
+                    "proxy, or admits listed origins only"
+                )
+            return _refused(final, sent)
+        if (bad := broken_101(sent, answer)) is not None:
+            return bad
+        if ctx.from_proxy:
+            return passed(f"101: the proxy's {fields} believed")
+        return broke(
+            case.rule,
+            f"admitted the foreign origin {FOREIGN_ORIGIN}, claimed as the request's own by "
+            f"{fields} from this address (if the server trusts it as its proxy: --from-proxy)",
+        )
+
+    return judge
+
+
+def _credential_offer(ctx: Context) -> Sent:
+    return valid(subprotocols=[CREDENTIAL, *([ctx.subprotocol] if ctx.subprotocol else [])])(ctx)
+
+
+def _credential_in(answer: Answer) -> str | None:
+    """Where the fake token came back in the answer, if it did."""
+    if FAKE_TOKEN.encode() not in answer.raw:
+        return None
+    final = answer.final
+    if final is not None:
+        if final.status == 101 and any(
+            FAKE_TOKEN in value for value in final.values("Sec-WebSocket-Protocol")
+        ):
+            return "as its subprotocol (Sec-WebSocket-Protocol)"
+        named = [name for name, value in final.headers if FAKE_TOKEN in value]
+        if named:
+            return f"in {', '.join(dict.fromkeys(named))}"
+        if FAKE_TOKEN in final.reason:
+            return "in its status line"
+        if FAKE_TOKEN.encode() in final.body:
+            return f"in the body of its {final.status}"
+    return "in the bytes that came back"
+
+
+def keeps_credential(case: Case, ctx: Context, sent: Sent, answer: Answer) -> Judged:
+    """A credential offered as a subprotocol never comes back, wherever in the answer."""
+    final = answer.final
+    switched = final is not None and final.status == 101
+    bad = broken_101(sent, answer) if switched else None
+    where = _credential_in(answer)
+    if where is not None:
+        leaked = broke(
+            case.rule, f"echoed the credential offered in Sec-WebSocket-Protocol {where}"
+        )
+        return worst([bad, leaked]) if bad else leaked
+    if final is None:
+        return noted(f"not applicable: {said(answer)}")
+    if not switched:
+        return passed(f"refused: {final.status_line}, the credential not in it")
+    selected = response_protocol(final)
+    return bad or passed(f"101, selected {selected!r}" if selected else "101, selected none")
+
+
+def _security() -> list[Case]:
+    cases = [
         Case(
             "origin-own",
-            "origin",
-            "Origin: the --origin value (default http://HOST:PORT)",
-            may(R6455_ORIGIN),
-            (OK_101, "403 (the server refuses that origin)"),
+            "security",
+            "Origin: the --origin value (default http://HOST:PORT): the origin the server admits",
+            must(
+                'RFC 6455 §4.2.2: "If the server chooses to accept the incoming connection, it '
+                'MUST reply with a valid HTTP response"; the --origin is the one the server '
+                "admits (101-valid sent it), and every variant below is judged against it"
+            ),
+            (OK_101,),
             valid(),
-            origin_judge(foreign=False),
-        ),
-        Case(
-            "origin-foreign",
-            "origin",
-            f"Origin: {FOREIGN_ORIGIN}",
-            may(R6455_ORIGIN),
-            ("403 (an origin policy)", "a 101 (any origin accepted)"),
-            valid(origin=FOREIGN_ORIGIN),
-            origin_judge(foreign=True),
-        ),
-        Case(
-            "origin-null",
-            "origin",
-            "Origin: null (a sandboxed page, a file: URL)",
-            may(R6455_ORIGIN),
-            ("403 (an origin policy)", "a 101 (any origin accepted)"),
-            valid(origin="null"),
-            origin_judge(foreign=True),
+            accepts,
         ),
         Case(
             "origin-missing",
-            "origin",
+            "security",
             "no Origin (a client that is not a browser)",
             may(
                 'RFC 6455 §4.1: "The request MUST include a header field with the name |Origin| '
-                '[RFC6454] if the request is coming from a browser client."'
+                '[RFC6454] if the request is coming from a browser client."; no browser leaves it '
+                "out, so admitting it lets no page in"
             ),
             (OK_101, "a refusal (a server that serves browsers only)"),
             valid(origin=None),
-            origin_judge(foreign=False),
+            may_refuse(None, "a server for browsers only"),
+        ),
+        Case(
+            "origin-upper-case",
+            "security",
+            "Origin: the --origin in upper case (HTTP://HOST:PORT: the same origin)",
+            may(
+                "RFC 6454 §4: scheme and host are compared in lower case, so the upper-case "
+                "spelling is O itself; no browser sends it (§6.2 serializes in lower case): "
+                "admitting it or not is a choice"
+            ),
+            (OK_101, "a refusal (a string compared as it came)"),
+            _sending(_variant(lambda s, h, p: f"{s.upper()}://{h.upper()}{p}")),
+            may_refuse(None, "the origin compared as a string, not as RFC 6454 §4 does"),
         ),
     ]
+    for case_id, title, variant, what, rule in _VARIANTS:
+        malformed = rule is R6454_FIELD or case_id == "origin-idn"
+        cases.append(
+            Case(
+                case_id,
+                "security",
+                title,
+                should(f"{R6455_10_2}; {rule}"),
+                ("403 (or 400: not an origin)",) if malformed else ("403, or another refusal",),
+                _sending(_variant(variant)),
+                admits_only_own(_variant(variant), what),
+            )
+        )
+    cases.append(
+        Case(
+            "origin-fetch-cross-site",
+            "security",
+            "Origin: the --origin, and Sec-Fetch-Site: cross-site (the browser says another "
+            "site's page opened it)",
+            may(
+                R6455_10_2 + "; Fetch Metadata's Sec-Fetch-Site: cross-site says the page and "
+                "the socket are not the same site: a server for its own pages may refuse it (as "
+                "tornado does); one that lists pages of other sites admits them"
+            ),
+            ("a refusal (Fetch Metadata read)", "a 101 (the Origin alone decides)"),
+            edited({"Sec-Fetch-Site": ["cross-site"]}),
+            may_refuse(
+                "admitted: Sec-Fetch-Site not read, or the --origin listed as another site's page",
+                None,
+            ),
+        )
+    )
+    for case_id, fields, values in _FORWARDED:
+        cases.append(
+            Case(
+                case_id,
+                "security",
+                f"Origin: {FOREIGN_ORIGIN}, and {fields} claiming it as the request's own",
+                should(f"{R6455_10_2}; {R7239_TRUST}"),
+                (
+                    "a refusal: the fields ignored from a peer that is no trusted proxy",
+                    "with --from-proxy: a 101 (the proxy believed), or a refusal (origins listed)",
+                ),
+                edited({"Origin": [FOREIGN_ORIGIN], **values}),
+                forwarded_claim(fields),
+            )
+        )
+    cases.append(
+        Case(
+            "credential-offer",
+            "security",
+            f"Sec-WebSocket-Protocol: {CREDENTIAL_PREFIX}<a fake token> (a browser's bearer "
+            "token), then the --subprotocol",
+            R_CREDENTIAL,
+            ("any answer that does not carry the token back",),
+            _credential_offer,
+            keeps_credential,
+        )
+    )
+    return cases
+
+
+def review(judged: Sequence[tuple[Case, Judged]]) -> dict[str, Judged]:
+    """The verdicts one answer cannot give alone: once the foreign origin got in, the
+    server checks no origin (RFC 6455 §10.2 asks it only of a server meant for certain
+    sites), so that is said once, and every variant that got in too is a note of it,
+    not a finding of its own. The new judgements, by case id."""
+    admitted = [
+        case.id
+        for case, verdict in judged
+        if case.id in CROSS_ORIGIN and verdict.broke == case.rule
+    ]
+    if "origin-foreign" not in admitted:
+        return {}
+    return {
+        case_id: noted(
+            "admitted a foreign origin: the server checks no origin, so any page can open a "
+            "socket here with its user's cookies (for a server not meant for browsers, a choice)"
+            if case_id == "origin-foreign"
+            else "admitted too: the server checks no origin (origin-foreign)"
+        )
+        for case_id in admitted
+    }
 
 
 def _pipelining() -> list[Case]:
@@ -2176,7 +2523,7 @@ CASES: tuple[Case, ...] = (
     *_upgrade(),
     *_subprotocols(),
     *_extensions(),
-    *_origin(),
+    *_security(),
     *_pipelining(),
     *_frames(),
     *_the_101(),
