@@ -113,7 +113,8 @@ _EXIT_CODES = {
     "probe": "exit codes: 0 the server answered, 1 reached but no row got an answer, "
     "2 unreachable or not a usable ws:// URL, 130 interrupted",
     "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments, cannot listen on "
-    "the address (in use, unresolvable host), or --loop uvloop without uvloop installed",
+    "the address (in use, unresolvable host), a --certfile or --keyfile that cannot be "
+    "loaded, or --loop uvloop without uvloop installed",
     "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), "
     "2 unreachable, not a ws:// URL, a --subprotocol or --origin that cannot go in a request, "
     "or an unwritable report file, 130 interrupted (the reports hold the cases that finished)",
@@ -257,6 +258,20 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help="open connections at most (default: the file-descriptor limit less 32)",
+    )
+    serve.add_argument(
+        "--certfile",
+        metavar="FILE",
+        help="TLS: the certificate chain (PEM); ALPN offers h2 and http/1.1",
+    )
+    serve.add_argument(
+        "--keyfile", metavar="FILE", help="TLS: its private key (PEM; default: in --certfile)"
+    )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="no line per handshake on stderr",
     )
     serve.add_argument(
         "--loop",
@@ -524,12 +539,25 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
         return _demo(policy, stream)
     if args.command == "serve":
         try:
-            from .serve import ServeOptions, run  # wsproto, only when serving
-        except ImportError:  # pragma: no cover - wsproto is in the serve and dev extras
+            from .serve import ServeOptions, run, tls_context  # wsproto and h2: when serving
+        except ImportError:  # pragma: no cover - wsproto and h2 are in the serve and dev extras
             print(
-                "wsnegotiate serve needs wsproto: pip install 'wsnegotiate[serve]'", file=sys.stderr
+                "wsnegotiate serve needs wsproto and h2: pip install 'wsnegotiate[serve]'",
+                file=sys.stderr,
             )
             return 2
+        tls = None
+        if args.keyfile is not None and args.certfile is None:
+            print("wsnegotiate serve: --keyfile needs --certfile", file=sys.stderr)
+            return 2
+        if args.certfile is not None:
+            try:
+                tls = tls_context(args.certfile, args.keyfile)
+            except OSError as exc:  # unreadable, not PEM, or a key that does not match
+                files = " ".join(f for f in (args.certfile, args.keyfile) if f)
+                reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
+                print(f"wsnegotiate serve: cannot load {files}: {reason}", file=sys.stderr)
+                return 2
         options = ServeOptions(
             handshake_timeout=args.handshake_timeout,
             ping_interval=args.ping_interval,
@@ -537,6 +565,7 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
             close_timeout=args.close_timeout,
             max_connections=args.max_connections,
             max_message_size=args.max_message_size,
+            access_log=args.access_log,
         )
-        return run(args.host, args.port, policy, options, args.loop)
+        return run(args.host, args.port, policy, options, args.loop, tls)
     return _check(args, policy, stream)
