@@ -801,6 +801,72 @@ def test_chromium_opens_wss_over_the_h2_connection_of_its_page(tmp_path: Path) -
     assert ("GET", "/", "HTTP/2", "405", "-") in [line[1:] for line in access]
 
 
+def probe_json(*args: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [sys.executable, "-m", "wsnegotiate", "probe", "--json", "--timeout", "10", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done
+    result: dict[str, Any] = json.loads(done.stdout)
+    return result
+
+
+def test_probe_http2_against_serve_by_prior_knowledge_and_alpn(tmp_path: Path) -> None:
+    """``probe --http2``: every family with an HTTP/2 form, each an extended CONNECT
+    on a fresh connection; serve accepts 13 with a 200, refuses the rest with a
+    400 that lists 13, and nothing is found wrong."""
+    tls = certificate(tmp_path)
+    with serve(tmp_path) as plain, serve(tmp_path, tls=tls) as secure:
+        results = [
+            probe_json("--http2", f"ws://127.0.0.1:{plain.port}/p"),
+            probe_json("--http2", "--cafile", str(tls.ca), f"wss://127.0.0.1:{secure.port}/p"),
+        ]
+        access = plain.access() + secure.access()
+    for result in results:
+        rows = {row["family"]: row for row in result["rows"]}
+        assert list(rows) == [
+            "hybi-04", "hybi-05", "hybi-06", "hybi-07", "hybi-08",
+            "rfc6455", "unassigned", "malformed", "none",
+        ]  # fmt: skip
+        assert [row["findings"] for row in rows.values()] == [[]] * 9
+        accepted = rows.pop("rfc6455")
+        assert (accepted["status"], accepted["accepted"], accepted["status_line"]) == (
+            200,
+            True,
+            "HTTP/2 200",
+        )
+        assert {(row["status"], tuple(row["advertised"])) for row in rows.values()} == {
+            (400, (13,))
+        }
+        assert rows["hybi-08"]["body"] == (
+            "Sec-WebSocket-Version: unsupported version 8 (hybi-08); supported: 13\n"
+        )
+    assert {line[3] for line in access} == {"HTTP/2"}
+    assert len(access) == 18
+
+
+def test_probe_http2_against_hypercorn() -> None:
+    """hypercorn serves RFC 8441 but refuses every version but 13 with a bare 400:
+    no version list (RFC 6455 §4.2.2), so a client cannot tell what to retry."""
+    pytest.importorskip("hypercorn")
+    from test_h2_hypercorn import hypercorn
+
+    with hypercorn() as port:
+        result = probe_json("--http2", f"ws://127.0.0.1:{port}/")
+    rows = {row["family"]: row for row in result["rows"]}
+    assert (rows["rfc6455"]["status"], rows["rfc6455"]["accepted"]) == (200, True)
+    assert rows["hybi-08"]["findings"] == [
+        "version '8' refused without Sec-WebSocket-Version (RFC 6455 §4.2.2)"
+    ]
+    assert rows["none"]["findings"] == [
+        "a missing version refused without Sec-WebSocket-Version (RFC 6455 §4.4)"
+    ]
+    assert {row["status"] for family, row in rows.items() if family != "rfc6455"} == {400}
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 def test_what_is_not_tls_on_a_tls_port_is_let_go_quietly(loop: str, tmp_path: Path) -> None:
     """Plain HTTP on the TLS port, and a client that starts no TLS handshake within

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import json
 import os
 import sys
@@ -30,7 +31,7 @@ from .._server import ServerNegotiator, negotiate
 from .._version import Version
 from .audit import Report, as_html, as_json, as_junit, audit, exit_code, reachable, table
 from .audit_cases import GROUPS
-from .probe import Target, parse_target, probe, unreached
+from .probe import Target, cause, client_tls, parse_target, probe, unreached
 from .probe import table as probe_table
 from .samples import SAMPLES
 
@@ -196,10 +197,19 @@ def _parser() -> argparse.ArgumentParser:
     check.add_argument("--json", action="store_true", help="print one JSON object")
     _add_policy_options(check)
     probe = command("probe", "which versions does a live server accept?")
-    probe.add_argument("url", help="ws://HOST:PORT/PATH")
+    probe.add_argument("url", help="ws://HOST:PORT/PATH or wss://...")
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.add_argument(
         "--timeout", type=_positive_seconds, default=5.0, help="seconds per handshake"
+    )
+    probe.add_argument(
+        "--http2",
+        action="store_true",
+        help="over HTTP/2 (RFC 8441): prior knowledge on ws://, ALPN h2 on wss://",
+    )
+    probe.add_argument("--cafile", metavar="FILE", help="wss://: trust the CAs in FILE (PEM)")
+    probe.add_argument(
+        "--insecure", action="store_true", help="wss://: do not verify the certificate"
     )
     audit = command("audit", "the handshake conformance suite, against a live server")
     audit.add_argument("url", help="ws://HOST:PORT/PATH")
@@ -410,9 +420,10 @@ def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
 
 
 def _target(args: argparse.Namespace) -> Target | None:
-    """The ws:// URL of ``probe`` or ``audit``; ``None`` (said on stderr) if it is bad."""
+    """The ws:// URL of ``probe`` (or wss://) or ``audit``; ``None`` (said on stderr)
+    if it is bad."""
     try:
-        return parse_target(args.url)
+        return parse_target(args.url, tls=args.command == "probe")
     except ValueError as exc:
         print(f"wsnegotiate {args.command}: {exc}", file=sys.stderr)
         return None
@@ -421,7 +432,20 @@ def _target(args: argparse.Namespace) -> Target | None:
 def _probe(args: argparse.Namespace, out: TextIO) -> int:
     if (target := _target(args)) is None:
         return 2
-    rows = asyncio.run(probe(target, args.timeout))
+    if args.http2 and importlib.util.find_spec("h2") is None:
+        print("wsnegotiate probe --http2 needs h2: pip install 'wsnegotiate[h2]'", file=sys.stderr)
+        return 2
+    tls = None
+    if target.tls:
+        try:
+            tls = client_tls(args.cafile, insecure=args.insecure, http2=args.http2)
+        except OSError as exc:  # an ssl.SSLError too
+            print(f"wsnegotiate probe: --cafile {args.cafile}: {cause(exc)}", file=sys.stderr)
+            return 2
+    elif args.cafile or args.insecure:
+        print("wsnegotiate probe: --cafile and --insecure are for wss:// URLs", file=sys.stderr)
+        return 2
+    rows = asyncio.run(probe(target, args.timeout, http2=args.http2, tls=tls))
     if (error := unreached(rows)) is not None:  # once, not a row per family
         print(f"wsnegotiate probe: {args.url}: {error}", file=sys.stderr)
         if args.json:
