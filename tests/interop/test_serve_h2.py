@@ -867,6 +867,27 @@ def test_probe_http2_against_hypercorn() -> None:
     assert {row["status"] for family, row in rows.items() if family != "rfc6455"} == {400}
 
 
+def test_the_readme_client_against_serve(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """README, "Serve and probe it": the client over HTTP/2, as it stands but for
+    the port, against ``wsnegotiate serve``."""
+    readme = (HERE.parent.parent / "README.md").read_text()
+    section = readme.split("### Serve and probe it\n", 1)[1]
+    code = section.split("```python\n", 1)[1].split("```", 1)[0]
+    assert 'HOST, PORT = "127.0.0.1", 8765\n' in code
+    with serve(tmp_path) as server:
+        code = code.replace("8765", str(server.port))
+        exec(compile(code, "README.md", "exec"), {"__name__": "__main__"})
+        access = server.access()
+    assert capsys.readouterr().out.splitlines() == [
+        "connected: Version13 over HTTP/2",
+        "echo: hello over h2",
+        "closed: 1000",
+    ]
+    assert [line[1:] for line in access] == [("CONNECT", "/chat", "HTTP/2", "200", "13")]
+
+
 @pytest.mark.parametrize("loop", LOOPS)
 def test_what_is_not_tls_on_a_tls_port_is_let_go_quietly(loop: str, tmp_path: Path) -> None:
     """Plain HTTP on the TLS port, and a client that starts no TLS handshake within
