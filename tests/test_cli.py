@@ -396,7 +396,7 @@ def test_probe_cli_unreachable_and_bad_urls(capsys: pytest.CaptureFixture[str]) 
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("wsnegotiate probe: ws://nonexistent.invalid/: connection failed: ")
     assert "Connect call" not in line
-    for url in ("wss://example.com/", "http://example.com/", "ws:///nohost", "ws://a:99999/"):
+    for url in ("https://example.com/", "http://example.com/", "ws:///nohost", "ws://a:99999/"):
         assert cli("probe", url)[0] == 2
         assert capsys.readouterr().err.startswith(f"wsnegotiate probe: {url!r}: ")
 

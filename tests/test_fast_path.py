@@ -35,7 +35,7 @@ async def _accepted_nodelay() -> int:
     made: asyncio.Future[asyncio.BaseTransport] = loop.create_future()
     with socket.create_server(("127.0.0.1", 0)) as listener:
         listener.setblocking(False)
-        acceptor = _Acceptor(loop, listener, 8, lambda connections, room: _Recorder(made))  # type: ignore[arg-type, return-value]
+        acceptor = _Acceptor(loop, listener, 8, lambda connections, room: _Recorder(made))
         acceptor.start()
         client = socket.create_connection(listener.getsockname()[:2])
         try:

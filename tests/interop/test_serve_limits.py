@@ -158,7 +158,7 @@ def test_a_message_after_our_close_is_not_echoed(loop: str) -> None:
         writer.close()
         return seen
 
-    with serve(*FAST, loop=loop) as (process, port):
+    with serve(*FAST, "--no-access-log", loop=loop) as (process, port):
         seen = asyncio.run(scenario(port))
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=10)
@@ -238,7 +238,8 @@ def served(port: int) -> str:
 def flood_report(*options: str, loop: str) -> tuple[str, float, float, str]:
     """serve under RLIMIT_NOFILE 64, flooded with 300 connections for 2 s: its log,
     its CPU seconds during the flood and in the second after, and an echo after."""
-    with serve("--handshake-timeout", "30", *options, loop=loop, max_fds=64) as (process, port):
+    options = ("--handshake-timeout", "30", "--no-access-log", *options)
+    with serve(*options, loop=loop, max_fds=64) as (process, port):
         before = cpu_seconds(process.pid)
         flood(port, 300, hold=2.0)
         during = cpu_seconds(process.pid) - before

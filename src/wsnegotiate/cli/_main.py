@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import importlib.util
 import ipaddress
 import json
 import os
@@ -33,7 +34,7 @@ from .._server import ServerNegotiator, negotiate
 from .._version import Version
 from .audit import Report, as_html, as_json, as_junit, audit, exit_code, reachable, table
 from .audit_cases import CASES, GROUP_ALIASES, GROUPS
-from .probe import Target, parse_target, probe, unreached
+from .probe import Target, cause, client_tls, parse_target, probe, unreached
 from .probe import table as probe_table
 from .samples import SAMPLES
 
@@ -139,7 +140,8 @@ _EXIT_CODES = {
     "probe": "exit codes: 0 the server answered, 1 reached but no row got an answer, "
     "2 unreachable or not a usable ws:// URL, 130 interrupted",
     "serve": "exit codes: 0 stopped by SIGINT or SIGTERM, 2 bad arguments, cannot listen on "
-    "the address (in use, unresolvable host), or --loop uvloop without uvloop installed",
+    "the address (in use, unresolvable host), a --certfile or --keyfile that cannot be "
+    "loaded, or --loop uvloop without uvloop installed",
     "audit": "exit codes: 0 no case fails, 1 a case fails (or warns, with --strict), or no 101 "
     "to the plainest valid request (not a WebSocket server; with --http2: no HTTP/2, no "
     "SETTINGS_ENABLE_CONNECT_PROTOCOL = 1, or no 200 to the plainest extended CONNECT), "
@@ -243,10 +245,19 @@ def _parser() -> argparse.ArgumentParser:
         "--tls", action="store_true", help="the request came over TLS (its scheme is https)"
     )
     probe = command("probe", "which versions does a live server accept?")
-    probe.add_argument("url", help="ws://HOST:PORT/PATH")
+    probe.add_argument("url", help="ws://HOST:PORT/PATH or wss://...")
     probe.add_argument("--json", action="store_true", help="print one JSON object")
     probe.add_argument(
         "--timeout", type=_positive_seconds, default=5.0, help="seconds per handshake"
+    )
+    probe.add_argument(
+        "--http2",
+        action="store_true",
+        help="over HTTP/2 (RFC 8441): prior knowledge on ws://, ALPN h2 on wss://",
+    )
+    probe.add_argument("--cafile", metavar="FILE", help="wss://: trust the CAs in FILE (PEM)")
+    probe.add_argument(
+        "--insecure", action="store_true", help="wss://: do not verify the certificate"
     )
     audit = command("audit", "the handshake conformance suite, against a live server")
     audit.add_argument("url", help="ws://HOST:PORT/PATH or wss://HOST:PORT/PATH")
@@ -336,6 +347,20 @@ def _parser() -> argparse.ArgumentParser:
         type=_positive_int,
         default=None,
         help="open connections at most (default: the file-descriptor limit less 32)",
+    )
+    serve.add_argument(
+        "--certfile",
+        metavar="FILE",
+        help="TLS: the certificate chain (PEM); ALPN offers h2 and http/1.1",
+    )
+    serve.add_argument(
+        "--keyfile", metavar="FILE", help="TLS: its private key (PEM; default: in --certfile)"
+    )
+    serve.add_argument(
+        "--no-access-log",
+        dest="access_log",
+        action="store_false",
+        help="no line per handshake on stderr",
     )
     serve.add_argument(
         "--loop",
@@ -517,10 +542,10 @@ def _check(args: argparse.Namespace, policy: Policy, out: TextIO) -> int:
 
 
 def _target(args: argparse.Namespace) -> Target | None:
-    """The ws:// URL of ``probe`` (or ws[s]:// of ``audit``); ``None`` (said on
-    stderr) if it is bad."""
+    """The ws:// or wss:// URL of ``probe`` or ``audit``; ``None`` (said on stderr) if
+    it is bad."""
     try:
-        return parse_target(args.url, tls=args.command == "audit")
+        return parse_target(args.url, tls=True)
     except ValueError as exc:
         print(f"wsnegotiate {args.command}: {exc}", file=sys.stderr)
         return None
@@ -529,7 +554,20 @@ def _target(args: argparse.Namespace) -> Target | None:
 def _probe(args: argparse.Namespace, out: TextIO) -> int:
     if (target := _target(args)) is None:
         return 2
-    rows = asyncio.run(probe(target, args.timeout))
+    if args.http2 and importlib.util.find_spec("h2") is None:
+        print("wsnegotiate probe --http2 needs h2: pip install 'wsnegotiate[h2]'", file=sys.stderr)
+        return 2
+    tls = None
+    if target.secure:
+        try:
+            tls = client_tls(args.cafile, insecure=args.insecure, http2=args.http2)
+        except OSError as exc:  # an ssl.SSLError too
+            print(f"wsnegotiate probe: --cafile {args.cafile}: {cause(exc)}", file=sys.stderr)
+            return 2
+    elif args.cafile or args.insecure:
+        print("wsnegotiate probe: --cafile and --insecure are for wss:// URLs", file=sys.stderr)
+        return 2
+    rows = asyncio.run(probe(target, args.timeout, http2=args.http2, tls=tls))
     if (error := unreached(rows)) is not None:  # once, not a row per family
         print(f"wsnegotiate probe: {args.url}: {error}", file=sys.stderr)
         if args.json:
@@ -727,12 +765,25 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
         return _demo(policy, stream)
     if args.command == "serve":
         try:
-            from .serve import ServeOptions, run  # wsproto, only when serving
-        except ImportError:  # pragma: no cover - wsproto is in the serve and dev extras
+            from .serve import ServeOptions, run, tls_context  # wsproto and h2: when serving
+        except ImportError:  # pragma: no cover - wsproto and h2 are in the serve and dev extras
             print(
-                "wsnegotiate serve needs wsproto: pip install 'wsnegotiate[serve]'", file=sys.stderr
+                "wsnegotiate serve needs wsproto and h2: pip install 'wsnegotiate[serve]'",
+                file=sys.stderr,
             )
             return 2
+        tls = None
+        if args.keyfile is not None and args.certfile is None:
+            print("wsnegotiate serve: --keyfile needs --certfile", file=sys.stderr)
+            return 2
+        if args.certfile is not None:
+            try:
+                tls = tls_context(args.certfile, args.keyfile)
+            except OSError as exc:  # unreadable, not PEM, or a key that does not match
+                files = " ".join(f for f in (args.certfile, args.keyfile) if f)
+                reason = exc.strerror or getattr(exc, "reason", None) or str(exc)
+                print(f"wsnegotiate serve: cannot load {files}: {reason}", file=sys.stderr)
+                return 2
         options = ServeOptions(
             handshake_timeout=args.handshake_timeout,
             ping_interval=args.ping_interval,
@@ -740,6 +791,7 @@ def _main(argv: Sequence[str] | None, out: TextIO | None) -> int:
             close_timeout=args.close_timeout,
             max_connections=args.max_connections,
             max_message_size=args.max_message_size,
+            access_log=args.access_log,
         )
-        return run(args.host, args.port, policy, options, args.loop)
+        return run(args.host, args.port, policy, options, args.loop, tls)
     return _check(args, policy, stream)

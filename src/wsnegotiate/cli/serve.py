@@ -1,6 +1,13 @@
 """``wsnegotiate serve``: an asyncio echo server on the negotiator, with wsproto
-for the frames after the handshake (``pip install wsnegotiate[serve]``; with
-``wsnegotiate[uvloop]`` it runs on uvloop).
+for the frames after the handshake and h2 for HTTP/2 (``pip install
+wsnegotiate[serve]``; with ``wsnegotiate[uvloop]`` it runs on uvloop).
+
+HTTP/1.1 and HTTP/2 on one port: with ``--certfile`` (TLS), ALPN offers ``h2``
+and ``http/1.1``; on a plain port, a connection whose first read starts as
+HTTP/2's preface is HTTP/2 with prior knowledge (RFC 9113 §3.4), any other
+HTTP/1.1. On HTTP/2 each WebSocket is an extended CONNECT on a stream of its own
+(RFC 8441), many on one connection (``_echo_h2.py``), with the limits below per
+stream.
 
 Text and binary messages come back as they were sent (fragments too), pings get
 their pongs, a Close is answered with the same code, and on SIGINT or SIGTERM
@@ -34,14 +41,23 @@ import logging
 import resource
 import signal
 import socket
+import ssl
 import sys
 import time
 from collections.abc import Callable
 
 from .._policy import Policy
-from ._echo import EchoProtocol, ServeOptions
+from ._echo import EchoProtocol, Served, ServeOptions
+from ._echo_h2 import AlpnProtocol
 
-__all__ = ["ServeOptions", "default_max_connections", "echo_server", "event_loop", "run"]
+__all__ = [
+    "ServeOptions",
+    "default_max_connections",
+    "echo_server",
+    "event_loop",
+    "run",
+    "tls_context",
+]
 
 log = logging.getLogger("wsnegotiate.serve")
 
@@ -51,6 +67,21 @@ _STOP_GRACE = 1.0  # seconds the peers have to answer our 1001 when the server s
 _RETRY = 0.1  # seconds before accepting again after running out of descriptors
 _ACCEPT_BATCH = 64  # connections accepted in one go, before the loop serves the others
 _DEFAULT_OPTIONS = ServeOptions()
+
+
+def tls_context(certfile: str, keyfile: str | None = None) -> ssl.SSLContext:
+    """The server's TLS: the certificate chain (and its key, unless the key is in
+    ``certfile``), ALPN ``h2`` then ``http/1.1``, and what RFC 9113 §9.2 asks of
+    HTTP/2's TLS: version 1.2 or later, and on 1.2 only ephemeral key exchange with
+    an AEAD cipher (none of its Appendix A list). Raises ``OSError`` (an
+    ``ssl.SSLError`` too) when the files cannot be read or do not match."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    context.minimum_version = ssl.TLSVersion.TLSv1_2
+    context.set_ciphers("ECDHE+AESGCM:ECDHE+CHACHA20")  # TLS 1.2; 1.3's are all AEAD
+    context.options |= ssl.OP_NO_COMPRESSION | ssl.OP_NO_RENEGOTIATION  # §9.2.1
+    context.load_cert_chain(certfile, keyfile)
+    context.set_alpn_protocols(["h2", "http/1.1"])
+    return context
 
 
 def default_max_connections() -> int:
@@ -103,7 +134,8 @@ class _Accepted(socket.socket):
 
 
 class _Acceptor:
-    """Takes connections off the listening socket and makes each an ``EchoProtocol``.
+    """Takes connections off the listening socket and makes each an ``EchoProtocol``
+    (with TLS, an ``AlpnProtocol``, which becomes one or an ``H2EchoProtocol``).
 
     A reader callback on the listener accepts what is waiting, a batch at a time,
     and hands each socket to ``loop.connect_accepted_socket``. At the cap, or out
@@ -145,10 +177,13 @@ class _Acceptor:
         loop: asyncio.AbstractEventLoop,
         listener: socket.socket,
         limit: int,
-        make: Callable[[set[EchoProtocol], Callable[[], None]], EchoProtocol],
+        make: Callable[[set[Served], Callable[[], None]], asyncio.Protocol],
+        tls: ssl.SSLContext | None = None,
+        tls_timeout: float | None = None,
     ) -> None:
         self._loop, self._listener, self._limit = loop, listener, limit
-        self.connections: set[EchoProtocol] = set()  # each joins when made, leaves when lost
+        self._tls, self._tls_timeout = tls, tls_timeout
+        self.connections: set[Served] = set()  # each joins when made, leaves when lost
         # A partial of a partial is one partial: the loop calls EchoProtocol directly
         # (callgrind: 2k fewer instructions a handshake on uvloop, none on asyncio's).
         self._protocol = functools.partial(make, self.connections, self.room)
@@ -220,8 +255,13 @@ class _Acceptor:
         # handshakes, 10k fewer instructions a handshake on asyncio's loop (759k to
         # 749k), 2k on uvloop.
         try:
-            await self._loop.connect_accepted_socket(self._protocol, sock)
-        except OSError:  # pragma: no cover - the client left before its transport was made
+            if self._tls is None:
+                await self._loop.connect_accepted_socket(self._protocol, sock)
+            else:  # the TLS handshake has --handshake-timeout of its own
+                await self._loop.connect_accepted_socket(
+                    self._protocol, sock, ssl=self._tls, ssl_handshake_timeout=self._tls_timeout
+                )
+        except OSError:  # the client left before its transport was made, or TLS failed
             sock.close()
         finally:
             self._adopting.discard(asyncio.current_task())
@@ -252,17 +292,24 @@ async def echo_server(
     *,
     ready: Callable[[str, int], None] = lambda host, port: None,
     stop: asyncio.Event | None = None,
+    tls: ssl.SSLContext | None = None,
 ) -> None:
-    """Serve until ``stop`` is set, then close every connection with 1001."""
+    """Serve until ``stop`` is set, then close every connection with 1001 (on
+    HTTP/2, every WebSocket, then GOAWAY). ``tls``: a context from
+    ``tls_context()``."""
     stop = stop or asyncio.Event()
     loop = asyncio.get_running_loop()
     limit = options.max_connections or default_max_connections()
 
-    protocol = functools.partial(EchoProtocol, policy, options, loop)
+    protocol: Callable[[set[Served], Callable[[], None]], asyncio.Protocol]
+    if tls is None:
+        protocol = functools.partial(EchoProtocol, policy, options, loop)
+    else:  # the protocol is chosen by ALPN once the TLS handshake is done
+        protocol = functools.partial(AlpnProtocol, policy, options, loop)
     with socket.create_server((host, port), backlog=min(limit, 1024)) as listener:
         listener.setblocking(False)
         bound_host, bound_port = listener.getsockname()[:2]
-        acceptor = _Acceptor(loop, listener, limit, protocol)
+        acceptor = _Acceptor(loop, listener, limit, protocol, tls, options.handshake_timeout)
         acceptor.start()
         ready(bound_host, bound_port)
         try:
@@ -286,7 +333,14 @@ def event_loop(choice: str) -> tuple[str, Callable[[], asyncio.AbstractEventLoop
     return "asyncio", asyncio.new_event_loop
 
 
-def run(host: str, port: int, policy: Policy, options: ServeOptions, loop: str = "auto") -> int:
+def run(
+    host: str,
+    port: int,
+    policy: Policy,
+    options: ServeOptions,
+    loop: str = "auto",
+    tls: ssl.SSLContext | None = None,
+) -> int:
     """The CLI entry: print where it listens and on which loop, stop cleanly on
     SIGINT or SIGTERM."""
     try:
@@ -311,10 +365,11 @@ def run(host: str, port: int, policy: Policy, options: ServeOptions, loop: str =
         def ready(bound_host: str, bound_port: int) -> None:
             nonlocal listening
             listening = True
-            print(f"listening on ws://{bound_host}:{bound_port}/", flush=True)
+            scheme = "ws" if tls is None else "wss"
+            print(f"listening on {scheme}://{bound_host}:{bound_port}/", flush=True)
             print(f"event loop: {name}", flush=True)
 
-        await echo_server(host, port, policy, options, ready=ready, stop=stop)
+        await echo_server(host, port, policy, options, ready=ready, stop=stop, tls=tls)
 
     try:
         with asyncio.Runner(loop_factory=new_loop) as runner:
