@@ -128,8 +128,12 @@ def start(name: str, command: list[str], env: dict[str, str] | None = None) -> S
 def servers() -> list[Server]:
     # Like the others (Node ws perMessageDeflate false, websockets compression=None,
     # aiohttp compress=False), serve runs without permessage-deflate, on both loops.
-    # Each also with h11 reading every head (``Policy(fast_path=False)``).
-    serve = [sys.executable, "-m", "wsnegotiate", "serve", "--port", "0", "--no-deflate"]
+    # Each also with h11 reading every head (``Policy(fast_path=False)``). No server
+    # logs a line per handshake (serve's access log is on by default: --no-access-log).
+    serve = [
+        sys.executable, "-m", "wsnegotiate", "serve", "--port", "0", "--no-deflate",
+        "--no-access-log",
+    ]  # fmt: skip
     h11_only = [sys.executable, "-m", "benchmarks.e2e_servers", "wsnegotiate-h11"]
     loops = ["asyncio"]
     if importlib.util.find_spec("uvloop") is not None:

@@ -1,6 +1,6 @@
 """Echo servers of other Python libraries for the end-to-end benchmark, each on
 127.0.0.1 and a free port; each prints ``listening PORT`` and stops at the end of
-its standard input. And ``wsnegotiate serve`` as ``serve --port 0 --no-deflate``
+its standard input. And ``wsnegotiate serve`` as ``serve --port 0 --no-deflate --no-access-log``
 runs it, but with h11 reading every head (``Policy(fast_path=False)``); it stops
 on SIGTERM, as serve does.
 
@@ -58,7 +58,8 @@ def wsnegotiate_h11(loop: str) -> int:
     from wsnegotiate import Policy
     from wsnegotiate.cli.serve import ServeOptions, run
 
-    return run("127.0.0.1", 0, Policy(deflate=None, fast_path=False), ServeOptions(), loop)
+    options = ServeOptions(access_log=False)  # as serve --no-access-log
+    return run("127.0.0.1", 0, Policy(deflate=None, fast_path=False), options, loop)
 
 
 if __name__ == "__main__":
