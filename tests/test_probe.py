@@ -340,12 +340,12 @@ def test_over_h2_a_goaway_instead_of_an_answer() -> None:
     ],
 )
 def test_parse_target_with_tls(url: str, target: Target) -> None:
-    assert parse_target(url, tls=True) == target
+    assert parse_target(url) == target
 
 
-def test_parse_target_without_tls_refuses_wss() -> None:
-    with pytest.raises(ValueError, match=r"only ws:// URLs \(no TLS here\) can be probed"):
-        parse_target("wss://h/")
+def test_parse_target_refuses_other_schemes() -> None:
+    with pytest.raises(ValueError, match=r"'https://h/': not a ws:// or wss:// URL"):
+        parse_target("https://h/")
 
 
 def tls_server(folder: Path, alpn: list[str]) -> tuple[ssl.SSLContext, Path]:

@@ -104,7 +104,7 @@ async def test_trio_example() -> None:
 
 @pytest.mark.parametrize("loop", LOOPS)
 def test_serve(loop: str) -> None:
-    with serve(loop=loop) as (process, port):
+    with serve("--no-access-log", loop=loop) as (process, port):
         echoes = asyncio.run(asyncio.wait_for(storm_while_echoing(port), 60))
         assert process.poll() is None  # still serving
         process.send_signal(signal.SIGTERM)

@@ -545,7 +545,7 @@ def _target(args: argparse.Namespace) -> Target | None:
     """The ws:// or wss:// URL of ``probe`` or ``audit``; ``None`` (said on stderr) if
     it is bad."""
     try:
-        return parse_target(args.url, tls=True)
+        return parse_target(args.url)
     except ValueError as exc:
         print(f"wsnegotiate {args.command}: {exc}", file=sys.stderr)
         return None

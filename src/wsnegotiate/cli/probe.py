@@ -109,14 +109,12 @@ class Target:
         return f"{'wss' if self.secure else 'ws'}://{self.authority}{self.path}"
 
 
-def parse_target(url: str, *, tls: bool = False) -> Target:
-    """``ws://HOST:PORT/PATH`` (and ``wss://`` with ``tls``); raises ``ValueError``
-    naming what is wrong."""
+def parse_target(url: str) -> Target:
+    """``ws://HOST:PORT/PATH`` or ``wss://``; raises ``ValueError`` naming what is
+    wrong."""
     parts = urlsplit(url)
-    if parts.scheme not in (("ws", "wss") if tls else ("ws",)):
-        if tls:
-            raise ValueError(f"{url!r}: not a ws:// or wss:// URL")
-        raise ValueError(f"{url!r}: only ws:// URLs can be probed (no TLS here)")
+    if parts.scheme not in ("ws", "wss"):
+        raise ValueError(f"{url!r}: not a ws:// or wss:// URL")
     if not parts.hostname:
         raise ValueError(f"{url!r}: no host")
     secure = parts.scheme == "wss"
