@@ -18,6 +18,13 @@ def pytest_configure(config: pytest.Config) -> None:
         config.known_args_namespace.cov_fail_under = None
 
 
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers a core. Half of the suite's time is spent waiting on
+    real servers, sockets and deadlines, not computing (measured on 2 cores: 225 s
+    with 2 workers, 150 s with 4)."""
+    return 2 * (os.cpu_count() or 1)
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Heavy tests first: the workers take tests in this order, so a long one never starts
     last while the other worker sits idle."""
