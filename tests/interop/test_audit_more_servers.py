@@ -1,6 +1,6 @@
-"""`wsnegotiate audit` against four more real servers: wsproto's own handshake,
-autobahn, faye-websocket and websocket-driver, each started by the test on 127.0.0.1
-and a free port and always stopped. As in test_audit_servers.py, every known defect
+"""`wsnegotiate audit` against more real servers: wsproto's own handshake, autobahn,
+faye-websocket, websocket-driver, tornado 6.5, and uvicorn's own three WebSocket
+classes, each started by the test on 127.0.0.1 and a free port and always stopped. As in test_audit_servers.py, every known defect
 is read off the bytes the server sent, by hand, and the audit must fail exactly the
 ones still there: a peer that fixes one cannot turn a test red."""
 
@@ -26,12 +26,14 @@ from test_audit_servers import (
     UNDERSTOOD_NOT,
     VERSION_REFUSAL,
     Defect,
+    Raw,
     assert_fails_as_measured,
     head_content,
     status_426_without_upgrade,
     switched,
     unmasked_kept,
 )
+from test_uvicorn import EXAMPLES, uvicorn_process
 from wsproto import ConnectionType, WSConnection
 from wsproto.connection import ConnectionState
 from wsproto.utilities import LocalProtocolError, RemoteProtocolError
@@ -266,6 +268,77 @@ TORNADO65: dict[str, Defect] = {
     **dict.fromkeys(LISTS, REFUSAL),
     "frame-unmasked": unmasked_kept,
 }
+
+
+@asynccontextmanager
+async def uvicorn_server(ws: str) -> AsyncIterator[int]:
+    """uvicorn (h11) serving the Starlette example with its own WebSocket class ``ws``,
+    as a process; yields its port."""
+    arguments = ["-m", "uvicorn", "starlette_app:app", "--app-dir", str(EXAMPLES)]
+    arguments += ["--host", "127.0.0.1", "--port", "0", "--http", "h11", "--ws", ws]
+    with uvicorn_process(arguments) as (_, port):
+        yield port
+
+
+def deflate_accepted(raw: Raw) -> bool:
+    """RFC 7692 §7: a 101 that accepts permessage-deflate for an offer the server MUST
+    decline (a parameter not defined for an offer, or one given twice)."""
+    return raw.status == 101 and raw.has("sec-websocket-extensions")
+
+
+def absolute_form_refused(raw: Raw) -> bool:
+    """RFC 9112 §3.2.2: "a server MUST accept the absolute-form in requests"; uvicorn
+    passes the whole target on as the path, which then routes nowhere (403)."""
+    return raw.status != 101
+
+
+#: uvicorn 0.55.0 with --ws websockets-sansio (the default, auto, with websockets 17.4):
+#: websockets' 400 without Sec-WebSocket-Version to every version it does not speak (RFC
+#: 6455 §4.2.2) and its 405 to HEAD with content (RFC 9110 §9.3.2); a 101 to HTTP/1.0
+#: (RFC 9110 §7.8) and to an invalid Host (RFC 9112 §3.2); the absolute-form refused.
+UVICORN_WEBSOCKETS_SANSIO: dict[str, Defect] = {
+    **{f"version-{v}": VERSION_REFUSAL for v in UNDERSTOOD_NOT},
+    "http-head-no-content": head_content,
+    "http-1.0": ANY_ANSWER,
+    "http-invalid-host": REFUSAL,
+    "http-absolute-form": absolute_form_refused,
+}
+
+#: uvicorn 0.55.0 with --ws websockets (websockets 17.4's legacy server): all of the above
+#: (its 400 to HEAD with content), and it closes without an answer on a version in
+#: non-ASCII digits (RFC 6455 §4.2.1: an HTTP error); a 101 to Content-Length with
+#: Transfer-Encoding, the connection kept (RFC 9112 §6.1), and to malformed or empty
+#: Sec-WebSocket-Protocol (RFC 6455 §4.2.1, §4.3's ABNF).
+UVICORN_WEBSOCKETS: dict[str, Defect] = {
+    **UVICORN_WEBSOCKETS_SANSIO,
+    "version-non-ascii": REFUSAL,
+    "http-length-and-chunked": switched,
+    "subprotocol-malformed": REFUSAL,
+    "subprotocol-empty": REFUSAL,
+}
+
+#: uvicorn 0.55.0 with --ws wsproto (wsproto 1.3.2's handshake): all of wsproto's own (426
+#: without Upgrade, any key, two version lines, HTTP/1.0, an invalid Host, Content-Length
+#: with Transfer-Encoding, malformed or empty list fields), the absolute-form refused, and
+#: permessage-deflate accepted for an offer with an unknown or a repeated parameter.
+UVICORN_WSPROTO: dict[str, Defect] = {
+    **WSPROTO,
+    "http-absolute-form": absolute_form_refused,
+    "deflate-unknown-param": deflate_accepted,
+    "deflate-repeated-param": deflate_accepted,
+}
+
+
+@pytest.mark.parametrize(
+    ("ws", "known"),
+    [
+        ("websockets-sansio", UVICORN_WEBSOCKETS_SANSIO),
+        ("websockets", UVICORN_WEBSOCKETS),
+        ("wsproto", UVICORN_WSPROTO),
+    ],
+)
+def test_uvicorn_own_websocket_classes(ws: str, known: dict[str, Defect]) -> None:
+    assert_fails_as_measured(lambda: uvicorn_server(ws), known, "/echo")
 
 
 def test_wsproto_server() -> None:

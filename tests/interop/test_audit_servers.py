@@ -235,10 +235,12 @@ def found_defects(report: Report, known: dict[str, Defect]) -> set[str]:
 
 
 def assert_fails_as_measured(
-    server: Callable[[], AbstractAsyncContextManager[int]], known: dict[str, Defect]
+    server: Callable[[], AbstractAsyncContextManager[int]],
+    known: dict[str, Defect],
+    path: str = "/",
 ) -> Report:
-    """The audit fails exactly the known defects still present, and nothing else."""
-    report = audit_of(server)
+    """The audit (of ``path``) fails exactly the known defects still present, and nothing else."""
+    report = audit_of(server, path)
     assert report.stopped is None, report.stopped
     found = found_defects(report, known)
     assert failing(report) == found, {
