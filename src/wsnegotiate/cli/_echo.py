@@ -150,7 +150,24 @@ def echo(layer: Connection) -> tuple[bytes, bool, bool]:
     return data, failed or layer.state is _CLOSED, alive
 
 
-class EchoProtocol(asyncio.Protocol):
+class ReadsAsItWrites(asyncio.Protocol):
+    """A connection that reads no more from a peer that does not read what it is sent:
+    reading pauses while the transport's write buffer is over its high-water mark,
+    so an echo (or a Pong) cannot pile up in it."""
+
+    __slots__ = ()
+    _transport: asyncio.Transport
+
+    def pause_writing(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.pause_reading()
+
+    def resume_writing(self) -> None:
+        if not self._transport.is_closing():
+            self._transport.resume_reading()
+
+
+class EchoProtocol(ReadsAsItWrites):
     """One connection: joins ``connections`` when made, leaves it and calls
     ``lost`` when TCP is gone."""
 
@@ -199,16 +216,6 @@ class EchoProtocol(asyncio.Protocol):
             self._timer = None
         self._connections.discard(self)
         self._lost()
-
-    def pause_writing(self) -> None:
-        # The peer does not read what we send: read no more of what it sends until
-        # it does, so an echo cannot pile up in our write buffer.
-        if not self._transport.is_closing():
-            self._transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if not self._transport.is_closing():
-            self._transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self._frames is not None:

@@ -66,7 +66,7 @@ from ..h2 import (
     StreamReset,
 )
 from ..wsproto import connection
-from ._echo import _PING, EchoProtocol, Served, ServeOptions, echo, log_handshake
+from ._echo import _PING, EchoProtocol, ReadsAsItWrites, Served, ServeOptions, echo, log_handshake
 
 __all__ = ["AlpnProtocol", "H2EchoProtocol"]
 
@@ -88,7 +88,7 @@ class _WebSocket:
         self.remote_ended = False  # END_STREAM received
 
 
-class H2EchoProtocol(asyncio.Protocol):
+class H2EchoProtocol(ReadsAsItWrites):
     """One HTTP/2 connection: joins ``connections`` when made, leaves it and calls
     ``lost`` when TCP is gone."""
 
@@ -130,15 +130,6 @@ class H2EchoProtocol(asyncio.Protocol):
         self._streams.clear()
         self._connections.discard(self)
         self._lost()
-
-    def pause_writing(self) -> None:
-        # As on HTTP/1.1: a peer that does not read what we send gets nothing read.
-        if not self._transport.is_closing():
-            self._transport.pause_reading()
-
-    def resume_writing(self) -> None:
-        if not self._transport.is_closing():
-            self._transport.resume_reading()
 
     def data_received(self, data: bytes) -> None:
         if self._closing:
