@@ -47,7 +47,7 @@ from .._server import ServerNegotiator
 from ..aio import _connection_facts
 from ..wsproto import DEFAULT_MAX_MESSAGE_SIZE, connection, required_reply
 
-__all__ = ["EchoProtocol", "ServeOptions", "Served", "echo", "log_handshake"]
+__all__ = ["EchoProtocol", "ReadsAsItWrites", "ServeOptions", "Served", "echo", "log_handshake"]
 
 _OPEN = ConnectionState.OPEN
 _CLOSED = ConnectionState.CLOSED
