@@ -58,7 +58,7 @@ from ._headers import (
 )
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
 
-__all__ = ["ServerNegotiator", "State", "negotiate"]
+__all__ = ["ServerNegotiator", "State", "check_reason", "negotiate", "settle_choices"]
 
 
 class State(enum.Enum):
@@ -385,18 +385,9 @@ class ServerNegotiator:
         self._check("accept")
         request = self._request
         assert request is not None  # DECIDING always has one
-        if subprotocol is BY_POLICY:
-            subprotocol = self._policy.subprotocol_for(request)
-        elif subprotocol is not None and subprotocol not in request.subprotocols:
-            raise LocalProtocolError(  # RFC 6455 §4.1 step 6 on the client
-                f"subprotocol {subprotocol!r} was not offered; offers: {request.subprotocols}"
-            )
-        answers = tuple(extensions)
-        agreed = _checked_extension_answers(answers, request, self._policy) if answers else None
-        if agreed is None and deflate:
-            agreed = self._policy.deflate_for(request)
-            if agreed is not None:
-                answers = (*answers, agreed.answer())
+        subprotocol, answers, agreed = settle_choices(
+            request, self._policy, subprotocol, extensions, deflate
+        )
         extra = _checked_headers(extra_headers, forbidden=_OWN_FIELDS) if extra_headers else ()
         headers, response = switching_protocols(request.key.encode(), subprotocol, answers, extra)
         event = Accepted(request, subprotocol, answers, headers, response, self._trailing, agreed)
@@ -423,15 +414,7 @@ class ServerNegotiator:
             raise LocalProtocolError(
                 f"a rejection's status is 4xx, 5xx or a redirect (301-308), not {status}"
             )
-        if "\n" in reason or "\r" in reason or "\x00" in reason:
-            raise LocalProtocolError("a rejection's reason is one line")
-        if not reason.isascii():  # the body is UTF-8: a lone surrogate has no encoding
-            try:
-                reason.encode("utf-8")
-            except UnicodeEncodeError as error:
-                raise LocalProtocolError(
-                    f"a rejection's reason must be UTF-8 text; character {error.start} is not"
-                ) from None
+        check_reason(reason)
         extra = _checked_headers(headers, forbidden=frozenset({"content-length", "content-type"}))
         _checked_headers((("Content-Type", content_type),), forbidden=frozenset())
         if redirect and not any(name.lower() == "location" for name, _ in extra):
@@ -443,6 +426,44 @@ class ServerNegotiator:
         self._move("reject", event)
         self._trailing = b""
         return event
+
+
+def settle_choices(
+    request: Request,
+    policy: Policy,
+    subprotocol: str | PolicyChoice | None,
+    extensions: Iterable[str],
+    deflate: bool,
+) -> tuple[str | None, tuple[str, ...], DeflateParams | None]:
+    """What ``accept()`` answers, on HTTP/1.1 and HTTP/2 alike: the subprotocol (the
+    policy's choice, one the client offered, or none), the extension answers, and
+    the permessage-deflate parameters agreed."""
+    if subprotocol is BY_POLICY:
+        subprotocol = policy.subprotocol_for(request)
+    elif subprotocol is not None and subprotocol not in request.subprotocols:
+        raise LocalProtocolError(  # RFC 6455 §4.1 step 6 on the client
+            f"subprotocol {subprotocol!r} was not offered; offers: {request.subprotocols}"
+        )
+    answers = tuple(extensions)
+    agreed = _checked_extension_answers(answers, request, policy) if answers else None
+    if agreed is None and deflate:
+        agreed = policy.deflate_for(request)
+        if agreed is not None:
+            answers = (*answers, agreed.answer())
+    return subprotocol, answers, agreed
+
+
+def check_reason(reason: str) -> None:
+    """A rejection's reason is one line of UTF-8 text (it is sent as the body)."""
+    if "\n" in reason or "\r" in reason or "\x00" in reason:
+        raise LocalProtocolError("a rejection's reason is one line")
+    if not reason.isascii():  # the body is UTF-8: a lone surrogate has no encoding
+        try:
+            reason.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise LocalProtocolError(
+                f"a rejection's reason must be UTF-8 text; character {error.start} is not"
+            ) from None
 
 
 def _to_head(data: bytes | bytearray) -> bool:

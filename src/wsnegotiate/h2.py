@@ -73,12 +73,12 @@ from h2.errors import ErrorCodes
 from ._answers import TEXT_PLAIN, rejection_body
 from ._client import ClientNegotiator, ClientState, _raw
 from ._connect import decide_connect, local_settings, split_header_block
-from ._deflate import DeflateOptions, DeflateParams
+from ._deflate import DeflateOptions
 from ._errors import Fault, InvalidResponse, LocalProtocolError
 from ._events import Accepted, Connected, NeedData, Refused, Rejected, Request
 from ._headers import field_lines, parse_advertised, quote_for_reason
 from ._policy import BY_POLICY, DEFAULT_POLICY, Policy, PolicyChoice
-from ._server import _OWN_FIELDS, _checked_extension_answers, _checked_headers
+from ._server import _OWN_FIELDS, _checked_headers, check_reason, settle_choices
 from ._version import Version
 
 __all__ = [
@@ -786,7 +786,9 @@ class ServerConnection(_Side):
         stream = self._deciding(stream_id, "accept()", _Phase.DECIDING)
         request = stream.request
         assert request is not None  # DECIDING always has one
-        chosen, answers, agreed = _choices(request, self._policy, subprotocol, extensions, deflate)
+        chosen, answers, agreed = settle_choices(
+            request, self._policy, subprotocol, extensions, deflate
+        )
         forbidden = _OWN_FIELDS | _CONNECTION_SPECIFIC
         extra = _checked_headers(extra_headers, forbidden=forbidden) if extra_headers else ()
         headers: list[tuple[str, str]] = []
@@ -829,7 +831,7 @@ class ServerConnection(_Side):
             raise LocalProtocolError(
                 f"a rejection's status is 4xx, 5xx or a redirect (301-308), not {status}"
             )
-        _check_reason(reason)
+        check_reason(reason)
         forbidden = _CONNECTION_SPECIFIC | {"content-length", "content-type"}
         extra = _checked_headers(headers, forbidden=frozenset(forbidden))
         _checked_headers((("Content-Type", content_type),), forbidden=frozenset())
@@ -862,41 +864,6 @@ class ServerConnection(_Side):
         extra = _checked_headers(headers, forbidden=forbidden)
         answer = (*extra, ("content-length", str(len(body))))
         self._answer(stream_id, stream, status, answer, bytes(body))
-
-
-def _choices(
-    request: Request,
-    policy: Policy,
-    subprotocol: str | PolicyChoice | None,
-    extensions: Iterable[str],
-    deflate: bool,
-) -> tuple[str | None, tuple[str, ...], DeflateParams | None]:
-    """The subprotocol, the extension answers and the permessage-deflate agreed,
-    as ``ServerNegotiator.accept()`` settles them."""
-    if subprotocol is BY_POLICY:
-        subprotocol = policy.subprotocol_for(request)
-    elif subprotocol is not None and subprotocol not in request.subprotocols:
-        raise LocalProtocolError(  # RFC 6455 §4.1 step 6 on the client
-            f"subprotocol {subprotocol!r} was not offered; offers: {request.subprotocols}"
-        )
-    answers = tuple(extensions)
-    agreed = _checked_extension_answers(answers, request, policy) if answers else None
-    if agreed is None and deflate:
-        agreed = policy.deflate_for(request)
-        if agreed is not None:
-            answers = (*answers, agreed.answer())
-    return subprotocol, answers, agreed
-
-
-def _check_reason(reason: str) -> None:
-    if "\n" in reason or "\r" in reason or "\x00" in reason:
-        raise LocalProtocolError("a rejection's reason is one line")
-    try:
-        reason.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise LocalProtocolError(
-            f"a rejection's reason must be UTF-8 text; character {error.start} is not"
-        ) from None
 
 
 # -- the client ---------------------------------------------------------------------
