@@ -4,7 +4,8 @@ move with the machine's load or its other processes (timings on a shared
 2-core machine do). Instructions are not time: code with more cache misses runs
 fewer of them per second. Both tables together say where the time goes.
 
-    python -m benchmarks.instructions [--calls 100] [--case NAME ...] [--update | --out DIR]
+    python -m benchmarks.instructions [--calls 100] [--case NAME ...] [--stages]
+                                      [--update | --out DIR]
 
 The table goes to a new temporary directory unless told where (``--update``:
 benchmarks/results/, the committed tables).
@@ -12,6 +13,8 @@ benchmarks/results/, the committed tables).
 A second table, ``--stages``, splits wsnegotiate's Chrome handshake into its steps,
 each counted as the path up to that step, so each row's increment is what that step
 costs where it runs; beside them, the pieces of the parse step counted on their own.
+With ``--case`` too, both tables come from one run (most of a run is Python starting
+under valgrind).
 
 Needs valgrind (Debian: ``apt-get install valgrind``). One run takes a minute or two.
 How: each contender runs ``calls`` times (a tenth as many for the cases fed in
@@ -71,12 +74,13 @@ def _chunks(case_name: str) -> Chunks:
 
 def _plan(names: list[str]) -> list[tuple[str, str]]:
     """(case, contender) pairs in the order they are counted: each case's empty loop
-    first."""
-    if names == [STAGES]:
-        return [(STAGES, name) for name in _contenders(STAGES)]
+    first, the steps last."""
     chosen = [case for case in CASES if case.name in names]
     plan = [(case.name, _NOTHING) for case in chosen]
-    return plan + [(case.name, name) for case in chosen for name in case.contenders]
+    plan += [(case.name, name) for case in chosen for name in case.contenders]
+    if STAGES in names:
+        plan += [(STAGES, name) for name in _contenders(STAGES)]
+    return plan
 
 
 def _measure_in_this_process(calls: int, names: list[str]) -> None:
@@ -192,7 +196,9 @@ def parser() -> argparse.ArgumentParser:
         help="a case to count (repeat for more; all by default)",
     )
     parser.add_argument(
-        "--stages", action="store_true", help="count wsnegotiate's steps instead of the cases"
+        "--stages",
+        action="store_true",
+        help="count wsnegotiate's steps instead of the cases (as well as them with --case)",
     )
     add_output_options(parser)
     parser.add_argument("--child", type=int, help=argparse.SUPPRESS)
@@ -207,16 +213,19 @@ def main() -> None:
         return
     if shutil.which("valgrind") is None:
         sys.exit("benchmarks.instructions needs valgrind (apt-get install valgrind)")
-    if args.stages:
-        table, file = stages_markdown(count(args.calls, [STAGES])[STAGES], args.calls), "stages.md"
-    else:
-        names = args.case or [case.name for case in CASES]
-        table, file = markdown(count(args.calls, names), args.calls), "instructions.md"
+    names = args.case or ([] if args.stages else [case.name for case in CASES])
+    counts = count(args.calls, names + [STAGES] * args.stages)
+    tables = {}
+    if STAGES in counts:
+        tables["stages.md"] = stages_markdown(counts.pop(STAGES), args.calls)
+    if counts:
+        tables["instructions.md"] = markdown(counts, args.calls)
     out = output_directory(args)
     out.mkdir(parents=True, exist_ok=True)
-    (out / file).write_text(table, encoding="utf-8")
-    print(table, end="")
-    print(f"wrote {out / file}")
+    for file, table in tables.items():
+        (out / file).write_text(table, encoding="utf-8")
+        print(table, end="")
+        print(f"wrote {out / file}")
 
 
 if __name__ == "__main__":

@@ -89,10 +89,10 @@ def test_where_results_go(
     assert "not allowed with argument" in capsys.readouterr().err
 
 
-def _instructions(out: Path, table: str, *options: str, calls: int = 3) -> list[str]:
-    """Run ``benchmarks.instructions`` with ``calls`` calls a count (three by default); the
-    table's lines. Without coverage's tracing: under valgrind it costs a minute a run, and it
-    would be counted too."""
+def _instructions(out: Path, *options: str, calls: int) -> dict[str, list[str]]:
+    """Run ``benchmarks.instructions`` with ``calls`` calls a count; each table's lines.
+    Without coverage's tracing: under valgrind it costs a minute a run, and it would be
+    counted too."""
     untraced = {k: v for k, v in os.environ.items() if not k.startswith("COVERAGE_")}
     subprocess.run(
         [
@@ -111,17 +111,28 @@ def _instructions(out: Path, table: str, *options: str, calls: int = 3) -> list[
         capture_output=True,
         timeout=300,
     )
-    return (out / table).read_text(encoding="utf-8").splitlines()
+    return {table.name: table.read_text(encoding="utf-8").splitlines() for table in out.iterdir()}
 
 
 @pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
 @pytest.mark.heavy
-def test_instruction_counts_for_a_server_and_the_client_case(tmp_path: Path) -> None:
-    # one valgrind run for both: most of a run is Python starting under valgrind
-    table = _instructions(
-        tmp_path, "instructions.md", "--case", "malformed", "--case", "client: request, 101"
+def test_instruction_counts_of_cases_and_of_steps_in_one_run(tmp_path: Path) -> None:
+    # one valgrind run for both tables: most of a run is Python starting under valgrind
+    tables = _instructions(
+        tmp_path,
+        "--case",
+        "malformed",
+        "--case",
+        "client: request, 101",
+        "--stages",
+        calls=10,
     )
+    assert sorted(tables) == ["instructions.md", "stages.md"]
+    table = tables["instructions.md"]
     assert "| case | " + " | ".join(CONTENDERS) + " |" in table
+    assert [line.split(" | ")[0] for line in table if line.startswith("| ") and "---" not in line][
+        1:
+    ] == ["| malformed", "| client: request, 101"]
     [row] = [line for line in table if line.startswith("| malformed |")]
     cells = row.strip("| ").split(" | ")[1:]
     assert cells[0].endswith("k (1.00x)")
@@ -133,13 +144,9 @@ def test_instruction_counts_for_a_server_and_the_client_case(tmp_path: Path) -> 
     for name in ("bare h11", "wsnegotiate", "wsnegotiate, h11 only", "wsproto", "websockets"):
         assert 10 < float(client[name].split("k ")[0].replace(",", "")) < 10_000, client
 
-
-@pytest.mark.skipif(shutil.which("valgrind") is None, reason="needs valgrind (Debian: valgrind)")
-@pytest.mark.heavy
-def test_instruction_counts_step_by_step(tmp_path: Path) -> None:
     rows = [
         line.strip("| ").split(" | ")
-        for line in _instructions(tmp_path, "stages.md", "--stages", calls=10)
+        for line in tables["stages.md"]
         if line.startswith("| ") and not line.startswith("| path") and " | +" in line
     ]
     steps = [int(count.replace(",", "")) for _, count, _ in rows]

@@ -138,7 +138,17 @@ def test_a_run_of_chosen_paths_is_not_failed_by_the_coverage_gate(tmp_path: Path
     (Its coverage data goes to a file of its own: a run erases its data files, and
     this run's own must survive.)"""
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/test_exports.py", "-p", "no:cacheprovider", "-q"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "tests/test_exports.py",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            "-n",
+            "0",
+        ],
         capture_output=True,
         text=True,
         timeout=120,
