@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Generator
 
 import pytest
@@ -41,3 +42,25 @@ def pytest_runtest_makereport(
     if IN_CI and report.skipped and not hasattr(report, "wasxfail"):
         report.outcome = "failed"
         report.longrepr = f"skipped under CI=true, where nothing may skip: {report.longrepr}"
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """A test marked ``untraced`` runs without coverage's tracing: thousands of repetitions
+    whose lines the rest of the suite measures, at a third of the cost. Every coverage
+    running in this process pauses (an xdist worker runs more than one: pytest-cov's and
+    the one its subprocess patch starts), and resumes in the order it started."""
+    if item.get_closest_marker("untraced") is None or "coverage" not in sys.modules:
+        yield
+        return
+    import coverage
+
+    stopped = []
+    while (running := coverage.Coverage.current()) is not None:
+        running.stop()
+        stopped.append(running)
+    try:
+        yield
+    finally:
+        for running in reversed(stopped):
+            running.start()

@@ -117,7 +117,7 @@ def test_bundled_samples(sample: Sample) -> None:
     assert_same_everywhere(sample.data + FRAME)
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 def test_audit_requests() -> None:
     requests = audit_requests()
     assert len(requests) >= 70
@@ -364,7 +364,7 @@ def mutate(data: bytes, others: list[bytes], rng: random.Random) -> bytes:
     return data
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 @pytest.mark.parametrize("base", BASES)
 def test_seeded_mutations(base: str) -> None:
     """4,000 mutations of each base request (20,000 in all), each under a policy
@@ -468,7 +468,7 @@ def test_client_answers() -> None:
 CLIENT_BASES = [(client, answer) for client in CLIENTS for answer in differential.answers(client)]
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 @pytest.mark.parametrize("quarter", range(4))
 def test_seeded_client_mutations(quarter: int) -> None:
     """10,000 mutations of the answers to the clients (2,500 here), whole and, for
@@ -710,7 +710,7 @@ _TOKENS = st.lists(st.sampled_from(["chat", "superchat", "v1.x", "a+b"]), max_si
 _NAMES = st.sampled_from(["X-A", "cookie", "Host", "content-length", "Transfer-Encoding"]) | _TEXT
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 @settings(max_examples=500, deadline=None)
 @given(
     host=_TEXT,

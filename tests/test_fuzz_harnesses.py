@@ -46,7 +46,7 @@ def test_harnesses_do_not_need_atheris() -> None:
     assert "atheris" not in sys.modules
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 @pytest.mark.parametrize("name", TARGETS)
 def test_every_seed_passes(name: str) -> None:
     run, seeds = harness(name)
@@ -81,7 +81,7 @@ def _generated(name: str) -> Callable[[], None]:
     return check
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 @pytest.mark.parametrize("name", TARGETS)
 def test_generated_inputs_pass(name: str) -> None:
     _generated(name)()

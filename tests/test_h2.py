@@ -542,28 +542,28 @@ FRAMES = st.lists(
 ).map(b"".join)
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=1, max_size=300))
 def test_arbitrary_bytes_after_the_preface_never_raise(data: bytes) -> None:
     server_survives(data)
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 @settings(max_examples=300, deadline=None)
 @given(FRAMES)
 def test_arbitrary_frames_after_the_preface_never_raise(data: bytes) -> None:
     server_survives(data)
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 @settings(max_examples=200, deadline=None)
 @given(st.binary(min_size=1, max_size=300))
 def test_arbitrary_bytes_from_a_server_never_raise(data: bytes) -> None:
     client_survives(data)
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 @settings(max_examples=300, deadline=None)
 @given(FRAMES)
 def test_arbitrary_frames_from_a_server_never_raise(data: bytes) -> None:

@@ -173,7 +173,7 @@ def test_outgoing_values(value: str, ok: bool) -> None:
     assert check_field_value(value) is ok
 
 
-@pytest.mark.no_cover  # thousands of repetitions: their lines are measured by the rest
+@pytest.mark.untraced  # thousands of repetitions: the rest measures their lines
 def test_the_extension_memo_is_bounded_in_bytes() -> None:
     """A peer that offers long, distinct extension lists must not grow the memo of
     parses: only short values are remembered (issue: 300 handshakes of 16 KB
