@@ -83,6 +83,7 @@ def make_client(index: int, fast_path: bool) -> ws.ClientNegotiator:
 
 
 _ATOMS = frozenset({bytes, str, int, bool, float, type(None)})
+_FIELDS: dict[type, tuple[str, ...]] = {}  # a dataclass's field names, once seen
 
 
 def comparable(value: object) -> object:
@@ -92,6 +93,8 @@ def comparable(value: object) -> object:
     kind = value.__class__
     if kind in _ATOMS:
         return value
+    if (names := _FIELDS.get(kind)) is not None:
+        return kind, [comparable(getattr(value, name)) for name in names]
     if isinstance(value, tuple | list):
         return kind, [comparable(item) for item in value]
     if isinstance(value, bytearray | memoryview):
@@ -106,8 +109,8 @@ def comparable(value: object) -> object:
             sorted((name, comparable(item)) for name, item in carried.items()),
         )
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        fields = dataclasses.fields(value)
-        return type(value), [comparable(getattr(value, field.name)) for field in fields]
+        names = _FIELDS[kind] = tuple(field.name for field in dataclasses.fields(value))
+        return kind, [comparable(getattr(value, name)) for name in names]
     return value
 
 

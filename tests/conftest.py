@@ -12,9 +12,9 @@ IN_CI = os.environ.get("CI") == "true"
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    """The coverage gate (``--cov-fail-under`` in addopts) belongs to the full run:
-    a run of chosen paths (``pytest tests/interop``) reports coverage but cannot
-    reach the gate, so it does not fail on it."""
+    """The coverage gate (``fail_under`` in pyproject.toml, applied by ``pytest --cov``)
+    belongs to the full run: a run of chosen paths (``pytest --cov tests/interop``)
+    reports coverage but cannot reach the gate, so it does not fail on it."""
     if config.args_source is not pytest.Config.ArgsSource.TESTPATHS:
         config.known_args_namespace.cov_fail_under = None
 

@@ -16,7 +16,7 @@ def test_all_names_are_exported_and_documented() -> None:
 
 
 # public modules, imported on demand (trio and wsproto are optional)
-ADAPTERS = {"aio", "h2", "trio", "wsproto"}
+ADAPTERS = {"aio", "h2", "trio", "uvicorn", "wsproto"}
 # the command line: a sub-package beside the protocol (DESIGN.md, "Layout")
 TOOLS = {"cli"}
 
