@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.util
 import os
 import re
@@ -78,6 +79,23 @@ def serve(
             stream.close()
 
 
+class SharedServers:
+    """``wsnegotiate serve`` processes that the tests of a module share, one for each set
+    of options and loop, started at first use and stopped with the module: for tests that
+    only talk to the server (a test that reads its output, counts its descriptors or stops
+    it starts its own)."""
+
+    def __init__(self, stack: contextlib.ExitStack) -> None:
+        self._stack = stack
+        self._ports: dict[tuple[tuple[str, ...], str], int] = {}
+
+    def port(self, *options: str, loop: str = "auto") -> int:
+        key = (options, loop)
+        if key not in self._ports:
+            _, self._ports[key] = self._stack.enter_context(serve(*options, loop=loop))
+        return self._ports[key]
+
+
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
 
@@ -93,7 +111,7 @@ def raw_exchange(port: int, data: bytes, timeout: float = 10) -> bytes:
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-def test_text_binary_ping_and_a_clean_close(loop: str) -> None:
+def test_text_binary_ping_and_a_clean_close(loop: str, shared: SharedServers) -> None:
     async def scenario(url: str) -> tuple[object, ...]:
         async with websockets.connect(url) as connection:
             await connection.send("héllo")
@@ -104,14 +122,14 @@ def test_text_binary_ping_and_a_clean_close(loop: str) -> None:
             await connection.close(code=4000, reason="bye")
         return text, binary, latency >= 0, connection.close_code, connection.close_reason
 
-    with serve(loop=loop) as (_, port):
-        assert asyncio.run(scenario(f"ws://127.0.0.1:{port}/")) == (
-            "héllo",
-            b"\x00\xff",
-            True,
-            4000,
-            "bye",
-        )
+    port = shared.port(loop=loop)
+    assert asyncio.run(scenario(f"ws://127.0.0.1:{port}/")) == (
+        "héllo",
+        b"\x00\xff",
+        True,
+        4000,
+        "bye",
+    )
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -191,10 +209,9 @@ REQUEST_8 = (
 )
 @pytest.mark.parametrize("loop", LOOPS)
 def test_a_refusal_arrives_whole_before_the_close(
-    request_bytes: bytes, status: int, reason: str, loop: str
+    request_bytes: bytes, status: int, reason: str, loop: str, shared: SharedServers
 ) -> None:
-    with serve(loop=loop) as (_, port):
-        answer = raw_exchange(port, request_bytes)
+    answer = raw_exchange(shared.port(loop=loop), request_bytes)
     client = h11.Connection(h11.CLIENT)
     client.send(h11.Request(method="GET", target="/", headers=[("Host", "x")]))
     client.send(h11.EndOfMessage())

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import websockets
 import wsproto.events as frames
-from test_serve import LOOPS, serve
+from test_serve import LOOPS, SharedServers, serve
 from wsproto.connection import Connection, ConnectionType
 
 import wsnegotiate as ws
@@ -54,7 +54,7 @@ async def frames_until_eof(reader: asyncio.StreamReader, trailing: bytes) -> lis
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-def test_a_quiet_connection_is_pinged_then_closed(loop: str) -> None:
+def test_a_quiet_connection_is_pinged_then_closed(loop: str, shared: SharedServers) -> None:
     async def scenario(port: int) -> tuple[list[frames.Event], float]:
         reader, writer, trailing = await handshake(port)
         started = time.monotonic()
@@ -62,8 +62,8 @@ def test_a_quiet_connection_is_pinged_then_closed(loop: str) -> None:
         writer.close()
         return seen, time.monotonic() - started
 
-    with serve(*FAST, loop=loop) as (_, port):
-        seen, took = asyncio.run(scenario(port))
+    port = shared.port(*FAST, loop=loop)
+    seen, took = asyncio.run(scenario(port))
     assert [type(event) for event in seen] == [frames.Ping, frames.CloseConnection]
     assert isinstance(seen[1], frames.CloseConnection)
     assert (seen[1].code, seen[1].reason) == (1011, "ping timeout")
@@ -87,7 +87,9 @@ def test_fifty_idle_connections_are_all_let_go() -> None:
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-def test_a_protocol_error_closes_tcp_when_no_close_comes_back(loop: str) -> None:
+def test_a_protocol_error_closes_tcp_when_no_close_comes_back(
+    loop: str, shared: SharedServers
+) -> None:
     async def scenario(port: int) -> list[frames.Event]:
         reader, writer, trailing = await handshake(port)
         writer.write(b"\x81\x05hello")  # unmasked: a client MUST mask (RFC 6455 §5.1)
@@ -95,22 +97,22 @@ def test_a_protocol_error_closes_tcp_when_no_close_comes_back(loop: str) -> None
         writer.close()
         return seen
 
-    with serve(*FAST, loop=loop) as (_, port):
-        seen = asyncio.run(scenario(port))
+    port = shared.port(*FAST, loop=loop)
+    seen = asyncio.run(scenario(port))
     assert len(seen) == 1 and isinstance(seen[0], frames.CloseConnection)
     assert seen[0].code == 1002
 
 
 @pytest.mark.parametrize("loop", LOOPS)
-def test_a_client_that_answers_pings_stays(loop: str) -> None:
+def test_a_client_that_answers_pings_stays(loop: str, shared: SharedServers) -> None:
     async def scenario(port: int) -> str:
         async with websockets.connect(f"ws://127.0.0.1:{port}/", ping_interval=None) as client:
             await asyncio.sleep(1.5)  # five ping intervals; websockets answers each ping
             await client.send("still here")
             return str(await client.recv())
 
-    with serve(*FAST, loop=loop) as (_, port):
-        assert asyncio.run(scenario(port)) == "still here"
+    port = shared.port(*FAST, loop=loop)
+    assert asyncio.run(scenario(port)) == "still here"
 
 
 @pytest.mark.parametrize("loop", LOOPS)
@@ -314,12 +316,14 @@ def closed_promptly(port: int, bad: bytes | None) -> tuple[list[frames.Event], f
     ],
 )
 @pytest.mark.parametrize("loop", LOOPS)
-def test_a_failed_connection_closes_tcp_at_once(bad: bytes, loop: str) -> None:
+def test_a_failed_connection_closes_tcp_at_once(
+    bad: bytes, loop: str, shared: SharedServers
+) -> None:
     """RFC 6455 §7.1.7: to fail the connection is to close it. The server sends
     Close 1002 and closes TCP at once, long before --close-timeout, though the
     client answers its Close (wsproto cannot read that answer behind the bad frame)."""
-    with serve("--close-timeout", "30", "--no-deflate", loop=loop) as (_, port):
-        seen, took = closed_promptly(port, bad)
+    port = shared.port("--close-timeout", "30", "--no-deflate", loop=loop)
+    seen, took = closed_promptly(port, bad)
     assert [(type(e), getattr(e, "code", None)) for e in seen] == [(frames.CloseConnection, 1002)]
     assert took < 3, took
 

@@ -10,7 +10,7 @@ import h11
 import pytest
 import wsproto.events as frames
 from factory import raw_request, rfc6455
-from test_serve import serve
+from test_serve import SharedServers, serve
 from wsproto.connection import Connection, ConnectionType
 
 import wsnegotiate as ws
@@ -55,9 +55,10 @@ REFUSED = {
 
 
 @pytest.mark.parametrize("first", list(REFUSED.values()), ids=list(REFUSED))
-def test_a_request_behind_a_refused_upgrade_is_never_answered(first: bytes) -> None:
-    with serve() as (_, port):
-        answer = exchange(port, first + SMUGGLED + SMUGGLED)
+def test_a_request_behind_a_refused_upgrade_is_never_answered(
+    first: bytes, shared: SharedServers
+) -> None:
+    answer = exchange(shared.port(), first + SMUGGLED + SMUGGLED)
     assert answer.count(b"HTTP/1.1 ") == 1, answer
     response, *_data, end = read_responses(answer)
     assert isinstance(response, h11.Response) and 400 <= response.status_code < 500

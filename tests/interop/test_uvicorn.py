@@ -891,6 +891,33 @@ def failed_startup(*options: str) -> tuple[int, str]:
 
 
 @pytest.mark.parametrize(("name", "value", "fault"), BAD_ENVIRONMENT)
+def test_each_bad_environment_value_is_one_line_and_exit_status_3(
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    name: str,
+    value: str,
+    fault: str,
+) -> None:
+    """Each variable as the module reads it on import: one line naming the variable and
+    its value, and uvicorn's exit status for a failed startup (3). (Read here by the
+    module's own readers; the test below starts uvicorn on one of them.)"""
+    import wsnegotiate.uvicorn as adapter
+
+    readers = {
+        "WSNEGOTIATE_VERSIONS": adapter._versions,
+        "WSNEGOTIATE_ORIGINS": adapter._origins,
+        "WSNEGOTIATE_SAME_ORIGIN": adapter._same_origin,
+        "WSNEGOTIATE_CREDENTIAL_PREFIX": adapter._credential_prefix,
+        "WSNEGOTIATE_HANDSHAKE_TIMEOUT": lambda: adapter._seconds(name, "10"),
+    }
+    monkeypatch.setenv(name, value)
+    with pytest.raises(SystemExit) as stopped, caplog.at_level("ERROR", "uvicorn.error"):
+        readers[name]()
+    assert stopped.value.code == 3
+    assert caplog.messages == [f"{name}={value!r}: {fault}"]
+
+
+@pytest.mark.parametrize(("name", "value", "fault"), [BAD_ENVIRONMENT[0], BAD_ENVIRONMENT[-1]])
 def test_a_bad_environment_stops_uvicorn_at_startup(
     monkeypatch: pytest.MonkeyPatch, name: str, value: str, fault: str
 ) -> None:
