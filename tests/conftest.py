@@ -1,10 +1,15 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
-from collections.abc import Generator
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING
 
 import pytest
+
+if TYPE_CHECKING:
+    from test_serve import SharedServers
 
 pytest.register_assert_rewrite("factory")
 
@@ -64,3 +69,12 @@ def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
     finally:
         for running in reversed(stopped):
             running.start()
+
+
+@pytest.fixture(scope="module")
+def shared() -> Iterator[SharedServers]:
+    """The module's shared ``wsnegotiate serve`` processes (tests/interop/test_serve.py)."""
+    from test_serve import SharedServers  # tests/interop: on sys.path once its tests load
+
+    with contextlib.ExitStack() as stack:
+        yield SharedServers(stack)

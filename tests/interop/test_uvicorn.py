@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Coroutine, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -903,7 +903,7 @@ def test_each_bad_environment_value_is_one_line_and_exit_status_3(
     module's own readers; the test below starts uvicorn on one of them.)"""
     import wsnegotiate.uvicorn as adapter
 
-    readers = {
+    readers: dict[str, Callable[[], object]] = {
         "WSNEGOTIATE_VERSIONS": adapter._versions,
         "WSNEGOTIATE_ORIGINS": adapter._origins,
         "WSNEGOTIATE_SAME_ORIGIN": adapter._same_origin,
