@@ -39,6 +39,7 @@ from .._headers import Extension, parse_advertised, parse_extensions, parse_vers
 from .._origin import DEFAULT_PORTS, parse_authority, parse_origin
 from .._version import Version
 from .audit_answer import Answer, Ended, Frame, Response, as_text, mask, parse_frame
+from .audit_groups import GROUP_ALIASES, GROUPS
 
 __all__ = [
     "CASES",
@@ -1881,8 +1882,6 @@ FOREIGN_ORIGIN = f"http://{FOREIGN_HOST}"
 CREDENTIAL_PREFIX = "base64url.bearer.authorization.k8s.io."
 FAKE_TOKEN = "d3NuZWdvdGlhdGUtYXVkaXQtbm90LWEtcmVhbC10b2tlbg"
 CREDENTIAL = CREDENTIAL_PREFIX + FAKE_TOKEN
-#: What ``--only`` also takes: the group's name before it grew.
-GROUP_ALIASES = {"origin": "security"}
 
 R6455_10_2 = (
     'RFC 6455 §10.2: "Servers that are not intended to process input from any web page but only '
@@ -2529,7 +2528,7 @@ CASES: tuple[Case, ...] = (
     *_the_101(),
     *_slow(),
 )
-GROUPS: tuple[str, ...] = tuple(dict.fromkeys(case.group for case in CASES))
+assert tuple(dict.fromkeys(case.group for case in CASES)) == GROUPS, "the groups, in order"
 _ids = [case.id for case in CASES]
 assert len(_ids) == len(set(_ids)), "case ids are unique"
 assert [case.id for case in CASES if case.gate] == [GATE]
