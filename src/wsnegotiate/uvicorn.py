@@ -504,9 +504,10 @@ class WebSocketProtocol(asyncio.Protocol):
             if self.negotiator.state is State.DECIDING and self.response is None:
                 log.error("ASGI callable returned without completing handshake.")
             self._fail_handshake()
-        if self.frames is not None and self.frames.state is ConnectionState.OPEN:
+        layer = self.frames
+        if layer is not None and layer.state is ConnectionState.OPEN and not self.disconnected:
             self._close(code, "")  # the app is done: close the WebSocket properly
-        elif "close" not in self.timers:
+        elif "close" not in self.timers:  # closed, or the client is gone: no Close to send
             self._end()
 
     def _undecided(self) -> None:
