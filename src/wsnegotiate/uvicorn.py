@@ -589,8 +589,13 @@ class WebSocketProtocol(asyncio.Protocol):
         self.frames = connection(accepted, max_message_size=self.config.ws_max_size)
         self._logged(101)
         self._keepalive()
-        early, self.early = bytes(self.early), bytearray()
-        self._frames_received(early)  # wsproto holds the bytes that came with the head
+        if self.early:  # bytes that came while the app decided (wsproto holds the head's)
+            early, self.early = bytes(self.early), bytearray()
+            self._frames_received(early)
+        elif accepted.trailing_data:  # frames that came with the head
+            self._read_frames()
+        else:  # the usual: nothing yet; read on (unless the client does not read ours)
+            self._flow()
 
     def _deny(self) -> None:
         """The app's own HTTP answer (the denial response extension)."""
