@@ -284,6 +284,22 @@ def _taken_back(http: object) -> tuple[bytes, bytes] | str:
     return version.encode("ascii"), data[end:]
 
 
+def _addresses(
+    http: object, transport: asyncio.Transport
+) -> tuple[tuple[str, int] | None, tuple[str, int | None] | None]:
+    """The connection's peer and local addresses: as uvicorn's own HTTP protocol
+    ``http`` found them when the connection was made (uvicorn's functions, asked of
+    the same socket: two system calls saved), else asked of the socket now."""
+    client, server = getattr(http, "client", ()), getattr(http, "server", ())
+    if not type(http).__module__.startswith("uvicorn.protocols.http."):
+        client = server = ()
+    if not (client is None or (isinstance(client, tuple) and len(client) == 2)):
+        client = get_remote_addr(transport)
+    if not (server is None or (isinstance(server, tuple) and len(server) == 2)):
+        server = get_local_addr(transport)
+    return client, server
+
+
 _WARNED: set[str] = set()  # what could not be taken back, or a bad setting: said once
 
 
@@ -315,10 +331,11 @@ class WebSocketProtocol(asyncio.Protocol):
             # proxy's fields with uvicorn's trust (Forwarded too): the middleware
             # would read X-Forwarded-* a second time, over them.
             app = app.app
-        self.app = cast(Callable[..., Any], app)
+        # (The generic types named as strings: a subscript is evaluated per connection.)
+        self.app = cast("Callable[..., Any]", app)
         self.loop = _loop or asyncio.get_event_loop()
         self.app_state = app_state
-        self.connections = cast(set[Any], server_state.connections)
+        self.connections = cast("set[Any]", server_state.connections)
         self.tasks = server_state.tasks
         self.default_headers = server_state.default_headers
         self.negotiator = cast(ServerNegotiator, None)  # made in connection_made
@@ -340,6 +357,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.partial = False  # the peer's last bytes did not complete a frame
         self.client: tuple[str, int] | None = None  # the peer's address, for the logs
+        self.server: tuple[str, int | None] | None = None  # ours, for the scope
         self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
         self.request_line = b""  # for the access log
         # Each handshake gets a line in uvicorn's access log, as each HTTP request
@@ -351,7 +369,8 @@ class WebSocketProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.connections.add(self)
-        self.client = get_remote_addr(self.transport)
+        http = transport.get_protocol()  # uvicorn's HTTP protocol, handing over to us
+        self.client, self.server = _addresses(http, self.transport)
         policy, fault = (self.policy, None) if self.policy is not None else _built(self.config)
         if fault is not None:
             # Known only now (the module was imported before uvicorn loaded its config):
@@ -364,7 +383,7 @@ class WebSocketProtocol(asyncio.Protocol):
         # The peer and TLS make Request.scheme and .client, and say whether the peer
         # is a trusted proxy (Policy.forwarded_allow_ips).
         self.negotiator = ServerNegotiator(policy, peer=self.client, tls=is_ssl(self.transport))
-        taken = _taken_back(transport.get_protocol())
+        taken = _taken_back(http)
         if isinstance(taken, tuple):
             self.handover = taken
         elif taken not in _WARNED:
@@ -465,7 +484,7 @@ class WebSocketProtocol(asyncio.Protocol):
             "http_version": request.http_version,
             # The request as its client made it: the connection's, or a trusted proxy's.
             "scheme": "wss" if request.scheme == "https" else "ws",
-            "server": get_local_addr(self.transport),
+            "server": self.server,
             "client": request.client,
             "root_path": root,
             "path": root + unquote(path),
