@@ -4,6 +4,7 @@ and the health path. All through the public API."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import h11
@@ -106,6 +107,22 @@ def test_forwarded_allow_ips_means_what_uvicorns_does(
     policy = ws.Policy(same_origin=True, forwarded_allow_ips=allow)
     result = handshake(request_bytes(*REWRITTEN), policy, peer)
     assert isinstance(result, ws.Accepted) is trusted
+
+
+def test_a_trusted_peer_written_as_its_proxy_entry_is_known_without_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The usual proxy, at an address given as a socket writes it, is trusted on every
+    connection by a string comparison, not by parsing the address again."""
+    policy = ws.Policy(same_origin=True, forwarded_allow_ips="::1, 127.0.0.1")
+
+    def unparsed(text: str) -> None:
+        raise AssertionError(f"{text!r} parsed")
+
+    monkeypatch.setattr(ipaddress, "ip_address", unparsed)
+    # Proto and Host, not For: the same origin holds only if the proxy is believed.
+    for peer in [("127.0.0.1", 1), ("::1", 1)]:
+        assert isinstance(handshake(request_bytes(*REWRITTEN[1:]), policy, peer), ws.Accepted)
 
 
 @pytest.mark.parametrize(
