@@ -451,8 +451,9 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _logged(self, status: int) -> None:
         """The handshake's line in uvicorn's access log, in the shape uvicorn gives
-        an HTTP request's (its formatter adds the status phrase)."""
-        if self.access_log:
+        an HTTP request's (its formatter adds the status phrase); not even built when
+        the logger drops it (``--log-level warning``)."""
+        if self.access_log and access.isEnabledFor(logging.INFO):
             method, _, rest = self.request_line.decode("latin-1").partition(" ")
             target, _, version = rest.rpartition(" ")
             path, query = _path_and_query(target)

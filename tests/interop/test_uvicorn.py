@@ -1030,3 +1030,38 @@ def test_no_access_log_means_no_handshake_lines(tmp_path: Path) -> None:
     assert accepted.startswith(b"HTTP/1.1 101 ")
     assert refused.startswith(b"HTTP/1.1 426 ")
     assert access_lines(stdout.read_bytes() + bytes(log)) == []
+
+
+def test_a_line_the_access_log_drops_is_not_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An access logger above INFO (``--log-level warning``) gets no line, and none is
+    formatted for it; at INFO the line is uvicorn's shape."""
+    import logging
+
+    from wsnegotiate import uvicorn as adapter
+
+    class Lines(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    def unbuilt(target: str) -> tuple[str, str]:
+        raise AssertionError(f"the line for {target!r} was built")
+
+    protocol = adapter.WebSocketProtocol.__new__(adapter.WebSocketProtocol)
+    protocol.access_log, protocol.client = True, ("127.0.0.1", 5000)
+    protocol.request_line = b"GET /echo?x=1 HTTP/1.1"
+    handler, level = Lines(), adapter.access.level
+    monkeypatch.setattr(adapter.access, "handlers", [handler])
+    try:
+        adapter.access.setLevel(logging.INFO)
+        protocol._logged(101)
+        assert handler.lines == ['127.0.0.1:5000 - "GET /echo?x=1 HTTP/1.1" 101']
+        adapter.access.setLevel(logging.WARNING)
+        monkeypatch.setattr(adapter, "_path_and_query", unbuilt)
+        protocol._logged(101)
+        assert handler.lines == ['127.0.0.1:5000 - "GET /echo?x=1 HTTP/1.1" 101']
+    finally:
+        adapter.access.setLevel(level)
