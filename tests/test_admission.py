@@ -198,6 +198,16 @@ def test_forwarded_of_empty_elements_says_nothing() -> None:
     assert (request.scheme, request.client) == ("http", PROXY)
 
 
+@pytest.mark.parametrize(("tls", "scheme"), [(False, "http"), (True, "https")])
+def test_a_trusted_proxy_that_forwards_no_field_leaves_the_connections_own(
+    tls: bool, scheme: str
+) -> None:
+    same = request_bytes(origin=f"{scheme}://{BACKEND}")  # BEHIND admits its own origin
+    result = ws.negotiate(same, BEHIND, peer=PROXY, tls=tls)
+    request = accepted(result)
+    assert (request.scheme, request.client, request.host) == (scheme, PROXY, BACKEND)
+
+
 def test_forwarded_with_every_hop_trusted_takes_the_first_element() -> None:
     policy = ws.Policy(same_origin=True, forwarded_allow_ips="*")
     value = "for=198.51.100.7;proto=https;host=app.example, for=10.0.0.5;host=internal"

@@ -156,6 +156,8 @@ def effective(
             legacy.setdefault(name, []).append(value)
     if forwarded:
         return _from_forwarded(b", ".join(forwarded), peer, tls, proxies)
+    if legacy.keys() <= {b"host"}:  # no X-Forwarded-* field: the connection's own view
+        return direct(peer, tls)
     return _from_legacy(legacy, peer, tls, proxies)
 
 
