@@ -4,6 +4,7 @@ and the health path. All through the public API."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import h11
@@ -108,6 +109,22 @@ def test_forwarded_allow_ips_means_what_uvicorns_does(
     assert isinstance(result, ws.Accepted) is trusted
 
 
+def test_a_trusted_peer_written_as_its_proxy_entry_is_known_without_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The usual proxy, at an address given as a socket writes it, is trusted on every
+    connection by a string comparison, not by parsing the address again."""
+    policy = ws.Policy(same_origin=True, forwarded_allow_ips="::1, 127.0.0.1")
+
+    def unparsed(text: str) -> None:
+        raise AssertionError(f"{text!r} parsed")
+
+    monkeypatch.setattr(ipaddress, "ip_address", unparsed)
+    # Proto and Host, not For: the same origin holds only if the proxy is believed.
+    for peer in [("127.0.0.1", 1), ("::1", 1)]:
+        assert isinstance(handshake(request_bytes(*REWRITTEN[1:]), policy, peer), ws.Accepted)
+
+
 @pytest.mark.parametrize(
     ("allow", "message"),
     [
@@ -179,6 +196,16 @@ def test_forwarded_of_empty_elements_says_nothing() -> None:
     loose = ws.Policy(forwarded_allow_ips="10.0.0.0/8")
     request = accepted(handshake(request_bytes(("Forwarded", " , ;,")), loose))
     assert (request.scheme, request.client) == ("http", PROXY)
+
+
+@pytest.mark.parametrize(("tls", "scheme"), [(False, "http"), (True, "https")])
+def test_a_trusted_proxy_that_forwards_no_field_leaves_the_connections_own(
+    tls: bool, scheme: str
+) -> None:
+    same = request_bytes(origin=f"{scheme}://{BACKEND}")  # BEHIND admits its own origin
+    result = ws.negotiate(same, BEHIND, peer=PROXY, tls=tls)
+    request = accepted(result)
+    assert (request.scheme, request.client, request.host) == (scheme, PROXY, BACKEND)
 
 
 def test_forwarded_with_every_hop_trusted_takes_the_first_element() -> None:

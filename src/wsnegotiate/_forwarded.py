@@ -70,7 +70,7 @@ _IP_LIKE = re.compile(r"[0-9.]+|.*:.*")
 class Proxies:
     """The peers whose forwarding headers are believed (``forwarded_allow_ips``)."""
 
-    __slots__ = ("addresses", "everyone", "literals", "networks")
+    __slots__ = ("addresses", "everyone", "literals", "networks", "written")
 
     def __init__(self, entries: Iterable[str]) -> None:
         self.everyone = False
@@ -94,10 +94,13 @@ class Proxies:
                 raise ValueError(f"forwarded_allow_ips: {entry!r} is not an IP address")
             else:
                 self.literals.add(entry)  # uvicorn's literals: a UNIX socket's path
+        # The addresses as a socket writes a peer's: such a peer is known without
+        # parsing its address (the usual proxy, 127.0.0.1, on every connection).
+        self.written = frozenset(map(str, self.addresses))
 
     def trusts(self, host: str) -> bool:
         """Is a peer at ``host`` a trusted proxy?"""
-        if self.everyone:
+        if self.everyone or host in self.written:
             return True
         if not (self.addresses or self.networks or self.literals):
             return False  # trusting nobody, the default: no address to parse
@@ -153,6 +156,8 @@ def effective(
             legacy.setdefault(name, []).append(value)
     if forwarded:
         return _from_forwarded(b", ".join(forwarded), peer, tls, proxies)
+    if legacy.keys() <= {b"host"}:  # no X-Forwarded-* field: the connection's own view
+        return direct(peer, tls)
     return _from_legacy(legacy, peer, tls, proxies)
 
 

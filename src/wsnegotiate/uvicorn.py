@@ -284,6 +284,22 @@ def _taken_back(http: object) -> tuple[bytes, bytes] | str:
     return version.encode("ascii"), data[end:]
 
 
+def _addresses(
+    http: object, transport: asyncio.Transport
+) -> tuple[tuple[str, int] | None, tuple[str, int | None] | None]:
+    """The connection's peer and local addresses: as uvicorn's own HTTP protocol
+    ``http`` found them when the connection was made (uvicorn's functions, asked of
+    the same socket: two system calls saved), else asked of the socket now."""
+    client, server = getattr(http, "client", ()), getattr(http, "server", ())
+    if not type(http).__module__.startswith("uvicorn.protocols.http."):
+        client = server = ()
+    if not (client is None or (isinstance(client, tuple) and len(client) == 2)):
+        client = get_remote_addr(transport)
+    if not (server is None or (isinstance(server, tuple) and len(server) == 2)):
+        server = get_local_addr(transport)
+    return client, server
+
+
 _WARNED: set[str] = set()  # what could not be taken back, or a bad setting: said once
 
 
@@ -315,10 +331,11 @@ class WebSocketProtocol(asyncio.Protocol):
             # proxy's fields with uvicorn's trust (Forwarded too): the middleware
             # would read X-Forwarded-* a second time, over them.
             app = app.app
-        self.app = cast(Callable[..., Any], app)
+        # (The generic types named as strings: a subscript is evaluated per connection.)
+        self.app = cast("Callable[..., Any]", app)
         self.loop = _loop or asyncio.get_event_loop()
         self.app_state = app_state
-        self.connections = cast(set[Any], server_state.connections)
+        self.connections = cast("set[Any]", server_state.connections)
         self.tasks = server_state.tasks
         self.default_headers = server_state.default_headers
         self.negotiator = cast(ServerNegotiator, None)  # made in connection_made
@@ -340,6 +357,7 @@ class WebSocketProtocol(asyncio.Protocol):
         self.timers: dict[str, asyncio.TimerHandle] = {}
         self.partial = False  # the peer's last bytes did not complete a frame
         self.client: tuple[str, int] | None = None  # the peer's address, for the logs
+        self.server: tuple[str, int | None] | None = None  # ours, for the scope
         self.handover: tuple[bytes, bytes] | None = None  # see _taken_back()
         self.request_line = b""  # for the access log
         # Each handshake gets a line in uvicorn's access log, as each HTTP request
@@ -351,7 +369,8 @@ class WebSocketProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
         self.connections.add(self)
-        self.client = get_remote_addr(self.transport)
+        http = transport.get_protocol()  # uvicorn's HTTP protocol, handing over to us
+        self.client, self.server = _addresses(http, self.transport)
         policy, fault = (self.policy, None) if self.policy is not None else _built(self.config)
         if fault is not None:
             # Known only now (the module was imported before uvicorn loaded its config):
@@ -364,7 +383,7 @@ class WebSocketProtocol(asyncio.Protocol):
         # The peer and TLS make Request.scheme and .client, and say whether the peer
         # is a trusted proxy (Policy.forwarded_allow_ips).
         self.negotiator = ServerNegotiator(policy, peer=self.client, tls=is_ssl(self.transport))
-        taken = _taken_back(transport.get_protocol())
+        taken = _taken_back(http)
         if isinstance(taken, tuple):
             self.handover = taken
         elif taken not in _WARNED:
@@ -432,8 +451,9 @@ class WebSocketProtocol(asyncio.Protocol):
 
     def _logged(self, status: int) -> None:
         """The handshake's line in uvicorn's access log, in the shape uvicorn gives
-        an HTTP request's (its formatter adds the status phrase)."""
-        if self.access_log:
+        an HTTP request's (its formatter adds the status phrase); not even built when
+        the logger drops it (``--log-level warning``)."""
+        if self.access_log and access.isEnabledFor(logging.INFO):
             method, _, rest = self.request_line.decode("latin-1").partition(" ")
             target, _, version = rest.rpartition(" ")
             path, query = _path_and_query(target)
@@ -465,7 +485,7 @@ class WebSocketProtocol(asyncio.Protocol):
             "http_version": request.http_version,
             # The request as its client made it: the connection's, or a trusted proxy's.
             "scheme": "wss" if request.scheme == "https" else "ws",
-            "server": get_local_addr(self.transport),
+            "server": self.server,
             "client": request.client,
             "root_path": root,
             "path": root + unquote(path),
@@ -504,9 +524,10 @@ class WebSocketProtocol(asyncio.Protocol):
             if self.negotiator.state is State.DECIDING and self.response is None:
                 log.error("ASGI callable returned without completing handshake.")
             self._fail_handshake()
-        if self.frames is not None and self.frames.state is ConnectionState.OPEN:
+        layer = self.frames
+        if layer is not None and layer.state is ConnectionState.OPEN and not self.disconnected:
             self._close(code, "")  # the app is done: close the WebSocket properly
-        elif "close" not in self.timers:
+        elif "close" not in self.timers:  # closed, or the client is gone: no Close to send
             self._end()
 
     def _undecided(self) -> None:
@@ -588,8 +609,13 @@ class WebSocketProtocol(asyncio.Protocol):
         self.frames = connection(accepted, max_message_size=self.config.ws_max_size)
         self._logged(101)
         self._keepalive()
-        early, self.early = bytes(self.early), bytearray()
-        self._frames_received(early)  # wsproto holds the bytes that came with the head
+        if self.early:  # bytes that came while the app decided (wsproto holds the head's)
+            early, self.early = bytes(self.early), bytearray()
+            self._frames_received(early)
+        elif accepted.trailing_data:  # frames that came with the head
+            self._read_frames()
+        else:  # the usual: nothing yet; read on (unless the client does not read ours)
+            self._flow()
 
     def _deny(self) -> None:
         """The app's own HTTP answer (the denial response extension)."""

@@ -12,7 +12,7 @@
   something else comes (a text), and closes with how many came and their bytes
   as the reason, ``"64 67108864"``;
 - any path with the query ``report``: accepts, sends its scope's ``path``,
-  ``raw_path`` and ``query_string`` as JSON, then closes;
+  ``raw_path``, ``query_string`` and ``server`` as JSON, then closes;
 - any path with the query ``admission``: accepts, sends as JSON what its scope says
   of admission: ``scheme``, ``client``, ``subprotocols``, the values of its
   ``sec-websocket-protocol`` headers, and ``credential``, the wsnegotiate
@@ -39,6 +39,7 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
                 "path": scope["path"],
                 "raw_path": scope["raw_path"].decode("latin-1"),
                 "query_string": scope["query_string"].decode("latin-1"),
+                "server": scope["server"],
             }
         )
         await send({"type": "websocket.send", "text": text})

@@ -808,15 +808,51 @@ def scope_seen(port: int, target: str) -> tuple[bytes, Any]:
 @pytest.mark.parametrize("parser", PARSERS)
 def test_an_absolute_form_target_reaches_the_app_with_its_path(parser: str) -> None:
     """RFC 9112 §3.2.2: a server MUST accept absolute-form; the path and query are the
-    URI's, as uvicorn's origin-form scope has them."""
+    URI's, as uvicorn's origin-form scope has them. (And the scope's ``server`` is
+    the address the connection came to.)"""
     with bare_apps("--http", parser) as (_, port):
         absolute = scope_seen(port, f"http://127.0.0.1:{port}/sc%6Fpe?report")
         origin = scope_seen(port, "/sc%6Fpe?report")
         bare = scope_seen(port, f"http://127.0.0.1:{port}?report")
     status = b"HTTP/1.1 101 Switching Protocols"
-    seen = {"path": "/scope", "raw_path": "/sc%6Fpe", "query_string": "report"}
+    server = ["127.0.0.1", port]
+    seen = {"path": "/scope", "raw_path": "/sc%6Fpe", "query_string": "report", "server": server}
     assert absolute == origin == (status, seen)
-    assert bare == (status, {"path": "/", "raw_path": "/", "query_string": "report"})
+    root = {"path": "/", "raw_path": "/", "query_string": "report", "server": server}
+    assert bare == (status, root)
+
+
+def test_the_addresses_are_uvicorns_own_else_the_sockets() -> None:
+    """The peer's and our address, which uvicorn's HTTP protocol read off the socket
+    when the connection was made, are taken from it without asking the socket again;
+    from an HTTP protocol not uvicorn's, the transport is asked."""
+    from uvicorn.protocols.http.h11_impl import H11Protocol
+
+    from wsnegotiate.uvicorn import _addresses
+
+    class Transport(asyncio.Transport):  # no socket: the addresses are extra info
+        def __init__(self) -> None:
+            super().__init__()
+            self.asked: list[str] = []
+
+        def get_extra_info(self, name: str, default: Any = None) -> Any:
+            self.asked.append(name)
+            known = {"peername": ("192.0.2.1", 4711), "sockname": ("192.0.2.2", 80)}
+            return known.get(name, default)
+
+    class Other(asyncio.Protocol):
+        client = ("203.0.113.9", 1)
+        server = ("203.0.113.10", 2)
+
+    http = H11Protocol.__new__(H11Protocol)  # as it is after its connection_made
+    http.client, http.server = ("198.51.100.1", 1234), ("198.51.100.2", 8000)
+    transport = Transport()
+    assert _addresses(http, transport) == (http.client, http.server)
+    assert transport.asked == []
+    assert _addresses(Other(), transport) == (("192.0.2.1", 4711), ("192.0.2.2", 80))
+    http.client, http.server = None, ("/run/app.sock", None)  # a UNIX socket's, as uvicorn has it
+    assert _addresses(http, transport) == (None, ("/run/app.sock", None))
+    assert transport.asked == ["socket", "peername", "socket", "sockname"]  # for Other alone
 
 
 # -- the environment and the log ---------------------------------------------------
@@ -1021,3 +1057,38 @@ def test_no_access_log_means_no_handshake_lines(tmp_path: Path) -> None:
     assert accepted.startswith(b"HTTP/1.1 101 ")
     assert refused.startswith(b"HTTP/1.1 426 ")
     assert access_lines(stdout.read_bytes() + bytes(log)) == []
+
+
+def test_a_line_the_access_log_drops_is_not_built(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An access logger above INFO (``--log-level warning``) gets no line, and none is
+    formatted for it; at INFO the line is uvicorn's shape."""
+    import logging
+
+    from wsnegotiate import uvicorn as adapter
+
+    class Lines(logging.Handler):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines: list[str] = []
+
+        def emit(self, record: logging.LogRecord) -> None:
+            self.lines.append(record.getMessage())
+
+    def unbuilt(target: str) -> tuple[str, str]:
+        raise AssertionError(f"the line for {target!r} was built")
+
+    protocol = adapter.WebSocketProtocol.__new__(adapter.WebSocketProtocol)
+    protocol.access_log, protocol.client = True, ("127.0.0.1", 5000)
+    protocol.request_line = b"GET /echo?x=1 HTTP/1.1"
+    handler, level = Lines(), adapter.access.level
+    monkeypatch.setattr(adapter.access, "handlers", [handler])
+    try:
+        adapter.access.setLevel(logging.INFO)
+        protocol._logged(101)
+        assert handler.lines == ['127.0.0.1:5000 - "GET /echo?x=1 HTTP/1.1" 101']
+        adapter.access.setLevel(logging.WARNING)
+        monkeypatch.setattr(adapter, "_path_and_query", unbuilt)
+        protocol._logged(101)
+        assert handler.lines == ['127.0.0.1:5000 - "GET /echo?x=1 HTTP/1.1" 101']
+    finally:
+        adapter.access.setLevel(level)
