@@ -13,6 +13,7 @@ from wsproto.connection import Connection, ConnectionType
 
 import wsnegotiate as ws
 import wsnegotiate.wsproto
+from wsnegotiate.cli import _echo
 from wsnegotiate.cli._echo import ServeOptions
 from wsnegotiate.cli.samples import SAMPLES
 from wsnegotiate.cli.serve import echo_server
@@ -137,3 +138,51 @@ def test_a_quiet_client_gets_1001_when_the_server_stops() -> None:
     seen = serving(scenario, ServeOptions(access_log=False))
     assert [type(event) for event in seen] == [frames.CloseConnection]
     assert seen[0].code == 1001  # type: ignore[attr-defined]
+
+
+class Recording(asyncio.Transport):
+    """A transport that notes what the protocol asks of it and keeps what it writes."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked: list[str] = []
+        self.written = b""
+        self.closing = False
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        self.asked.append(name)
+        return {"peername": ("127.0.0.1", 40000), "sockname": ("127.0.0.1", 80)}.get(name, default)
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        self.written += bytes(data)
+
+    def is_closing(self) -> bool:
+        return self.closing
+
+    def close(self) -> None:
+        self.closing = True
+
+    def get_write_buffer_size(self) -> int:
+        return 0
+
+
+@pytest.mark.parametrize(
+    ("policy", "asks"),
+    [(ws.Policy(deflate=None), False), (ws.Policy(forwarded_allow_ips="127.0.0.1"), True)],
+)
+def test_the_peers_address_is_asked_for_only_when_a_proxy_is_trusted(
+    policy: ws.Policy, asks: bool
+) -> None:
+    async def handshake() -> Recording:
+        transport = Recording()
+        options = ServeOptions(access_log=False)
+        loop = asyncio.get_running_loop()
+        protocol = _echo.EchoProtocol(policy, options, loop, set(), lambda: None)
+        protocol.connection_made(transport)
+        protocol.data_received(CHROME)
+        protocol.connection_lost(None)
+        return transport
+
+    transport = asyncio.run(handshake())
+    assert transport.written.startswith(b"HTTP/1.1 101 ")
+    assert ("peername" in transport.asked) is asks

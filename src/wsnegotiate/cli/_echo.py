@@ -210,9 +210,12 @@ class EchoProtocol(ReadsAsItWrites):
         self._transport = cast(asyncio.Transport, transport)
         # The peer's address is given only when the policy trusts a proxy: it is the one
         # use serve has for it (it reads no Request.client), and without a proxy named
-        # the negotiator would still check the address, about 2.5 µs a handshake.
-        peer, tls = _connection_facts(transport)
-        peer = peer if self._policy.forwarded_allow_ips else None
+        # the negotiator would still check the address, about 2.5 µs a handshake. Nor
+        # is it asked for then: uvloop formats the address anew at each ask.
+        if self._policy.forwarded_allow_ips:
+            peer, tls = _connection_facts(transport)
+        else:
+            peer, tls = None, transport.get_extra_info("sslcontext") is not None
         self._negotiator = ServerNegotiator(self._policy, peer=peer, tls=tls)
         self._connections.add(self)
         self._timer = self._loop.call_later(self._options.handshake_timeout, self._tick)
