@@ -249,16 +249,25 @@ def connection(
     let an endpoint send (999, 1006, 5000...) raises ``LocalProtocolError``.
     """
     client = isinstance(event, Connected)
+    return _frame_layer(event.deflate, client, event.trailing_data, max_message_size)
+
+
+def _frame_layer(
+    deflate: DeflateParams | None, client: bool, trailing_data: bytes, max_message_size: int | None
+) -> Connection:
+    """``connection()`` from the three things it reads of the handshake's event: for
+    a caller that keeps them and not the event (``serve`` makes the frame layer
+    when the first frame comes)."""
     limit = _checked_limit(max_message_size)
     extensions: list[Extension] = []
-    if event.deflate is not None:
-        extensions.append(_AgreedDeflate(event.deflate, client, limit))
+    if deflate is not None:
+        extensions.append(_AgreedDeflate(deflate, client, limit))
     elif limit is not None:
         extensions.append(_MessageSize(limit))
     return _Connection(
         ConnectionType.CLIENT if client else ConnectionType.SERVER,
         extensions=extensions,
-        trailing_data=event.trailing_data,
+        trailing_data=trailing_data,
     )
 
 

@@ -194,7 +194,9 @@ class _Acceptor:
         # on a socket that says so, and without it a handshake's answer waits for the
         # client's delayed ACK (Nagle's algorithm). uvloop sets it on every TCP socket.
         self._kind = (int(listener.family), int(socket.SOCK_STREAM), int(socket.IPPROTO_TCP))
-        self._adopting: set[asyncio.Task[None]] = set()  # accepted, protocol not made yet
+        # accepted, protocol not made yet: each task by its socket, which the task
+        # knows (asyncio.current_task() would cost a getpid() a connection on 3.11)
+        self._adopting: dict[socket.socket, asyncio.Task[None]] = {}
         self._state = _State.STOPPED  # until start()
         self._throttled = _Throttled()
         self._drained = asyncio.Event()
@@ -243,7 +245,7 @@ class _Acceptor:
                 self._loop.call_later(_RETRY, self._retry)
                 return
             sock = _Accepted(*self._kind, fd)
-            self._adopting.add(self._loop.create_task(self._adopt(sock)))
+            self._adopting[sock] = self._loop.create_task(self._adopt(sock))
 
     def _retry(self) -> None:
         if self._state is _State.OUT_OF_FDS:
@@ -264,7 +266,7 @@ class _Acceptor:
         except OSError:  # the client left before its transport was made, or TLS failed
             sock.close()
         finally:
-            self._adopting.discard(asyncio.current_task())
+            del self._adopting[sock]
             self.room()
 
     async def stop(self) -> None:
@@ -272,7 +274,7 @@ class _Acceptor:
         the clients' Close frames, then drop what is left."""
         self._pause(_State.STOPPED)
         if self._adopting:  # their protocols are about to be made: close them too
-            await asyncio.wait(self._adopting, timeout=_STOP_GRACE)
+            await asyncio.wait(list(self._adopting.values()), timeout=_STOP_GRACE)
         for each in list(self.connections):
             each.going_away()
         self._drained.clear()  # room() sets it once the last connection is lost
