@@ -428,9 +428,9 @@ def test_a_quiet_stream_is_pinged_closed_with_1011_then_reset(loop: str, tmp_pat
     async def scenario(port: int) -> tuple[list[object], list[str], float]:
         peer = await Peer.open(port)
         try:
+            started = time.monotonic()  # before the quiet stream's 101, where its clock starts
             _, layer = await open_websocket(peer, "/quiet")
             lively, other = await open_websocket(peer, "/lively")
-            started = time.monotonic()
             seen: list[object] = []
             pongs: list[str] = []
             while not any(isinstance(e, wh.StreamReset) for e in seen):
