@@ -9,8 +9,8 @@ The server's own CPU time (utime + stime from /proc/PID/stat, read before and
 after a trial) is what is compared: a load generator that saturates first cannot
 hide it. Its user part, the time in the server's own code rather than the kernel's
 socket work that every server does alike, is printed beside it. Trials alternate
-between the servers, round by round; medians are printed with ratios to the Node
-ws server.
+between the servers, round by round; medians are printed, and beside them the
+median of each round's ratio to the Node ws server's trial of the same round.
 
     python -m benchmarks.e2e [--connections 2000] [--concurrency 50] [--rounds 3]
 """
@@ -218,7 +218,13 @@ def main() -> None:
         }
         for name, trials in results.items()
     }
-    base = (medians.get("Node ws") or next(iter(medians.values())))["cpu"]
+    # The ratio of each round's trial to the Node ws trial of the same round, then the
+    # median of those: paired rounds, so a slow spell of the machine hits both sides.
+    base = results.get("Node ws") or next(iter(results.values()))
+    paired = {
+        name: statistics.median(t["cpu"] / b["cpu"] for t, b in zip(trials, base, strict=True))
+        for name, trials in results.items()
+    }
     print(
         f"{args.connections} connections at concurrency {args.concurrency}, "
         f"{args.rounds} rounds, medians"
@@ -229,7 +235,7 @@ def main() -> None:
     )
     for name, m in medians.items():
         print(
-            f"{name:28}{m['cpu'] * 1e6:18.0f}{m['cpu'] / base:11.2f}{m['user'] * 1e6:15.0f}"
+            f"{name:28}{m['cpu'] * 1e6:18.0f}{paired[name]:11.2f}{m['user'] * 1e6:15.0f}"
             f"{m['p50'] * 1e3:9.2f}{m['p99'] * 1e3:9.2f}"
         )
 
