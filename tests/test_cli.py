@@ -14,6 +14,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -683,7 +684,11 @@ def test_ctrl_c_during_audit_writes_what_it_finished(tmp_path: Path) -> None:
     assert note in out
 
 
-def test_ctrl_c_while_check_waits_on_a_terminal() -> None:
+@contextlib.contextmanager
+def check_on_a_terminal() -> Iterator[tuple[int, subprocess.Popen[bytes], str]]:
+    """``wsnegotiate check`` with a terminal as its standard input: the terminal's
+    controlling side, the process, and the first line it printed on stderr. The
+    process is killed if the test leaves it running."""
     controller, terminal = pty.openpty()
     try:
         process = subprocess.Popen(
@@ -696,13 +701,7 @@ def test_ctrl_c_while_check_waits_on_a_terminal() -> None:
             assert process.stderr is not None
             ready, _, _ = select.select([process.stderr], [], [], 30)
             assert ready, "check said nothing on its terminal"
-            notice = process.stderr.readline().decode()
-            assert notice == (
-                "wsnegotiate check: reading the request from standard input (end with Ctrl-D)\n"
-            )
-            time.sleep(0.1)  # into the read
-            process.send_signal(signal.SIGINT)
-            out, err = process.communicate(timeout=20)
+            yield controller, process, process.stderr.readline().decode()
         finally:
             if process.poll() is None:  # pragma: no cover - a hung command fails the test
                 process.kill()
@@ -710,6 +709,16 @@ def test_ctrl_c_while_check_waits_on_a_terminal() -> None:
     finally:
         os.close(controller)
         os.close(terminal)
+
+
+def test_ctrl_c_while_check_waits_on_a_terminal() -> None:
+    with check_on_a_terminal() as (_, process, notice):
+        assert notice == (
+            "wsnegotiate check: reading the request from standard input (end with Ctrl-D)\n"
+        )
+        time.sleep(0.1)  # into the read
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=20)
     assert "Traceback" not in err.decode() and "KeyboardInterrupt" not in err.decode()
     assert (process.returncode, out) == (130, b"")
 
@@ -733,28 +742,9 @@ def test_check_shows_the_reason_as_utf8(tmp_path: Path) -> None:
 
 
 def test_check_on_a_terminal_says_it_reads_standard_input() -> None:
-    controller, terminal = pty.openpty()
-    try:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "wsnegotiate", "check"],
-            stdin=terminal,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-        )
-        try:
-            assert process.stderr is not None
-            ready, _, _ = select.select([process.stderr], [], [], 30)
-            assert ready, "check said nothing on its terminal"
-            notice = process.stderr.readline().decode()
-            os.write(controller, b"\x04")  # Ctrl-D on an empty line: end of input
-            out, err = process.communicate(timeout=20)
-        finally:
-            if process.poll() is None:  # pragma: no cover - a hung command fails the test
-                process.kill()
-                process.communicate()
-    finally:
-        os.close(controller)
-        os.close(terminal)
+    with check_on_a_terminal() as (controller, process, notice):
+        os.write(controller, b"\x04")  # Ctrl-D on an empty line: end of input
+        out, err = process.communicate(timeout=20)
     assert notice == (
         "wsnegotiate check: reading the request from standard input (end with Ctrl-D)\n"
     )
