@@ -112,23 +112,18 @@ def node_ws_available() -> None:
 
 
 @asynccontextmanager
-async def node_ws_server(*args: str) -> AsyncIterator[int]:
-    """A Node ws echo server (``"deflate"``: agreeing to permessage-deflate); yields
-    its port."""
-    node_ws_available()
+async def script_server(*command: str, env: dict[str, str]) -> AsyncIterator[list[str]]:
+    """A server script of this folder run as a process, which prints ``listening PORT``
+    (and maybe more words) and ends when its standard input does; yields those words
+    after ``listening``."""
     process = await asyncio.create_subprocess_exec(
-        "node",
-        str(Path(__file__).parent / "node_ws_server.js"),
-        *args,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+        *command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
     )
     try:
         assert process.stdout is not None
         line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
         assert line.startswith("listening "), line
-        yield int(line.split()[1])
+        yield line.split()[1:]
     finally:
         if process.stdin is not None:
             process.stdin.close()
@@ -137,3 +132,14 @@ async def node_ws_server(*args: str) -> AsyncIterator[int]:
         except TimeoutError:
             process.kill()
             await process.wait()
+
+
+@asynccontextmanager
+async def node_ws_server(*args: str) -> AsyncIterator[int]:
+    """A Node ws echo server (``"deflate"``: agreeing to permessage-deflate); yields
+    its port."""
+    node_ws_available()
+    script = str(Path(__file__).parent / "node_ws_server.js")
+    env = {**os.environ, "NODE_PATH": str(NODE_MODULES)}
+    async with script_server("node", script, *args, env=env) as words:
+        yield int(words[0])

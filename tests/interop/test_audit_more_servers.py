@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import subprocess
 from collections.abc import AsyncIterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
@@ -17,7 +16,7 @@ from pathlib import Path
 import pytest
 import wsproto.events
 from autobahn.asyncio.websocket import WebSocketServerFactory, WebSocketServerProtocol
-from peers import NODE_MODULES, ROOT
+from peers import NODE_MODULES, ROOT, script_server
 from test_audit_servers import (
     ANY_ANSWER,
     LISTS,
@@ -114,29 +113,6 @@ def node_missing(package: str) -> str | None:
 
 FAYE_MISSING = node_missing("faye-websocket")
 DRIVER_MISSING = node_missing("websocket-driver")
-
-
-@asynccontextmanager
-async def script_server(*command: str, env: dict[str, str]) -> AsyncIterator[list[str]]:
-    """A server script of this folder run as a process, which prints ``listening PORT``
-    (and maybe more words) and ends when its standard input does; yields those words
-    after ``listening``."""
-    process = await asyncio.create_subprocess_exec(
-        *command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=env
-    )
-    try:
-        assert process.stdout is not None
-        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
-        assert line.startswith("listening "), line
-        yield line.split()[1:]
-    finally:
-        if process.stdin is not None:
-            process.stdin.close()
-        try:
-            await asyncio.wait_for(process.wait(), 5)
-        except TimeoutError:
-            process.kill()
-            await process.wait()
 
 
 @asynccontextmanager
