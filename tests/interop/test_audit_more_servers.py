@@ -27,6 +27,7 @@ from test_audit_servers import (
     Defect,
     Raw,
     assert_fails_as_measured,
+    deflate_accepted,
     head_content,
     status_426_without_upgrade,
     switched,
@@ -254,12 +255,6 @@ async def uvicorn_server(ws: str) -> AsyncIterator[int]:
     arguments += ["--host", "127.0.0.1", "--port", "0", "--http", "h11", "--ws", ws]
     with uvicorn_process(arguments) as (_, port):
         yield port
-
-
-def deflate_accepted(raw: Raw) -> bool:
-    """RFC 7692 §7: a 101 that accepts permessage-deflate for an offer the server MUST
-    decline (a parameter not defined for an offer, or one given twice)."""
-    return raw.status == 101 and raw.has("sec-websocket-extensions")
 
 
 def absolute_form_refused(raw: Raw) -> bool:

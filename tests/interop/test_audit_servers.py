@@ -114,6 +114,12 @@ def head_content(raw: Raw) -> bool:
     return raw.status not in (None, 101) and bool(raw.rest)
 
 
+def deflate_accepted(raw: Raw) -> bool:
+    """RFC 7692 §7: a 101 that accepts permessage-deflate for an offer the server MUST
+    decline (a parameter not defined for an offer, or one given twice)."""
+    return raw.status == 101 and raw.has("sec-websocket-extensions")
+
+
 def unmasked_kept(raw: Raw) -> bool:
     """RFC 6455 §5.1: a server that neither closes nor sends a Close after an unmasked
     frame, or reads it as data (it echoes the Text frame \x81\x05audit)."""
@@ -169,7 +175,7 @@ AIOHTTP: dict[str, Defect] = {
     "http-head": REFUSAL,
     "http-invalid-host": REFUSAL,
     **dict.fromkeys(LISTS, REFUSAL),
-    "deflate-repeated-param": lambda raw: raw.status == 101 and raw.has("sec-websocket-extensions"),
+    "deflate-repeated-param": deflate_accepted,
     "frame-unmasked": unmasked_kept,
 }
 
