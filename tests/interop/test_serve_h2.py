@@ -333,7 +333,7 @@ def test_a_certificate_that_cannot_be_loaded_is_one_line(tmp_path: Path) -> None
 def test_refusals_are_logged_on_both_protocols_and_no_header_value_ever(tmp_path: Path) -> None:
     """Refusals have their line too (version, status); a value a client sent in a
     header field (a credential in Sec-WebSocket-Protocol) is never printed; a
-    target with bytes that are not printable is escaped. --no-access-log: none."""
+    target or a version with bytes that are not printable ASCII is escaped. --no-access-log: none."""
     secret = "s3cr3t-t0ken"
 
     async def scenario(port: int) -> None:
@@ -348,6 +348,8 @@ def test_refusals_are_logged_on_both_protocols_and_no_header_value_ever(tmp_path
         for request in (
             b"GET /plain HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Protocol: " + secret.encode(),
             b"GET /x\x1b[31m HTTP/1.1\r\nHost: a\r\n",
+            b"GET /v HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: \xd9\xa1",
         ):
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(request + b"\r\n\r\n")
@@ -362,6 +364,7 @@ def test_refusals_are_logged_on_both_protocols_and_no_header_value_ever(tmp_path
         ("CONNECT", "/chat", "HTTP/2", "200", "13"),
         ("GET", "/plain", "HTTP/1.1", "426", "-"),
         ("GET", "/x\\x1b[31m", "HTTP/1.1", "400", "-"),  # shown escaped
+        ("GET", "/v", "HTTP/1.1", "400", "\\xd9\\xa1"),  # the version as sent, escaped
     ]
     assert secret not in log and "\x1b" not in log
     with serve(tmp_path, "--no-access-log", "--subprotocols", "chat") as quiet:

@@ -101,7 +101,9 @@ def log_handshake(
         client = f"[{peer[0]}]:{peer[1]}"
     else:
         client = f"{peer[0]}:{peer[1]}"
-    version = "-" if detection is None else detection.raw_version or detection.family
+    version = "-"
+    if detection is not None:  # the number as sent (read as latin-1), or the family
+        version = _shown((detection.raw_version or detection.family).encode("latin-1"))
     _access.info(
         '%s "%s %s %s" %d %s', client, _shown(method), _shown(target), protocol, status, version
     )
